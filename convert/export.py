@@ -1,0 +1,94 @@
+"""One conversion: a training run → a verified, self-describing artifact."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+
+from .verify import VerificationError, verify_artifact
+
+FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
+
+
+def default_output(run_dir: Path, task: str, fmt: str, precision: str) -> Path:
+    return run_dir / f"{task}_{precision}{FORMATS[fmt]}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "float32",
+                output: str | Path | None = None, calib: int = 300, log=print,
+                onnx_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    from edgekit.train.fit import quiet_tensorflow
+    quiet_tensorflow()
+    from edgekit.train.artifacts import open_run
+    from .calibration import calibration_features
+
+    run = open_run(run_dir)
+    spec = run.spec()
+    model = run.load_model()
+    out = Path(output) if output else default_output(run.path, spec.task, fmt, precision)
+    if out.suffix.lower() != FORMATS[fmt]:
+        raise EdgekitError(f"-o {out}: a {fmt} model needs the {FORMATS[fmt]} extension")
+    front = fe.build(spec)
+    x_raw, y = run.test_split()
+    x = np.concatenate([front(x_raw[i:i + 256]) for i in range(0, len(x_raw), 256)])
+    reference = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
+    quant = {"precision": precision}
+    if rep_data is not None:
+        quant["calibration_samples"] = int(len(rep_data))
+
+    if fmt == "tflite":
+        from .tflite import to_tflite
+        from .metadata import embed_tflite
+        blob = to_tflite(model, precision, rep_data)
+        _write_atomic(out, blob)
+        quant.update(_io_quantization(out))
+        _write_atomic(out, embed_tflite(blob, spec.with_(quantization=quant)))
+    else:
+        from .onnx import to_onnx
+        quant.update(to_onnx(model, spec, precision, out, rep_data, **(onnx_options or {})))
+    try:
+        report = verify_artifact(out, precision, spec, x, y, reference, int(model.count_params()))
+    except VerificationError:
+        out.unlink(missing_ok=True)
+        raise
+    report["quantization"] = quant
+    return report
+
+
+def _io_quantization(path: Path) -> dict[str, Any]:
+    from edgekit.edge.backends import load
+    b = load(path)
+    d = {}
+    for name, t in (("input", b.input), ("output", b.output)):
+        d[name] = {"dtype": np.dtype(t.dtype).name}
+        if t.quantized:
+            d[name].update(scale=float(t.scale), zero_point=int(t.zero_point))
+    return d
+
+
+def print_report(rep: dict[str, Any], log=print) -> None:
+    log(f"wrote {rep['artifact']}: {rep['size_bytes'] / 1e6:.2f} MB, {rep['format']} {rep['precision']}, "
+        f"runs on {rep['backend']}")
+    if "agreement" in rep:
+        log(f"verified on {rep['n_test']} test windows: accuracy {rep['accuracy']:.4f} (Keras "
+            f"{rep['reference_accuracy']:.4f}), top-1 agreement {rep['agreement']:.2%}, max |Δ| "
+            f"{rep['max_abs_diff']:.2e}")
+    else:
+        log(f"verified on {rep['n_test']} test windows: MAE {rep['mae']:.5f} (Keras {rep['reference_mae']:.5f}, "
+            f"{rep['mae_increase']:+.1%}), max |Δ| {rep['max_abs_diff']:.2e}")

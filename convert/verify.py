@@ -1,0 +1,68 @@
+"""Every artifact is checked right after conversion: run it on the device runtime over the recorded test
+split and compare with Keras. NaN, a suspiciously small file (weights dropped), or low agreement fail."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model import Model
+
+# minimum top-1 agreement with Keras (classification)
+MIN_AGREEMENT = {"float32": 0.99, "dynamic": 0.97, "int8": 0.97}
+# regression: the artifact's test MAE may exceed Keras's by at most this fraction
+MAX_MAE_INCREASE = {"float32": 0.01, "dynamic": 0.05, "int8": 0.05}
+BYTES_PER_WEIGHT = {"float32": 4, "dynamic": 1, "int8": 1}
+
+
+class VerificationError(EdgekitError):
+    pass
+
+
+def compare_outputs(kind: str, ref: np.ndarray, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Task metric of both, and their agreement."""
+    diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+    d: dict[str, Any] = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
+    if kind == "classification":
+        a, b = ref.argmax(1), out.argmax(1)
+        d.update(agreement=float((a == b).mean()), reference_accuracy=float((a == y).mean()),
+                 accuracy=float((b == y).mean()))
+    else:
+        r, o, t = ref.reshape(-1), out.reshape(-1), np.asarray(y, np.float64).reshape(-1)
+        d.update(reference_mae=float(np.abs(r - t).mean()), mae=float(np.abs(o - t).mean()),
+                 reference_mse=float(((r - t) ** 2).mean()), mse=float(((o - t) ** 2).mean()))
+    return d
+
+
+def verify_artifact(path: str | Path, precision: str, spec, x: np.ndarray, y: np.ndarray,
+                    reference: np.ndarray, n_params: int) -> dict[str, Any]:
+    path = Path(path)
+    size = path.stat().st_size
+    min_size = n_params * BYTES_PER_WEIGHT[precision] // 2
+    if size < min_size:
+        raise VerificationError(f"{path}: suspiciously small ({size:,} bytes for {n_params:,} parameters at "
+                                f"{precision}); the converter dropped the weights — the file was removed")
+    model = Model(path)
+    out = model.predict(x)
+    if not np.all(np.isfinite(out)):
+        raise VerificationError(f"{path}: the converted model outputs NaN/inf on the test split — the file "
+                                "was removed")
+    rep = {"artifact": str(path), "format": model.format, "precision": precision, "size_bytes": size,
+           "backend": model.backend.name, "n_test": int(len(x)),
+           **compare_outputs(spec.kind, reference, out, y)}
+    if spec.kind == "classification":
+        need = MIN_AGREEMENT[precision]
+        if rep["agreement"] < need:
+            raise VerificationError(f"{path}: top-1 agreement with Keras is {rep['agreement']:.2%}, below the "
+                                    f"{need:.0%} required for {precision} — the file was removed")
+    else:
+        limit = MAX_MAE_INCREASE[precision]
+        ref_mae = max(rep["reference_mae"], 1e-12)
+        rep["mae_increase"] = rep["mae"] / ref_mae - 1
+        if rep["mae_increase"] > limit:
+            raise VerificationError(f"{path}: test MAE {rep['mae']:.5f} is {rep['mae_increase']:.1%} above "
+                                    f"Keras's {rep['reference_mae']:.5f} (limit {limit:.0%} for {precision}) — "
+                                    "the file was removed")
+    return rep

@@ -1,0 +1,30 @@
+"""Shared command-line plumbing: one-line errors, no tracebacks, exit codes."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import EdgekitError
+
+
+def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> None:
+    """Run a click command; bad input becomes ``error: <one line>`` on stderr and exit status 2."""
+    try:
+        rv = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except EdgekitError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:  # `edge-run ... | head`
+        sys.stderr.close()
+        sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)

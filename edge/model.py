@@ -1,0 +1,60 @@
+"""The model stage: a backend plus the spec that says how to feed it and read it.
+
+``Model.predict`` takes float features (the front end's output) and returns float outputs, doing the
+quantize → invoke → dequantize steps the tensors ask for; the streaming pipeline calls the three steps
+separately to time them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import backends
+from .errors import EdgekitError
+from .metadata import ModelFileInfo, file_info, read_spec
+from .quant import dequantize, quantize
+from .spec import Spec
+
+
+class Model:
+    def __init__(self, path: str | Path, threads: int | None = None, provider: str | None = None,
+                 spec: Spec | None = None):
+        self.path = Path(path)
+        self.file: ModelFileInfo = file_info(path)
+        self.spec = spec if spec is not None else read_spec(path, self.file)
+        self.backend = backends.load(path, threads=threads, provider=provider)
+        if self.spec is not None:
+            self._check_shapes()
+
+    @property
+    def format(self) -> str:
+        return self.backend.format
+
+    @property
+    def precision(self) -> str:
+        if self.spec is not None and self.spec.quantization:
+            return str(self.spec.quantization.get("precision", "int8"))
+        return "int8" if self.backend.input.quantized else "float32"
+
+    def _check_shapes(self) -> None:
+        want = tuple(self.spec.input_shape)
+        have = tuple(self.backend.input.shape[1:])
+        if len(have) != len(want) or any(h not in (-1, w) for h, w in zip(have, want)):
+            raise EdgekitError(f"{self.path}: the model input {list(have)} does not match its spec "
+                               f"{list(want)}; the metadata belongs to another model")
+
+    def quantize(self, feats: np.ndarray) -> np.ndarray:
+        return quantize(feats, self.backend.input)
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        return self.backend.run(x)
+
+    def dequantize(self, y: np.ndarray) -> np.ndarray:
+        return dequantize(y, self.backend.output)
+
+    def predict(self, feats: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Float features (N, *input_shape) → float outputs (N, n_outputs), in batches."""
+        outs = [self.dequantize(self.invoke(self.quantize(feats[i:i + batch_size])))
+                for i in range(0, len(feats), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

@@ -1,0 +1,18 @@
+"""Post-processing: model outputs → answers (label and score, or a value in physical units)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .frontend import denormalize
+
+
+def classify(probs: np.ndarray, labels) -> tuple[str, float, int]:
+    """One output vector → (label, score, index). Scores are the model's softmax probabilities."""
+    p = np.asarray(probs, dtype=np.float64).reshape(-1)
+    i = int(np.argmax(p))
+    return (labels[i] if i < len(labels) else str(i)), float(p[i]), i
+
+
+def regress(y: np.ndarray, target: dict) -> float:
+    """One scaled output → the target in its own units (the spec's target scaling inverted)."""
+    return float(denormalize(np.asarray(y, dtype=np.float64).reshape(-1)[0], target["scaling"]))

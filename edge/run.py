@@ -1,0 +1,62 @@
+"""``edge-run``: stream sensor data through a model on the device and report latency."""
+from __future__ import annotations
+
+import click
+
+from ._cli import run_cli
+from .errors import EdgekitError
+
+
+def _device(value: str | None):
+    return int(value) if value is not None and value.isdigit() else value
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help=".tflite or .onnx model file.")
+@click.option("--source", "src", default="synthetic", show_default=True,
+              help="synthetic | wav:PATH | pkl:PATH | stdin | mic")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this many seconds of signal.")
+@click.option("--hop", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds between window starts (default: one window, no overlap).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
+@click.option("--provider", default=None, help="ONNX Runtime execution provider (cpu, cuda, tensorrt).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per window, and a summary object.")
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic source.")
+@click.option("--format", "pcm_format", type=click.Choice(["int16", "float32"]), default="int16",
+              show_default=True, help="Sample format of raw PCM on stdin (little-endian, mono).")
+@click.option("--device", default=None, help="Audio input device (index or name) for --source mic.")
+@click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
+def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
+             list_devices):
+    """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
+    printing one line per window and latency percentiles at the end."""
+    from .sinks import JsonSink, TextSink
+    from .sources import list_devices as _list, open_source
+
+    if list_devices:
+        click.echo(_list())
+        return 0
+    if not model_path:
+        raise EdgekitError("--model is required (a .tflite or .onnx file made by 'edgekit convert')")
+    from .model import Model
+    from .stream import run_stream
+
+    model = Model(model_path, threads=threads, provider=provider)
+    if model.spec is None:
+        raise EdgekitError(f"{model_path}: the model carries no edgekit metadata; convert it with "
+                           "'edgekit convert'")
+    source = open_source(src, model.spec, seed=seed, device=_device(device), pcm_format=pcm_format)
+    sink = JsonSink() if as_json else TextSink(quiet=quiet)
+    summary = run_stream(model, source, sink, hop_seconds=hop, duration=duration)
+    sink.summary(summary)
+    return 0
+
+
+def main(args=None) -> None:
+    run_cli(edge_run, args, prog_name="edge-run")
+
+
+if __name__ == "__main__":
+    main()

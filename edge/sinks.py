@@ -1,0 +1,55 @@
+"""Sinks: where results go. One line (text or JSON) per window, flushed as produced, and a summary."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+
+def _fmt_ms(v: float) -> str:
+    return f"{v:.2f}"
+
+
+class TextSink:
+    def __init__(self, out: IO[str] | None = None, quiet: bool = False):
+        self.out = out or sys.stdout
+        self.quiet = quiet
+
+    def note(self, msg: str) -> None:
+        print(f"# {msg}", file=sys.stderr, flush=True)
+
+    def result(self, r: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        lat = r["latency_ms"]
+        value = f"{r['label']:<8} {r['score']:.3f}" if "label" in r else f"{r['forecast']:.2f}"
+        truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
+        print(f"t={r['t']:8.2f}s  {value}  features {_fmt_ms(lat['features'])} ms  inference "
+              f"{_fmt_ms(lat['inference'])} ms  total {_fmt_ms(lat['total'])} ms{truth}", file=self.out,
+              flush=True)
+
+    def summary(self, s: dict[str, Any]) -> None:
+        p = lambda *a: print(*a, file=self.out)  # noqa: E731
+        p()
+        p(f"summary: {s['windows']} windows from {s['source']} ({s['signal_seconds']:.1f} s of signal, "
+          f"{s['stopped_by']})")
+        p(f"  model    {s['model']}  [{s['backend']}]")
+        p(f"  dropped  {s['dropped_windows']} windows, {s['overflows']} overruns")
+        if s.get("accuracy") is not None:
+            p(f"  accuracy {s['accuracy']:.4f} on {s['labelled_windows']} labelled windows")
+        if s.get("labels"):
+            p("  labels   " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
+        p(f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
+        for stage, st in s["latency_ms"].items():
+            p(f"    {stage:<15} {st['p50']:8.3f} {st['p90']:8.3f} {st['p99']:8.3f} {st['max']:8.3f}")
+        if s['real_time_factor'] is not None:
+            p(f"  real-time factor  {s['real_time_factor']:.0f}× (seconds of signal per second of compute)")
+        self.out.flush()
+
+
+class JsonSink(TextSink):
+    def result(self, r: dict[str, Any]) -> None:
+        print(json.dumps(r, separators=(",", ":")), file=self.out, flush=True)
+
+    def summary(self, s: dict[str, Any]) -> None:
+        print(json.dumps({"summary": s}, separators=(",", ":")), file=self.out, flush=True)

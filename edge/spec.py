@@ -1,0 +1,249 @@
+"""The model spec: everything the device needs to turn raw sensor data into a model input and the model
+output into an answer, versioned, and shared by training and device.
+
+One JSON object, written next to the Keras model (``spec.json``) and embedded in every exported artifact
+(TFLite metadata / ONNX ``metadata_props``). Parsing is strict: metadata comes from files a user may have
+edited or that may be corrupt, so every field is type- and range-checked and errors are one line. Nothing
+in it is ever evaluated.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import EdgekitError
+
+SCHEMA_VERSION = "1.0"
+SUPPORTED_MAJOR = 1
+SPEC_FILENAME = "spec.json"
+METADATA_KEY = "edgekit_spec"          # name of the TFLite metadata entry / ONNX metadata_props key
+
+TASKS = ("stft", "traffic", "image")
+KINDS = ("classification", "regression")
+MAX_WINDOW_SECONDS = 600.0             # a window longer than 10 minutes of signal is absurd for these models
+MAX_SAMPLE_RATE = 1_000_000.0
+
+
+def edgekit_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("edgekit")
+    except Exception:  # running from a source tree without an install
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the model expects and what its output means.
+
+    task            pipeline kind: 'stft' (1-D signal → spectrogram), 'traffic' (detector rows),
+                    'image' (pictures)
+    kind            'classification' (labels) or 'regression' (target scaling)
+    sample_rate     Hz of the raw signal (rows per second for traffic: 1/300 for 5-minute rows)
+    window          raw samples (or rows) per model input
+    input_shape     the model input without the batch axis, e.g. [129, 44, 1]
+    features        front-end parameters (see ``edgekit.edge.frontend``)
+    normalization   how features are scaled after the front end, fitted on the training set
+    labels          class names (classification)
+    target          target column and its scaling (regression)
+    """
+
+    task: str
+    kind: str
+    sample_rate: float
+    window: int
+    input_shape: tuple[int, ...]
+    features: dict[str, Any]
+    normalization: dict[str, Any]
+    labels: tuple[str, ...] = ()
+    target: dict[str, Any] | None = None
+    model_sha256: str | None = None
+    quantization: dict[str, Any] | None = None
+    schema_version: str = SCHEMA_VERSION
+    edgekit_version: str = field(default_factory=edgekit_version)
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def window_seconds(self) -> float:
+        return self.window / self.sample_rate
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.labels) if self.kind == "classification" else 1
+
+    # -- (de)serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        d["labels"] = list(self.labels)
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "spec") -> "Spec":
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise EdgekitError(f"{source}: the edgekit spec is not valid JSON ({e}); re-export the model "
+                               "with 'edgekit convert'") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "spec") -> "Spec":
+        return _parse(d, source)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.is_dir():
+            path = path / SPEC_FILENAME
+        path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Spec":
+        path = Path(path)
+        if path.is_dir():
+            path = path / SPEC_FILENAME
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise EdgekitError(f"{path}: cannot read the spec ({e.strerror or e}); train a model first "
+                               "with 'edgekit train'") from None
+        return cls.from_json(text, source=str(path))
+
+    def with_(self, **changes: Any) -> "Spec":
+        return replace(self, **changes)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- strict parsing --------------------------------------------------------------------------------
+
+def _fail(source: str, msg: str) -> EdgekitError:
+    return EdgekitError(f"{source}: invalid edgekit spec: {msg}")
+
+
+def _number(v: Any, name: str, source: str, *, lo: float | None = None, hi: float | None = None,
+            positive: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _fail(source, f"'{name}' must be a finite number, got {v!r}")
+    if positive and v <= 0:
+        raise _fail(source, f"'{name}' must be positive, got {v!r}")
+    if lo is not None and v < lo:
+        raise _fail(source, f"'{name}' must be at least {lo}, got {v!r}")
+    if hi is not None and v > hi:
+        raise _fail(source, f"'{name}' must be at most {hi}, got {v!r}")
+    return float(v)
+
+
+def _integer(v: Any, name: str, source: str, *, lo: int = 1, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _fail(source, f"'{name}' must be an integer, got {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        raise _fail(source, f"'{name}' must be in [{lo}, {hi if hi is not None else '∞'}], got {v!r}")
+    return v
+
+
+def _string(v: Any, name: str, source: str, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(v, str):
+        raise _fail(source, f"'{name}' must be a string, got {v!r}")
+    if choices is not None and v not in choices:
+        raise _fail(source, f"'{name}' must be one of {', '.join(choices)}, got {v!r}")
+    return v
+
+
+def _json_value(v: Any, name: str, source: str, depth: int = 0) -> Any:
+    """Plain JSON data only: finite numbers, strings, bools, None, lists and dicts of them."""
+    if depth > 8:
+        raise _fail(source, f"'{name}' is nested too deeply")
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (int, float)):
+        return _number(v, name, source) if isinstance(v, float) else v
+    if isinstance(v, list):
+        return [_json_value(x, name, source, depth + 1) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_value(x, f"{name}.{k}", source, depth + 1) for k, x in v.items()}
+    raise _fail(source, f"'{name}' has an unsupported value {v!r}")
+
+
+def _parse(d: Any, source: str) -> Spec:
+    if not isinstance(d, dict):
+        raise _fail(source, f"expected a JSON object, got {type(d).__name__}")
+    version = d.get("schema_version")
+    if not isinstance(version, str) or not version.split(".")[0].isdigit():
+        raise _fail(source, f"'schema_version' must be a string like '1.0', got {version!r}")
+    major = int(version.split(".")[0])
+    if major != SUPPORTED_MAJOR:
+        raise EdgekitError(f"{source}: edgekit spec schema {version} is not supported by this edgekit "
+                           f"({edgekit_version()}, schema {SCHEMA_VERSION}); install a matching edgekit or "
+                           "re-export the model")
+    missing = [k for k in ("task", "kind", "sample_rate", "window", "input_shape", "features",
+                           "normalization") if k not in d]
+    if missing:
+        raise _fail(source, f"missing field(s) {', '.join(missing)}")
+    task = _string(d["task"], "task", source, TASKS)
+    kind = _string(d["kind"], "kind", source, KINDS)
+    sample_rate = _number(d["sample_rate"], "sample_rate", source, positive=True, hi=MAX_SAMPLE_RATE)
+    window = _integer(d["window"], "window", source, lo=1)
+    if window / sample_rate > MAX_WINDOW_SECONDS and task != "traffic":
+        raise _fail(source, f"window of {window} samples at {sample_rate:g} Hz is "
+                            f"{window / sample_rate:.0f} s, more than {MAX_WINDOW_SECONDS:.0f} s")
+    if task == "traffic" and window > 100_000:
+        raise _fail(source, f"look-back window of {window} rows is absurd")
+    shape = d["input_shape"]
+    if not isinstance(shape, list) or not shape or len(shape) > 4:
+        raise _fail(source, f"'input_shape' must be a list of 1–4 positive integers, got {shape!r}")
+    shape = tuple(_integer(s, "input_shape", source, lo=1, hi=1_000_000) for s in shape)
+    features = d["features"]
+    if not isinstance(features, dict) or not isinstance(features.get("type"), str):
+        raise _fail(source, "'features' must be an object with a 'type'")
+    normalization = d["normalization"]
+    if not isinstance(normalization, dict) or not isinstance(normalization.get("type"), str):
+        raise _fail(source, "'normalization' must be an object with a 'type'")
+    labels = d.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise _fail(source, f"'labels' must be a list of strings, got {labels!r}")
+    if kind == "classification" and len(labels) < 2:
+        raise _fail(source, "a classifier needs at least two 'labels'")
+    if len(labels) > 100_000:
+        raise _fail(source, "too many labels")
+    target = d.get("target")
+    if target is not None and not isinstance(target, dict):
+        raise _fail(source, "'target' must be an object")
+    if kind == "regression" and target is None:
+        raise _fail(source, "a regression model needs a 'target' (column and scaling)")
+    sha = d.get("model_sha256")
+    if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
+        raise _fail(source, "'model_sha256' must be a 64-character hex string")
+    quant = d.get("quantization")
+    if quant is not None and not isinstance(quant, dict):
+        raise _fail(source, "'quantization' must be an object")
+    ev = d.get("edgekit_version", "unknown")
+    spec = Spec(
+        task=task, kind=kind, sample_rate=sample_rate, window=window, input_shape=shape,
+        features=_json_value(features, "features", source),
+        normalization=_json_value(normalization, "normalization", source),
+        labels=tuple(labels),
+        target=_json_value(target, "target", source) if target is not None else None,
+        model_sha256=sha,
+        quantization=_json_value(quant, "quantization", source) if quant is not None else None,
+        schema_version=version,
+        edgekit_version=ev if isinstance(ev, str) else "unknown",
+    )
+    # The front end validates its own parameters; doing it here means a bad spec fails at load time.
+    from .frontend import validate_features
+    validate_features(spec, source)
+    return spec

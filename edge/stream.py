@@ -1,0 +1,87 @@
+"""The streaming loop: source → frames → features → model → post-processing → sink, timed per stage."""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from . import frontend as fe
+from .errors import EdgekitError
+from .frames import Framer
+from .model import Model
+from .postprocess import classify
+from .stats import StageTimes
+
+
+def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,
+               duration: float | None = None) -> dict[str, Any]:
+    spec = model.spec
+    fs = spec.sample_rate
+    hop = spec.window if hop_seconds is None else int(round(hop_seconds * fs))
+    if hop < 1:
+        raise EdgekitError(f"--hop {hop_seconds} is shorter than one sample at {fs:g} Hz")
+    front = fe.build(spec)
+    framer = Framer(spec.window, hop)
+    times = StageTimes()
+    limit = None if duration is None else int(round(duration * fs))
+    counts: Counter = Counter()
+    windows = labelled = correct = 0
+    stopped_by = "end of source"
+    pc = time.perf_counter
+    for note in source.notes:
+        sink.note(note)
+    try:
+        for block in source.blocks():
+            data = block.data
+            if block.reset:
+                framer.reset()
+            if limit is not None:
+                data = data[:max(0, limit - framer.position)]
+            for start, window in framer.push(data):
+                t0 = pc()
+                feats = front(window)[None]
+                t1 = pc()
+                q = model.quantize(feats)
+                t2 = pc()
+                raw = model.invoke(q)
+                t3 = pc()
+                label, score, _ = classify(model.dequantize(raw)[0], spec.labels)
+                t4 = pc()
+                lat = {"features": (t1 - t0) * 1e3, "quantize": (t2 - t1) * 1e3,
+                       "inference": (t3 - t2) * 1e3, "postprocess": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+                times.add(lat)
+                windows += 1
+                counts[label] += 1
+                result = {"t": round(start / fs, 6), "label": label, "score": round(score, 6),
+                          "latency_ms": {k: round(v, 4) for k, v in lat.items()}}
+                if block.label is not None:
+                    result["truth"] = block.label
+                    labelled += 1
+                    correct += label == block.label
+                sink.result(result)
+            if limit is not None and framer.position >= limit:
+                stopped_by = f"--duration {duration:g} s"
+                break
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"
+    finally:
+        source.close()
+    if windows == 0 and stopped_by != "interrupted":
+        have = framer.position
+        raise EdgekitError(f"{source.name}: the source ended before one full window ({have} samples; the "
+                           f"model needs {spec.window} at {fs:g} Hz = {spec.window_seconds:.2f} s)")
+    compute = times.total_seconds()
+    signal_seconds = framer.position / fs
+    dropped_windows = math.ceil(source.dropped_samples / hop) if source.dropped_samples else 0
+    return {
+        "source": source.name, "model": str(model.path), "backend": model.backend.name,
+        "precision": model.precision, "windows": windows, "signal_seconds": round(signal_seconds, 3),
+        "stopped_by": stopped_by, "dropped_windows": dropped_windows, "dropped_blocks": source.dropped_blocks,
+        "overflows": source.overflows, "labels": dict(counts),
+        "labelled_windows": labelled, "accuracy": (correct / labelled) if labelled else None,
+        "latency_ms": times.summary(),
+        "real_time_factor": round(signal_seconds / compute, 1) if compute > 0 else None,
+    }

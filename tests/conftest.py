@@ -1,0 +1,47 @@
+import os
+import sys
+from pathlib import Path
+
+import subprocess
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def run(*args, check=True, **kw):
+    p = subprocess.run([*args], capture_output=True, text=True, timeout=600, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny STFT model trained on synthetic data, converted to float32 and int8 TFLite."""
+    d = tmp_path_factory.mktemp("run")
+    data = d / "data.pkl"
+    run(bin_path("edgekit"), "data", "synth", "stft", "--n", "200", "--seed", "3", "--out", str(data))
+    run(bin_path("edgekit"), "train", "stft", "--data", str(data), "--epochs", "4", "--seed", "1",
+        "--out", str(d / "stft"))
+    for precision in ("float32", "int8"):
+        run(bin_path("edgekit"), "convert", str(d / "stft"), "--to", "tflite", "--precision", precision,
+            "--json")
+    return d
+
+

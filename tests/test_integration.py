@@ -1,0 +1,127 @@
+"""Train a tiny model, convert it, and run it on the device runtime, each step as a user would."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import bin_path, run
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow
+
+
+def test_train_writes_the_run_directory(tiny_run):
+    out = tiny_run / "stft"
+    for name in ("model.keras", "spec.json", "test.npz", "calibration.npz", "metrics.json"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= m["test_accuracy"] <= 1.0
+    assert m["test_accuracy"] >= 0.8, m
+    assert set(m["class_counts"]["test"]) == {"A", "B"}
+    assert sum(m["class_counts"]["test"].values()) == m["n_test"]
+
+
+def test_convert_report_and_artifacts(tiny_run, tmp_path):
+    out = tiny_run / "stft"
+    p = run(bin_path("edgekit"), "convert", str(out), "--precision", "int8", "--calib", "50", "--json",
+            "-o", str(tmp_path / "m.tflite"))
+    rep = json.loads(p.stdout)
+    assert rep["agreement"] >= 0.97 and rep["size_bytes"] > 2_800_000
+    assert rep["quantization"]["input"]["dtype"] == "int8"
+    assert rep["quantization"]["calibration_samples"] == 50
+
+
+def test_edge_run_on_course_pickle_matches_keras(tiny_run):
+    """edge-run's labels on the replayed course pickle equal Keras's on the same signals."""
+    import keras
+    from edgekit.edge import frontend as fe
+    from edgekit.edge.spec import Spec
+    from edgekit.train.datasets import load_signals
+
+    out = tiny_run / "stft"
+    p = run(bin_path("edge-run"), "--model", str(out / "stft_float32.tflite"), "--source",
+            f"pkl:{tiny_run / 'data.pkl'}", "--json")
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    windows, summary = lines[:-1], lines[-1]["summary"]
+    assert len(windows) == 200 == summary["windows"]
+    assert {"t", "label", "score", "latency_ms", "truth"} <= set(windows[0])
+    assert {"features", "inference", "total"} <= set(windows[0]["latency_ms"])
+    spec = Spec.load(out)
+    ds = load_signals(str(tiny_run / "data.pkl"))
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    probs = model.predict(fe.build(spec)(ds.signals), verbose=0)
+    keras_labels = [spec.labels[i] for i in probs.argmax(1)]
+    assert [w["label"] for w in windows] == keras_labels
+    lat = summary["latency_ms"]["total"]
+    assert lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+
+
+def test_edge_run_synthetic_is_deterministic_and_int8_agrees(tiny_run):
+    model = tiny_run / "stft" / "stft_int8.tflite"
+    args = ["--model", str(model), "--source", "synthetic", "--duration", "8", "--seed", "5", "--json"]
+    a = run(bin_path("edge-run"), *args).stdout.splitlines()
+    b = run(bin_path("edge-run"), *args).stdout.splitlines()
+    la = [json.loads(x).get("label") for x in a[:-1]]
+    assert la == [json.loads(x).get("label") for x in b[:-1]]
+    assert len(la) == int(8 // (10000 / 12800))
+    summary = json.loads(a[-1])["summary"]
+    assert summary["stopped_by"].startswith("--duration") and summary["dropped_windows"] == 0
+    assert summary["accuracy"] >= 0.7
+
+
+def test_edge_run_stdin_and_wav_sources(tiny_run, tmp_path):
+    from edgekit.edge.synth import vibration
+    from edgekit.edge.wav import write_wav
+
+    x, _ = vibration(3, seed=9)
+    sig = np.concatenate(x)
+    model = str(tiny_run / "stft" / "stft_int8.tflite")
+    pcm = (np.clip(sig, -1, 1) * 32767).astype("<i2").tobytes()
+    p = run(bin_path("edge-run"), "--model", model, "--source", "stdin", "--json", input=pcm.decode("latin1"),
+            encoding="latin1")
+    assert json.loads(p.stdout.splitlines()[-1])["summary"]["windows"] == 3
+    # a 44.1 kHz stereo WAV is resampled and mixed down, and says so
+    from edgekit.edge.resample import resample
+    st = resample(sig, 12800, 44100)
+    write_wav(tmp_path / "rec.wav", np.stack([st, st], axis=1) * 0.5, 44100)
+    p = run(bin_path("edge-run"), "--model", model, "--source", f"wav:{tmp_path / 'rec.wav'}", "--quiet")
+    assert "resampling 44100 Hz" in p.stderr and "mixing 2 channels" in p.stderr
+    assert "summary: 3 windows" in p.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "nope.tflite"], "no such model file"),
+    (["--model", "{bad}"], "not a valid TFLite model"),
+    (["--model", "{model}", "--source", "wav:/nonexistent.wav"], "nonexistent.wav"),
+    (["--model", "{model}", "--source", "bogus"], "not understood"),
+    (["--model", "{model}", "--source", "wav:{short}"], "before one full window"),
+    (["--model", "{model}", "--source", "mic"], "mic"),
+])
+def test_bad_input_is_a_one_line_error(tiny_run, tmp_path, args, words):
+    from edgekit.edge.wav import write_wav
+
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    short = tmp_path / "short.wav"
+    write_wav(short, np.zeros(500), 12800)
+    model = tiny_run / "stft" / "stft_int8.tflite"
+    args = [a.format(bad=bad, model=model, short=short) for a in args]
+    p = run(bin_path("edge-run"), *args, check=False)
+    assert p.returncode == 2, p
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_edgekit_info(tiny_run):
+    p = run(bin_path("edgekit"), "info", str(tiny_run / "stft" / "stft_int8.tflite"), "--json")
+    d = json.loads(p.stdout)
+    assert d["inputs"][0]["dtype"] == "int8" and "scale" in d["inputs"][0]
+    assert d["spec"]["labels"] == ["A", "B"] and d["operators"]["CONV_2D"] == 2
+
+
+def test_convert_rejects_a_directory_without_a_model(tmp_path):
+    p = run(bin_path("edgekit"), "convert", str(tmp_path), check=False)
+    assert p.returncode == 2 and "edgekit train" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,60 @@
+"""The device runtime works where TensorFlow, Keras and scipy cannot be imported."""
+import json
+import subprocess
+import sys
+import textwrap
+
+from conftest import run
+
+BLOCKER = textwrap.dedent("""
+    import sys
+    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras"}
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"blocked: {name}", name=name)
+    sys.meta_path.insert(0, Blocker())
+""")
+
+
+def device_python(code: str, *args: str, check: bool = True):
+    return run(sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args, check=check)
+
+
+def test_edge_modules_import_without_tensorflow():
+    p = device_python("""
+        import importlib, pkgutil, sys
+        import edgekit.edge as e
+        for m in pkgutil.walk_packages(e.__path__, "edgekit.edge."):
+            importlib.import_module(m.name)
+        bad = sorted(k for k in sys.modules if k.split(".")[0] in BLOCKED)
+        print("loaded-blocked:", bad)
+    """)
+    assert "loaded-blocked: []" in p.stdout
+
+
+def test_edge_run_and_info_without_tensorflow(tiny_run):
+    model = str(tiny_run / "stft" / "stft_int8.tflite")
+    p = device_python("""
+        import sys
+        from edgekit.edge.run import main
+        main(sys.argv[1:])
+    """, "--model", model, "--source", "synthetic", "--duration", "4", "--json")
+    summary = json.loads(p.stdout.splitlines()[-1])["summary"]
+    assert summary["windows"] == 5 and "litert" in summary["backend"]
+    p = device_python("""
+        import sys
+        from edgekit.edge.cli import main
+        main(sys.argv[1:])
+    """, "info", model)
+    assert "int8" in p.stdout and "labels A, B" in p.stdout
+
+
+def test_workstation_command_names_the_missing_extra():
+    p = device_python("""
+        import sys
+        from edgekit.edge.cli import main
+        main(["train", "stft", "--out", "x"])
+    """, check=False)
+    assert p.returncode == 2
+    assert "pip install 'edgekit[train]'" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.spec import SCHEMA_VERSION, Spec
+
+
+def make_spec(**over):
+    feats = fe.spectrogram_features()
+    d = dict(task="stft", kind="classification", sample_rate=12800.0, window=10000,
+             input_shape=fe.spectrogram_shape(10000, feats), features=feats,
+             normalization={"type": "standard", "mean": -7.5, "std": 2.25}, labels=("A", "B"))
+    d.update(over)
+    return Spec(**d)
+
+
+def test_course_shape_is_129_by_44():
+    assert make_spec().input_shape == (129, 44, 1)
+
+
+def test_round_trip_json_and_file(tmp_path):
+    s = make_spec(model_sha256="a" * 64, quantization={"precision": "int8", "input": {"scale": 0.1}})
+    again = Spec.from_json(s.to_json())
+    assert again == s
+    path = s.save(tmp_path)
+    assert path.name == "spec.json"
+    assert Spec.load(tmp_path) == s
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def _tampered(**changes):
+    d = make_spec().to_dict()
+    d.update(changes)
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"sample_rate": -12800}, "sample_rate"),
+    ({"sample_rate": "12800"}, "sample_rate"),
+    ({"sample_rate": True}, "sample_rate"),
+    ({"window": 10000 * 12800}, "window"),
+    ({"window": 0}, "window"),
+    ({"window": 1.5}, "window"),
+    ({"labels": ["A"]}, "labels"),
+    ({"labels": "AB"}, "labels"),
+    ({"input_shape": [129, 43, 1]}, "input_shape"),
+    ({"task": "__import__('os').system('x')"}, "task"),
+    ({"features": {"type": "spectrogram", "nperseg": 256, "noverlap": 300, "nfft": 256}}, "noverlap"),
+    ({"normalization": {"type": "standard", "mean": 0, "std": 0}}, "std"),
+    ({"normalization": {"type": "eval"}}, "normalization"),
+    ({"schema_version": 1}, "schema_version"),
+])
+def test_tampered_values_are_one_line_errors(changes, words):
+    with pytest.raises(EdgekitError) as e:
+        Spec.from_json(_tampered(**changes), source="m.tflite")
+    msg = e.value.message
+    assert "\n" not in msg and msg.startswith("m.tflite") and words in msg
+
+
+def test_missing_field():
+    d = make_spec().to_dict()
+    del d["window"]
+    with pytest.raises(EdgekitError, match="missing field.*window"):
+        Spec.from_dict(d)
+
+
+def test_invalid_json_and_non_object():
+    for text in ("{not json", "[1, 2]", "null", b"\xff\xfe"):
+        with pytest.raises(EdgekitError):
+            Spec.from_json(text)
+
+
+def test_unknown_major_schema_refused_minor_accepted():
+    with pytest.raises(EdgekitError, match="schema 2.0 is not supported"):
+        Spec.from_json(_tampered(schema_version="2.0"))
+    assert Spec.from_json(_tampered(schema_version="1.7")).schema_version == "1.7"
+
+
+def test_nan_is_not_valid_json_in_a_spec():
+    with pytest.raises(EdgekitError):
+        Spec.from_json(_tampered().replace('"mean": -7.5', '"mean": NaN'))
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(EdgekitError, match="cannot read the spec"):
+        Spec.load(tmp_path)

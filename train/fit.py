@@ -1,0 +1,60 @@
+"""Fitting helpers shared by the tasks: seeding, the Keras fit loop, evaluation."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same model: Python, numpy and TensorFlow RNGs, and deterministic TF kernels."""
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # older TF
+        pass
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter (CUDA probing on CPU-only hosts, oneDNN notes).
+    Set EDGEKIT_VERBOSE=1 to see it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgekit.edge._quiet import captured_stderr
+
+    with captured_stderr():
+        import tensorflow as tf
+        tf.constant(0.0) + 0.0   # the first op logs device discovery
+
+
+def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
+        seed: int = 0) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    hist = model.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None,
+                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    return {"history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+            "train_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def class_counts(y: np.ndarray, names) -> dict[str, int]:
+    return {str(n): int((y == i).sum()) for i, n in enumerate(names)}
+
+
+def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Up to n indices, classes in proportion, seeded (the int8 calibration sample)."""
+    rng = np.random.default_rng(seed)
+    if n >= len(y):
+        return rng.permutation(len(y))
+    idx = []
+    classes = np.unique(y)
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        k = max(1, int(round(n * len(members) / len(y))))
+        idx.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    out = np.concatenate(idx)
+    return rng.permutation(out)[:n]

@@ -1,0 +1,73 @@
+"""Task ``stft``: classify vibration (or acoustic) windows from their spectrograms."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.spec import Spec
+
+CALIB_KEEP = 512   # raw training windows kept for int8 calibration
+
+
+def make_spec(fs: float, window: int, labels, normalization: dict | None = None, **feature_args) -> Spec:
+    feats = fe.spectrogram_features(**feature_args)
+    return Spec(task="stft", kind="classification", sample_rate=float(fs), window=int(window),
+                input_shape=fe.spectrogram_shape(window, feats), features=feats,
+                normalization=normalization or {"type": "none"}, labels=tuple(labels))
+
+
+def featurize(front, signals: np.ndarray, chunk: int = 256) -> np.ndarray:
+    return np.concatenate([front(signals[i:i + chunk]) for i in range(0, len(signals), chunk)])
+
+
+def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
+               seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
+               log=print) -> dict[str, Any]:
+    from .fit import quiet_tensorflow
+    quiet_tensorflow()
+    from .artifacts import save_run
+    from .datasets import load_signals
+    from .fit import class_counts, fit, seed_everything, stratified_sample
+    from .models import stft_cnn
+    from .splits import stratified_split
+
+    ds = load_signals(data, fs=fs, seed=seed, n=n)
+    log(f"data: {len(ds.signals)} signals × {ds.signals.shape[1]} samples at {ds.fs:g} Hz, classes "
+        f"{', '.join(ds.label_names)} ({ds.source})")
+    tr, va, te = stratified_split(ds.labels, seed=seed)
+
+    # Fit the normalisation on the training part only, through the same front end the device runs.
+    spec = make_spec(ds.fs, ds.signals.shape[1], ds.label_names)
+    raw = fe.build(spec).raw
+    train_raw = np.concatenate([raw(ds.signals[tr][i:i + 256]) for i in range(0, len(tr), 256)])
+    spec = spec.with_(normalization=fe.fit_standard(train_raw))
+    front = fe.build(spec)
+    x = {k: featurize(front, ds.signals[idx]) for k, idx in (("train", tr), ("val", va), ("test", te))}
+    y = {k: ds.labels[idx] for k, idx in (("train", tr), ("val", va), ("test", te))}
+    log(f"features: {list(spec.input_shape)} per window; split train {len(tr)} / val {len(va)} / "
+        f"test {len(te)} (stratified, seed {seed})")
+
+    seed_everything(seed)
+    model = stft_cnn(spec.input_shape, len(ds.label_names))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    result = fit(model, x["train"], y["train"], x["val"], y["val"], epochs=epochs, batch_size=batch_size,
+                 verbose=verbose, seed=seed)
+    test_loss, test_acc = model.evaluate(x["test"], y["test"], verbose=0)
+    calib = ds.signals[tr][stratified_sample(y["train"], CALIB_KEEP, seed)]
+    metrics = {
+        "task": "stft", "test_accuracy": float(test_acc), "test_loss": float(test_loss),
+        "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)),
+        "class_counts": {"train": class_counts(y["train"], ds.label_names),
+                         "val": class_counts(y["val"], ds.label_names),
+                         "test": class_counts(y["test"], ds.label_names)},
+        "labels": list(ds.label_names), "sample_rate": ds.fs, "data": ds.source, "epochs": epochs,
+        "seed": seed, "parameters": int(model.count_params()), "machine": platform.machine(),
+        **result,
+    }
+    save_run(out, model, spec, ds.signals[te], y["test"], calib, metrics)
+    log(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}) on {len(te)} windows; wrote {out}")
+    return metrics
