@@ -28,8 +28,19 @@ def _device(value: str | None):
               show_default=True, help="Sample format of raw PCM on stdin (little-endian, mono).")
 @click.option("--device", default=None, help="Audio input device (index or name) for --source mic.")
 @click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
+@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Foreign models only (no edgekit metadata): the signal's sample rate in Hz.")
+@click.option("--labels", default=None, help="Foreign models only: class names, comma-separated.")
+@click.option("--nperseg", type=click.IntRange(min=2), default=None,
+              help="Foreign models only: STFT frame length (default: from the input shape).")
+@click.option("--noverlap", type=click.IntRange(min=0), default=None,
+              help="Foreign models only: STFT overlap (default nperseg // 8).")
+@click.option("--log/--no-log", "log_features", default=False,
+              help="Foreign models only: the model takes log-magnitude spectrograms.")
+@click.option("--mean", type=float, default=None, help="Foreign models only: feature standardisation mean.")
+@click.option("--std", type=float, default=None, help="Foreign models only: feature standardisation std.")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
-             list_devices):
+             list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from .sinks import JsonSink, TextSink
@@ -45,8 +56,10 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
 
     model = Model(model_path, threads=threads, provider=provider)
     if model.spec is None:
-        raise EdgekitError(f"{model_path}: the model carries no edgekit metadata; convert it with "
-                           "'edgekit convert'")
+        from .foreign import spec_from_flags
+        model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,
+                                     nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std)
+        model._check_shapes()
     source = open_source(src, model.spec, seed=seed, device=_device(device), pcm_format=pcm_format)
     sink = JsonSink() if as_json else TextSink(quiet=quiet)
     summary = run_stream(model, source, sink, hop_seconds=hop, duration=duration)

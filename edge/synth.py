@@ -45,18 +45,22 @@ _STREAM_CHUNK = 32      # signals per block of vibration_stream
 _FNR = (0.08, 4.0)      # fault power / broadband noise power (log-uniform)
 _RES_LEVEL = (0.005, 0.15)  # resonance power from random forces / broadband noise power (log-uniform)
 _ZETA = (0.01, 0.04)    # damping ratio of the structural resonance
+_FN = (2000.0, 5000.0)  # structural mode frequencies, Hz
+_MODES = 1
+_NOISE = (0.01, 0.1)
+_RMS = (0.02, 0.15)
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
     return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
 
 
-def _resonance_ir(fn: np.ndarray, zeta: np.ndarray, fs: float) -> np.ndarray:
-    """Unit-peak-ish impulse responses (n, _IR_LEN) of damped single-degree-of-freedom resonances."""
+def _resonance_ir(fn: np.ndarray, zeta: np.ndarray, amp: np.ndarray, fs: float) -> np.ndarray:
+    """Impulse responses (n, _IR_LEN) of the housing: a sum of damped modes (n, modes)."""
     t = np.arange(_IR_LEN) / fs
-    wn = 2 * np.pi * fn[:, None]
-    wd = wn * np.sqrt(1 - zeta[:, None] ** 2)
-    return np.exp(-zeta[:, None] * wn * t) * np.sin(wd * t)
+    wn = 2 * np.pi * fn[..., None]
+    wd = wn * np.sqrt(1 - zeta[..., None] ** 2)
+    return (amp[..., None] * np.exp(-zeta[..., None] * wn * t) * np.sin(wd * t)).sum(1)
 
 
 def _check(n, fs, length, classes):
@@ -101,9 +105,10 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
     mesh_amp = rng.uniform(0.05, 0.3, n)
     side_amp = mesh_amp[:, None] * rng.uniform(0.0, 0.3, (n, 2))
     mesh_phase = rng.uniform(0, 2 * np.pi, (n, 3))
-    noise_rms = a1 * _loguniform(rng, 0.01, 0.1, n)
-    fn = rng.uniform(2000.0, 5000.0, n)                           # structural resonance, Hz
-    zeta = rng.uniform(*_ZETA, n)
+    noise_rms = a1 * _loguniform(rng, *_NOISE, n)
+    fn = rng.uniform(*_FN, (n, _MODES))                            # structural modes, Hz
+    zeta = rng.uniform(*_ZETA, (n, _MODES))
+    mode_amp = rng.uniform(0.3, 1.0, (n, _MODES))
     res_level = _loguniform(rng, *_RES_LEVEL, n)                  # random-force resonance power
     bpfo = fr * rng.uniform(3.05, 3.6, n)                         # fault frequency, Hz
     jitter = rng.uniform(0.005, 0.02, n)                          # fraction of the period
@@ -111,7 +116,7 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
     mod_phase = rng.uniform(0, 2 * np.pi, n)
     fnr = _loguniform(rng, *_FNR, n)                              # fault power / noise power
     t0 = rng.random(n)                                            # first impact, fraction of period
-    rms_target = _loguniform(rng, 0.02, 0.15, n)
+    rms_target = _loguniform(rng, *_RMS, n)
     n_imp = int(np.ceil(length / fs * bpfo.max())) + 2
     imp_jit = rng.standard_normal((n, n_imp))
     imp_amp = 1.0 + 0.1 * rng.uniform(-1, 1, (n, n_imp))
@@ -134,7 +139,7 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
             x += amp * np.sin((z + off) * w * t + mesh_phase[s, j, None])
         # resonance excitation: random forces (both classes) + fault impacts (class B)
         noise = brng.standard_normal((m, length), dtype=np.float32).astype(np.float64)
-        ir = _resonance_ir(fn[s], zeta[s], fs)
+        ir = _resonance_ir(fn[s], zeta[s], mode_amp[s], fs)
         ir_energy = (ir ** 2).sum(1)                             # response power per unit white force
         exc = noise * (np.sqrt(res_level[s] / ir_energy) * noise_rms[s])[:, None]
         faulty = labels[s] == 1
