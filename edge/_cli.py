@@ -5,7 +5,17 @@ import sys
 
 import click
 
-from .errors import EdgekitError
+from .errors import EdgekitError, MissingExtraError
+
+# Third-party modules the workstation commands import, and the extra that provides them.
+EXTRA_OF = {"tensorflow": "train", "keras": "train", "tf2onnx": "train", "onnx": "train", "scipy": "train",
+            "pandas": "train", "matplotlib": "train", "sympy": "train", "sounddevice": "mic", "PIL": "images"}
+
+
+def missing_extra(e: ImportError, what: str) -> MissingExtraError | None:
+    """The MissingExtraError for an ImportError of a known optional dependency, else None."""
+    top = (e.name or "").split(".")[0]
+    return MissingExtraError(what, top, EXTRA_OF[top]) if top in EXTRA_OF else None
 
 
 def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> None:
@@ -15,6 +25,12 @@ def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> 
     except EdgekitError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(e.exit_code)
+    except ImportError as e:
+        extra = missing_extra(e, f"'{prog_name or command.name}'")
+        if extra is None:
+            raise
+        click.echo(f"error: {extra.message}", err=True)
+        sys.exit(extra.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -12,13 +12,10 @@ from importlib.metadata import entry_points
 
 import click
 
-from ._cli import run_cli
-from .errors import EdgekitError, MissingExtraError
+from ._cli import missing_extra, run_cli
+from .errors import EdgekitError
 
 PLUGIN_GROUP = "edgekit.commands"
-# Third-party modules a workstation command may fail to import, and the extra that provides them.
-_EXTRA_OF = {"tensorflow": "train", "keras": "train", "tf2onnx": "train", "onnx": "train",
-             "scipy": "train", "pandas": "train", "matplotlib": "train", "sympy": "train"}
 
 
 class LazyGroup(click.Group):
@@ -38,10 +35,10 @@ class LazyGroup(click.Group):
         try:
             return ep.load()
         except ImportError as e:
-            top = (e.name or "").split(".")[0]
-            if top in _EXTRA_OF:
-                raise MissingExtraError(f"'edgekit {name}'", top, _EXTRA_OF[top]) from None
-            raise
+            extra = missing_extra(e, f"'edgekit {name}'")
+            if extra is None:
+                raise
+            raise extra from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +87,31 @@ def info(model_path, as_json):
             click.echo(f"           target {json.dumps(s.target)}")
         click.echo(f"           made by edgekit {s.edgekit_version}, source model sha256 "
                    f"{(s.model_sha256 or '?')[:16]}…")
+
+
+@group.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--runs", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Timed windows per thread count.")
+@click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Untimed windows before timing; the first is reported as the first inference.")
+@click.option("--threads", "threads", default="1", show_default=True,
+              help="Thread counts to benchmark, comma-separated, e.g. 1,2,4.")
+@click.option("--provider", default=None, help="ONNX Runtime execution provider (cpu, cuda, tensorrt).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the input windows.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object; latencies in ms.")
+def bench(model_path, runs, warmup, threads, provider, seed, as_json):
+    """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50,
+    p90, p99 and max per stage (front end, quantize, invoke, post-process) and in total, for each thread
+    count; peak RSS; real-time factor (seconds of signal per second of compute)."""
+    from .bench import bench_model, parse_threads, print_bench
+
+    report = bench_model(model_path, runs=runs, warmup=warmup, threads=parse_threads(threads),
+                         provider=provider, seed=seed)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        print_bench(report, click.echo)
 
 
 @group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

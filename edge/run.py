@@ -14,11 +14,13 @@ def _device(value: str | None):
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help=".tflite or .onnx model file.")
 @click.option("--source", "src", default="synthetic", show_default=True,
-              help="synthetic | wav:PATH | pkl:PATH | stdin | mic")
+              help="synthetic | wav:PATH | pkl:PATH | stdin | mic | images:PATH | csv:PATH (traffic)")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many seconds of signal.")
 @click.option("--hop", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds between window starts (default: one window, no overlap).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Traffic models: replay N detector rows per second (default: as fast as possible).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
 @click.option("--provider", default=None, help="ONNX Runtime execution provider (cpu, cuda, tensorrt).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per window, and a summary object.")
@@ -40,7 +42,7 @@ def _device(value: str | None):
 @click.option("--mean", type=float, default=None, help="Foreign models only: feature standardisation mean.")
 @click.option("--std", type=float, default=None, help="Foreign models only: feature standardisation std.")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
-             list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std):
+             list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from .sinks import JsonSink, TextSink
@@ -55,6 +57,14 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
     from .stream import run_stream
 
     model = Model(model_path, threads=threads, provider=provider)
+    if src.startswith("images:") or (model.spec is not None and model.spec.task == "image"):
+        from .stream_images import run_images   # pictures, one result per image (issue 6)
+        return run_images(model, src, as_json=as_json, quiet=quiet, hop=hop, duration=duration)
+    if model.spec is not None and model.spec.task == "traffic":
+        from .stream_rows import edge_run_rows   # detector rows, one forecast per row (issue 5)
+        return edge_run_rows(model, src, as_json=as_json, quiet=quiet, rate=rate, hop=hop, duration=duration)
+    if rate is not None:
+        raise EdgekitError("--rate paces detector rows; it applies to traffic models only")
     if model.spec is None:
         from .foreign import spec_from_flags
         model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,

@@ -167,7 +167,7 @@ class MicSource(Source):
         try:
             info = sd.query_devices(device, kind="input")
         except (sd.PortAudioError, ValueError) as e:
-            raise EdgekitError(f"no usable audio input device ({e}); see edge-run --list-devices") from None
+            raise EdgekitError(f"--source mic: no usable audio input device ({e}); see edge-run --list-devices") from None
         rate = fs
         try:
             sd.check_input_settings(device=device, samplerate=fs, channels=1, dtype="float32")
@@ -181,7 +181,7 @@ class MicSource(Source):
                                           blocksize=BLOCK, callback=self._callback)
             self._stream.start()
         except sd.PortAudioError as e:
-            raise EdgekitError(f"cannot open the audio input ({e}); see edge-run --list-devices") from None
+            raise EdgekitError(f"--source mic: cannot open the audio input ({e}); see edge-run --list-devices") from None
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status and status.input_overflow:

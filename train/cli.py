@@ -49,3 +49,11 @@ def synth_stft(out, n, seed):
     save_course_pickle(out, SignalDataset(x, y, ["A", "B"], 12800.0, "synthetic"))
     click.echo(f"wrote {out}: {n} signals × {x.shape[1]} samples at 12800 Hz, classes A ({(y == 0).sum()}) "
                f"and B ({(y == 1).sum()})")
+
+
+from .mnist import mnist_cmd  # noqa: E402  (issue 6: image task)
+train.add_command(mnist_cmd, "mnist")
+
+from .traffic_cli import synth_traffic_cmd, traffic_cmd  # noqa: E402  (issue 5: traffic task)
+train.add_command(traffic_cmd, "traffic")
+synth.add_command(synth_traffic_cmd, "traffic")

@@ -1,0 +1,512 @@
+"""Issue 5: traffic speed forecasting — data, windows, gaps, scaling, the course model, conversion and the
+device's row stream (edge-run --source csv:/stdin)."""
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import bin_path, run
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.rows import (Continuity, RollingWindow, RowParser, assemble, column_key, format_time,
+                               parse_time, read_rows)
+from edgekit.edge.spec import Spec
+
+HEADERS = {"Occ.Rate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate",
+           "OccRate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,OccRate"}
+# 12 rows, 5 minutes apart, except two rows missing after 0:25 (a 15-minute step to 0:40).
+HAND_ROWS = [
+    ("2017-04-02 0:00", 43, 34, 9, 0, 50.3, 1.9),
+    ("2017-04-02 0:05", 45, 32, 13, 0, 58.9, 1.84),
+    ("2017-04-02 0:10", 46, 34, 12, 0, 50.6, 1.87),
+    ("2017-04-02 0:15", 45, 36, 9, 0, 50.9, 1.72),
+    ("2017-04-02 0:20", 40, 30, 9, 1, 52.0, 1.6),
+    ("2017-04-02 0:25", 38, 30, 8, 0, 54.5, 1.5),
+    ("2017-04-02 0:40", 30, 25, 5, 0, 60.1, 1.1),
+    ("2017-04-02 0:45", 31, 24, 7, 0, 61.0, 1.2),
+    ("2017-04-02 0:50", 29, 22, 7, 0, 59.2, 1.0),
+    ("2017-04-02 0:55", 27, 20, 6, 1, 62.4, 0.98),
+    ("2017-04-02 1:00", 25, 20, 5, 0, 63.0, 0.9),
+    ("2017-04-02 1:05", 24, 18, 6, 0, 63.5, 0.95),
+]
+SPEED = np.array([r[5] for r in HAND_ROWS])
+
+
+def write_csv(path: Path, rows=HAND_ROWS, header: str = "Occ.Rate", extra: str = "") -> Path:
+    lines = [HEADERS[header]] + [",".join(str(v) for v in r) for r in rows]
+    path.write_bytes(("\r\n".join(lines) + "\r\n" + extra).encode())
+    return path
+
+
+# -- the course model ------------------------------------------------------------------------------------
+
+def test_traffic_cnn_is_the_course_model_with_147713_parameters():
+    pytest.importorskip("keras")
+    from edgekit.train.models import traffic_cnn
+
+    m = traffic_cnn(288, 1)
+    assert m.count_params() == 147_713
+    assert [type(layer).__name__ for layer in m.layers] == ["Conv1D", "Flatten", "Dense", "Dense"]
+    conv = m.layers[0]
+    assert conv.filters == 32 and conv.kernel_size == (6,) and conv.padding == "same"
+    assert conv.activation.__name__ == "relu" and m.layers[2].units == 16
+    assert m.layers[2].activation.__name__ == "relu" and m.layers[3].activation.__name__ == "linear"
+    assert m.output_shape == (None, 1)
+    assert traffic_cnn(144, 1).count_params() == 6 * 32 + 32 + 144 * 32 * 16 + 16 + 17
+    assert traffic_cnn(288, 3).count_params() == 147_713 + 2 * 6 * 32
+
+
+# -- parsing: pandas on the workstation, the csv module on the device ------------------------------------
+
+@pytest.mark.parametrize("header", ["Occ.Rate", "OccRate"])
+def test_hand_made_csv_parses_the_same_with_pandas_and_on_the_device(tmp_path, header):
+    from edgekit.train.traffic import load_detector_csv
+
+    path = write_csv(tmp_path / "d.csv", header=header)
+    assert b"\r\n" in path.read_bytes()
+    ds = load_detector_csv(path)
+    assert list(ds.columns) == ["ToVol", "SmVol", "MeVol", "LaVol", "Speed", "Occ.Rate"]
+    assert ds.lines.tolist() == list(range(2, 14))
+    t, v, lines = read_rows(str(path), ["Speed", "Occ.Rate", "ToVol"])
+    np.testing.assert_array_equal(t, ds.times)
+    np.testing.assert_array_equal(v, ds.matrix(["Speed", "Occ.Rate", "ToVol"]))
+    assert lines == list(range(2, 14))
+    assert np.diff(t).tolist() == [300.0] * 5 + [900.0] + [300.0] * 5
+    assert column_key("Occ.Rate") == column_key("OccRate") == "occrate"
+
+
+def test_device_parser_agrees_with_pandas_on_vds_csv(shared_data):
+    from edgekit.train.traffic import load_detector_csv
+
+    path = shared_data / "vds" / "vds.csv"
+    ds = load_detector_csv(path)
+    cols = list(ds.columns)
+    t, v, _ = read_rows(str(path), cols)
+    assert len(t) == len(ds) == 8064
+    np.testing.assert_array_equal(t, ds.times)
+    np.testing.assert_array_equal(v, ds.matrix(cols))
+    assert np.all(np.diff(t) == 300)
+    np.testing.assert_array_equal(ds.columns["ToVol"], ds.columns["SmVol"] + ds.columns["MeVol"]
+                                  + ds.columns["LaVol"])
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("empty.csv", "", ["empty.csv", "empty", "line 1"]),
+    ("blank.csv", "\r\n\r\n", ["blank.csv", "empty"]),
+    ("header_only.csv", HEADERS["Occ.Rate"] + "\r\n", ["header_only.csv", "line 1", "no data rows"]),
+    ("no_speed.csv", "Date,ToVol,SmVol,MeVol,LaVol,Occ.Rate\r\n2017-04-02 0:00,43,34,9,0,1.9\r\n",
+     ["no_speed.csv", "line 1", "'Speed'", "missing"]),
+    ("text.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:00,43,34,9,0,50.3,1.9\r\n2017-04-02 0:05,45,32,13,0,"
+     "fast,1.84\r\n", ["text.csv", "line 3", "'Speed'", "'fast' is not a number"]),
+    ("hole.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:00,43,34,9,0,,1.9\r\n",
+     ["hole.csv", "line 2", "'Speed'", "empty"]),
+    ("short.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:00,43,34,9,0\r\n", ["short.csv", "line 2", "'Speed'"]),
+    ("long.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:00,43,34,9,0,50,1,7\r\n",
+     ["long.csv", "line 2", "8 fields", "header has 7"]),
+    ("date.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:00,43,34,9,0,50,1\r\n02/04/2017 0:05,43,34,9,0,50,1\r\n",
+     ["date.csv", "line 3", "'Date'", "YYYY-MM-DD H:MM"]),
+    ("dup.csv", HEADERS["OccRate"] + "\r\n2017-04-02 0:05,43,34,9,0,50,1\r\n2017-04-02 0:05,43,34,9,0,50,1\r\n",
+     ["dup.csv", "line 3", "'Date'", "not after"]),
+])
+def test_malformed_csvs_are_one_line_errors_naming_file_row_and_column(tmp_path, name, content, words):
+    from edgekit.train.traffic import load_detector_csv
+
+    path = tmp_path / name
+    path.write_bytes(content.encode())
+    with pytest.raises(EdgekitError) as e:
+        load_detector_csv(path, ["Speed"])
+    msg = e.value.message
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_train_traffic_cli_reports_bad_data_in_one_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes((HEADERS["Occ.Rate"] + "\r\n2017-04-02 0:00,43,34,9,0,n/a,1.9\r\n").encode())
+    p = run(bin_path("edgekit"), "train", "traffic", "--data", str(path), "--out", str(tmp_path / "o"),
+            check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "line 2" in err[0] and "'Speed'" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_device_parser_skips_and_counts_malformed_rows_with_line_numbers():
+    skipped, notes = [], []
+    p = RowParser(["Speed"], source="feed", on_skip=lambda line, msg: skipped.append((line, msg)),
+                  on_note=notes.append)
+    lines = [HEADERS["OccRate"] + "\r\n",
+             "2017-04-02 0:00,43,34,9,0,50.3,1.9\r\n",
+             "2017-04-02 0:05,43,34,9,0,oops,1.9\r\n",      # line 3: not a number
+             "\r\n",                                          # blank: no data, not counted
+             "2017-04-02 0:10,43,34,9\r\n",                   # line 5: too few fields
+             "2017-04-02 0:1x,43,34,9,0,50,1.9\r\n",          # line 6: bad time
+             HEADERS["Occ.Rate"] + "\r\n",                    # line 7: a repeated header
+             "2017-04-02 0:15,43,34,9,0,51.5,1.9\r\n"]
+    rows = list(p.parse(lines))
+    assert [(r.line, float(r.values[0])) for r in rows] == [(2, 50.3), (8, 51.5)]
+    assert [line for line, _ in skipped] == [3, 5, 6] and p.skipped == 3 and p.rows == 2
+    assert "'Speed'" in skipped[0][1] and "'oops'" in skipped[0][1] and "fields" in skipped[1][1]
+    assert any("header line again" in n for n in notes)
+
+
+def test_device_parser_accepts_a_feed_without_header():
+    notes = []
+    p = RowParser(["Speed", "Occ.Rate"], on_note=notes.append)
+    rows = list(p.parse(["2017-04-02 0:00,43,34,9,0,50.3,1.9", "2017-04-02 0:05,45,32,13,0,58.9,1.84"]))
+    assert [r.values.tolist() for r in rows] == [[50.3, 1.9], [58.9, 1.84]]
+    assert len(notes) == 1 and "no header" in notes[0]
+    with pytest.raises(EdgekitError, match="'Speed' is missing"):
+        list(RowParser(["Speed"], source="x.csv").parse(["Date,ToVol,Occ.Rate", "2017-04-02 0:00,1,2"]))
+
+
+# -- windows and gaps ---------------------------------------------------------------------------------------
+
+def test_windows_never_span_a_gap_without_fill(tmp_path):
+    from edgekit.train.traffic import load_detector_csv, make_windows
+
+    ds = load_detector_csv(write_csv(tmp_path / "d.csv", header="OccRate"))
+    s = assemble(ds.times, ds.matrix(["Speed"]))
+    assert len(s.gaps) == 1 and s.gaps[0]["missing"] == 2 and not s.gaps[0]["filled"]
+    assert s.gaps[0]["line"] == 8 and s.gaps[0]["after"].endswith("00:25")
+    assert s.real.all() and s.segment_start.tolist() == [0] * 6 + [6] * 6
+    x, y, last, ends = make_windows(s, 3, 0, [0])
+    # segment 1: rows 0-5 → targets 3, 4, 5; segment 2: rows 6-11 → targets 9, 10, 11
+    assert ends.tolist() == [3, 4, 5, 9, 10, 11]
+    np.testing.assert_array_equal(y, SPEED[[3, 4, 5, 9, 10, 11]])
+    np.testing.assert_array_equal(x[:, :, 0], SPEED[[[0, 1, 2], [1, 2, 3], [2, 3, 4], [6, 7, 8], [7, 8, 9],
+                                                       [8, 9, 10]]])
+    np.testing.assert_array_equal(last, x[:, -1, 0])
+
+
+def test_fill_linear_fills_short_gaps_and_filled_rows_are_never_targets(tmp_path):
+    from edgekit.train.traffic import make_windows
+
+    t, v, _ = read_rows(str(write_csv(tmp_path / "d.csv")), ["Speed"])
+    s = assemble(t, v, fill="linear", max_fill_rows=2)
+    assert len(s.times) == 14 and (~s.real).sum() == 2 and s.gaps[0]["filled"]
+    np.testing.assert_allclose(s.values[6:8, 0], [54.5 + (60.1 - 54.5) / 3, 54.5 + 2 * (60.1 - 54.5) / 3])
+    assert np.all(np.diff(s.times) == 300)
+    x, y, _, ends = make_windows(s, 3, 0, [0])
+    assert s.real[ends].all() and len(ends) == 14 - 3 - 2          # every real row after the first 3
+    prev = assemble(t, v, fill="previous", max_fill_rows=2)
+    assert prev.values[6:8, 0].tolist() == [54.5, 54.5]
+    # a gap longer than max_fill_rows still restarts the window
+    too_long = assemble(t, v, fill="linear", max_fill_rows=1)
+    assert too_long.real.all() and not too_long.gaps[0]["filled"] and too_long.segment_start[-1] == 6
+
+
+@pytest.mark.parametrize("fill, max_fill", [(None, 12), ("linear", 3), ("previous", 12)])
+def test_device_rolling_window_forms_the_windows_training_forms(fill, max_fill):
+    """Row by row (Continuity + RollingWindow, as edge-run) = all at once (assemble, as training)."""
+    rng = np.random.default_rng(4)
+    steps = rng.choice([1] * 20 + [2, 3, 6], size=400)
+    t = np.cumsum(steps) * 300.0
+    v = rng.normal(size=(400, 2))
+    look_back = 5
+    s = assemble(t, v, fill=fill, max_fill_rows=max_fill)
+    expected = [s.values[i - look_back + 1:i + 1] for i in s.window_ends(look_back) if s.real[i]]
+    cont, win, got = Continuity(300, fill, max_fill), RollingWindow(look_back, 2), []
+    for ti, vi in zip(t, v):
+        kind, _, filled = cont.advance(ti, vi)
+        if kind == "gap":
+            win.reset()
+        for r in (filled if filled is not None else []):
+            win.push(r)
+        win.push(vi)
+        if win.full:
+            got.append(win.window().copy())
+    assert len(got) == len(expected) > 100
+    np.testing.assert_array_equal(np.array(got), np.array(expected))
+
+
+def test_rolling_window_keeps_the_last_rows():
+    w = RollingWindow(3, 1)
+    for i in range(20):
+        w.push(np.array([i]))
+        if i >= 2:
+            assert w.window()[:, 0].tolist() == [i - 2, i - 1, i]
+    w.reset()
+    assert not w.full
+
+
+# -- split and scaling --------------------------------------------------------------------------------------
+
+def test_split_is_chronological_and_the_scaler_is_fitted_on_training_rows_only():
+    from edgekit.train.traffic import DetectorData, prepare
+
+    n = 1000
+    t = np.arange(n) * 300.0
+    speed = 50 + 10 * np.sin(np.arange(n) / 20.0)
+    speed[-200:] += 40                                        # the test part leaves the training range
+    ds = DetectorData("test", t, {"Speed": speed, "ToVol": np.arange(n, dtype=float)}, np.arange(n) + 2)
+    p = prepare(ds, look_back=10, target="Speed", features="ToVol")
+    assert p.columns == ["Speed", "ToVol"] and p.spec.input_shape == (10, 2)
+    assert len(p.x["test"]) == 200 and len(p.x["val"]) == 100 and len(p.x["train"]) == 700 - 10
+    tt = p.target_times
+    assert tt["train"].max() < tt["val"].min() and tt["val"].max() < tt["test"].min()
+    assert tt["test"].min() == t[800]                          # test = the last 20 % of the rows
+    train_rows = slice(0, 700)
+    assert p.spec.normalization["min"] == [speed[train_rows].min(), 0.0]
+    assert p.spec.normalization["max"] == [speed[train_rows].max(), 699.0]
+    assert p.spec.target["scaling"] == {"type": "minmax", "min": speed[train_rows].min(),
+                                        "max": speed[train_rows].max()}
+    assert p.y["train"].min() >= 0 and p.y["train"].max() <= 1 and p.y["test"].max() > 1.5
+    # the windows are raw; the front end scales them with the spec's scaler
+    feats = fe.build(p.spec)(p.x["test"][:4])
+    np.testing.assert_allclose(feats[..., 1], (p.x["test"][:4, :, 1]) / 699.0, rtol=1e-6)
+    again = Spec.from_json(p.spec.to_json())
+    assert again.features["columns"] == ["Speed", "ToVol"] and again.target["units"] == "km/h"
+
+
+def test_rows_spec_is_validated():
+    from edgekit.train.traffic import DetectorData, prepare
+
+    ds = DetectorData("t", np.arange(100) * 300.0, {"Speed": np.linspace(20, 80, 100)}, np.arange(100) + 2)
+    d = prepare(ds, look_back=8).spec.to_dict()
+    for change, words in [({"input_shape": [8, 2]}, "input_shape"),
+                          ({"features": {**d["features"], "columns": []}}, "features.columns"),
+                          ({"features": {**d["features"], "fill": "spline"}}, "features.fill"),
+                          ({"normalization": {"type": "minmax", "min": [0, 1], "max": [1, 2]}}, "minmax"),
+                          ({"target": {"column": "Speed"}}, "target.scaling")]:
+        with pytest.raises(EdgekitError, match=words):
+            Spec.from_dict({**d, **change}, source="m.tflite")
+    with pytest.raises(EdgekitError, match="8 rows"):
+        fe.build(Spec.from_dict(d))(np.zeros((2, 7, 1)))
+
+
+# -- end to end: train → convert → edge-run ---------------------------------------------------------------
+
+LOOK_BACK = 24
+
+
+@pytest.fixture(scope="module")
+def traffic_run(tmp_path_factory):
+    """6 synthetic days with 3 gaps (OccRate header), a tiny look-back-24 model, TFLite float32 and int8."""
+    pytest.importorskip("tensorflow")
+    d = tmp_path_factory.mktemp("traffic")
+    run(bin_path("edgekit"), "data", "synth", "traffic", "--days", "6", "--seed", "2", "--gaps", "3",
+        "--header", "OccRate", "--out", str(d / "feed.csv"))
+    run(bin_path("edgekit"), "train", "traffic", "--data", str(d / "feed.csv"), "--look-back", str(LOOK_BACK),
+        "--epochs", "3", "--seed", "1", "--out", str(d / "run"))
+    reports = {}
+    for precision in ("float32", "int8"):
+        p = run(bin_path("edgekit"), "convert", str(d / "run"), "--to", "tflite", "--precision", precision,
+                "--json")
+        reports[precision] = json.loads(p.stdout)
+    return d, reports
+
+
+def _edge_run_json(*args, **kw):
+    p = run(bin_path("edge-run"), *args, "--json", **kw)
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    return lines[:-1], lines[-1]["summary"], p
+
+
+def _keras_forecasts(d: Path) -> dict[str, float]:
+    """Keras's forecast (km/h) for every window the device can form, keyed by the time forecast."""
+    import keras
+
+    spec = Spec.load(d / "run")
+    t, v, _ = read_rows(str(d / "feed.csv"), spec.features["columns"])
+    s = assemble(t, v, step_seconds=spec.features["step_seconds"])
+    ends = s.window_ends(spec.window)
+    windows = np.stack([s.values[i - spec.window + 1:i + 1] for i in ends])
+    model = keras.models.load_model(d / "run" / "model.keras", compile=False)
+    y = model.predict(fe.build(spec)(windows), verbose=0).reshape(-1)
+    km_h = fe.denormalize(y.astype(np.float64), spec.target["scaling"])
+    return {format_time(s.times[i] + 300): float(f) for i, f in zip(ends, km_h)}
+
+
+@pytest.mark.slow
+def test_train_writes_metrics_with_persistence(traffic_run):
+    d, _ = traffic_run
+    m = json.loads((d / "run" / "metrics.json").read_text())
+    assert m["parameters"] == 6 * 32 + 32 + LOOK_BACK * 32 * 16 + 16 + 17
+    for k in ("test_mse", "test_mae", "test_rmse", "test_mae_units", "test_rmse_units"):
+        assert m[k] > 0 and m["persistence"][k] > 0, k
+    assert m["units"] == "km/h" and m["gaps"] == 3 and m["missing_rows"] == 13
+    assert abs(m["test_rmse"] ** 2 - m["test_mse"]) < 1e-9
+    assert m["beats_persistence"] == (m["test_mse"] < m["persistence"]["test_mse"])
+    assert m["n_test"] > 0 and m["test_from"] > m["val_from"]
+    spec = Spec.load(d / "run")
+    assert spec.task == "traffic" and spec.kind == "regression" and spec.window == LOOK_BACK
+    assert spec.features["columns"] == ["Speed"] and spec.target["units"] == "km/h"
+    assert spec.sample_rate == pytest.approx(1 / 300)
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_test_mae_within_5_percent(traffic_run):
+    _, reports = traffic_run
+    f32, i8 = reports["float32"], reports["int8"]
+    assert f32["max_abs_diff"] < 1e-5 and abs(f32["mae_increase"]) < 1e-3
+    assert i8["mae"] <= 1.05 * f32["mae"], (i8["mae"], f32["mae"])
+    assert i8["quantization"]["input"]["dtype"] == "int8"
+
+
+@pytest.mark.slow
+def test_edge_run_csv_forecasts_match_keras(traffic_run):
+    d, _ = traffic_run
+    keras_f = _keras_forecasts(d)
+    lines, summary, p = _edge_run_json("--model", str(d / "run" / "traffic_float32.tflite"),
+                                       "--source", f"csv:{d / 'feed.csv'}")
+    got = {r["t"]: r["forecast"] for r in lines}
+    assert list(got) == list(keras_f) and len(got) == summary["forecasts"] == summary["windows"]
+    diff = np.abs(np.array(list(got.values())) - np.array(list(keras_f.values())))
+    assert diff.max() < 2e-4, diff.max()                                       # km/h
+    assert {"t", "forecast", "actual", "error", "from", "latency_ms"} <= set(lines[0])
+    assert {"features", "inference", "total"} <= set(lines[0]["latency_ms"])
+    # three gaps: a warning line each, the window restarts
+    warnings = [x for x in p.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 3 and all("gap of" in w and "window reset" in w for w in warnings)
+    assert summary["gaps"] == 3 and summary["resets"] == 3 and summary["malformed_rows"] == 0
+    assert summary["rows"] == 6 * 288 - 13
+    # each line scores the previous forecast against the row that arrived; the summary MAE is theirs
+    errors = []
+    for prev, cur in zip(lines, lines[1:]):
+        if cur["from"] == prev["t"]:
+            assert cur["actual"] is not None
+            assert cur["error"] == pytest.approx(cur["actual"] - prev["forecast"], abs=1e-5)
+            errors.append(cur["error"])
+        else:
+            assert cur["actual"] is None                                       # after a gap
+    assert summary["scored"] == len(errors) == summary["forecasts"] - 4        # 3 gaps + the last one
+    assert summary["mae"] == pytest.approx(np.mean(np.abs(errors)), abs=1e-5)
+    assert summary["rmse"] == pytest.approx(np.sqrt(np.mean(np.square(errors))), abs=1e-5)
+    assert summary["persistence"]["mae"] > 0
+    lat = summary["latency_ms"]["total"]
+    assert lat["n"] == summary["forecasts"] and lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+
+
+@pytest.mark.slow
+def test_edge_run_int8_is_close_to_keras(traffic_run):
+    d, _ = traffic_run
+    keras_f = _keras_forecasts(d)
+    lines, summary, _ = _edge_run_json("--model", str(d / "run" / "traffic_int8.tflite"),
+                                       "--source", f"csv:{d / 'feed.csv'}")
+    got = np.array([r["forecast"] for r in lines])
+    ref = np.array([keras_f[r["t"]] for r in lines])
+    assert len(got) == len(keras_f) and summary["precision"] == "int8"
+    spec = Spec.load(d / "run")
+    span = spec.target["scaling"]["max"] - spec.target["scaling"]["min"]
+    assert np.abs(got - ref).mean() < 0.02 * span                               # < 2 % of the speed range
+
+
+@pytest.mark.slow
+def test_edge_run_text_output_malformed_rows_and_rate(traffic_run, tmp_path):
+    d, _ = traffic_run
+    model = str(d / "run" / "traffic_float32.tflite")
+    lines = (d / "feed.csv").read_bytes().split(b"\r\n")[:61]                  # header + 60 rows
+    lines[30] = lines[30].replace(b",", b";", 2)                                # line 31: 5 fields
+    fields = lines[40].split(b",")
+    fields[5] = b"abc"                                                          # line 41: Speed not a number
+    lines[40] = b",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    t0 = time.perf_counter()
+    p = run(bin_path("edge-run"), "--model", model, "--source", f"csv:{bad}", "--rate", "200")
+    elapsed = time.perf_counter() - t0
+    warnings = [x for x in p.stderr.splitlines() if x.startswith("warning:")]
+    # a skipped row leaves a hole in time: the next row is a gap and restarts the window
+    assert len(warnings) == 4, p.stderr
+    assert "line 31: the row has 5 fields" in warnings[0] and "row skipped" in warnings[0]
+    assert "line 32: gap of 1 missing row" in warnings[1] and "window reset" in warnings[1]
+    assert "line 41: column 'Speed': 'abc' is not a number" in warnings[2] and "row skipped" in warnings[2]
+    assert "line 42: gap of 1 missing row" in warnings[3]
+    out = p.stdout.splitlines()
+    assert out[0].startswith("2017-04-02 ") and "forecast" in out[0] and "km/h" in out[0]
+    assert "2 malformed rows; 2 gaps" in p.stdout and "summary: " in p.stdout and "MAE" in p.stdout
+    assert elapsed > 58 / 200                                                  # paced at 200 rows/s
+
+
+@pytest.mark.slow
+def test_edge_run_stdin_is_a_live_feed(traffic_run):
+    """Rows piped in one by one (``tail -f``) give forecasts before the feed ends; no header is needed."""
+    d, _ = traffic_run
+    rows = (d / "feed.csv").read_text().splitlines()[1:LOOK_BACK + 3]
+    proc = subprocess.Popen([bin_path("edge-run"), "--model", str(d / "run" / "traffic_int8.tflite"),
+                             "--source", "stdin", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for r in rows[:LOOK_BACK]:
+            proc.stdin.write(r + "\r\n")
+        proc.stdin.flush()
+        first = json.loads(proc.stdout.readline())           # arrives while stdin is still open
+        newest = parse_time(rows[LOOK_BACK - 1].split(",")[0])
+        assert first["actual"] is None and first["from"] == format_time(newest)
+        assert first["t"] == format_time(newest + 300)
+        proc.stdin.write(rows[LOOK_BACK] + "\r\n")
+        proc.stdin.flush()
+        second = json.loads(proc.stdout.readline())
+        assert second["actual"] == float(rows[LOOK_BACK].split(",")[5])
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert proc.returncode == 0 and summary["source"] == "stdin" and summary["forecasts"] == 2
+    assert "no header line" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, words", [
+    (["--source", "synthetic"], "csv:PATH or stdin"),
+    (["--source", "csv:/nonexistent.csv"], "nonexistent.csv"),
+    (["--source", "csv:{empty}"], "empty"),
+    (["--source", "csv:{short}"], "before one full window"),
+    (["--source", "csv:{feed}", "--hop", "1"], "--hop"),
+])
+def test_edge_run_traffic_bad_input_is_one_line(traffic_run, tmp_path, args, words):
+    d, _ = traffic_run
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "short.csv").write_bytes(b"\r\n".join((d / "feed.csv").read_bytes().split(b"\r\n")[:10]))
+    args = [a.format(empty=tmp_path / "empty.csv", short=tmp_path / "short.csv", feed=d / "feed.csv")
+            for a in args]
+    p = run(bin_path("edge-run"), "--model", str(d / "run" / "traffic_int8.tflite"), *args, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], p.stderr
+
+
+BLOCKER = textwrap.dedent("""
+    import sys
+    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras"}
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"blocked: {name}", name=name)
+    sys.meta_path.insert(0, Blocker())
+    from edgekit.edge.run import main
+    main(sys.argv[1:])
+""")
+
+
+@pytest.mark.slow
+def test_edge_run_traffic_needs_neither_tensorflow_nor_pandas(traffic_run):
+    d, _ = traffic_run
+    p = run(sys.executable, "-c", BLOCKER, "--model", str(d / "run" / "traffic_int8.tflite"),
+            "--source", f"csv:{d / 'feed.csv'}", "--json")
+    assert json.loads(p.stdout.splitlines()[-1])["summary"]["forecasts"] > 1000
+
+
+@pytest.mark.slow
+def test_onnx_float32_and_int8_stream_like_tflite(traffic_run):
+    pytest.importorskip("tf2onnx")
+    if not (Path(fe.__file__).parents[1] / "convert" / "onnx.py").exists():
+        pytest.skip("ONNX export (convert/onnx.py) has not landed")
+    d, reports = traffic_run
+    for precision in ("float32", "int8"):
+        p = run(bin_path("edgekit"), "convert", str(d / "run"), "--to", "onnx", "--precision", precision,
+                "--json")
+        rep = json.loads(p.stdout)
+        assert rep["mae"] <= 1.05 * reports["float32"]["mae"], (precision, rep["mae"])
+    keras_f = _keras_forecasts(d)
+    lines, summary, _ = _edge_run_json("--model", str(d / "run" / "traffic_float32.onnx"),
+                                       "--source", f"csv:{d / 'feed.csv'}")
+    got = np.array([r["forecast"] for r in lines])
+    assert np.abs(got - np.array([keras_f[r["t"]] for r in lines])).max() < 2e-4
+    assert "onnxruntime" in summary["backend"]

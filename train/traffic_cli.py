@@ -1,0 +1,55 @@
+"""``edgekit train traffic`` and ``edgekit data synth traffic`` (registered in ``edgekit.train.cli``)."""
+from __future__ import annotations
+
+import click
+
+from edgekit.edge.rows import MAX_FILL_ROWS
+
+
+@click.command("traffic")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="Detector CSV (Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate); default: synthetic.")
+@click.option("--look-back", "look_back", type=click.IntRange(min=1, max=100_000), default=288,
+              show_default=True, help="Rows per window (288 = one day of 5-minute rows).")
+@click.option("--target", default="Speed", show_default=True, help="Column to forecast (Speed, ToVol, ...).")
+@click.option("--features", default=None,
+              help="Extra input columns for a multivariate model: comma-separated names, or 'all'. "
+                   "Default: the target only (univariate, as in the course).")
+@click.option("--fill", type=click.Choice(["none", "linear", "previous"]), default="none", show_default=True,
+              help="How to fill time gaps; 'none': no window spans a gap.")
+@click.option("--max-fill", "max_fill", type=click.IntRange(min=0), default=MAX_FILL_ROWS, show_default=True,
+              help="With --fill: longest gap (rows) that is filled; longer gaps restart the window.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Stop after this many epochs without a better validation loss and keep the best "
+                   "weights (0: train all epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--days", type=click.IntRange(min=2), default=28, show_default=True,
+              help="Days of synthetic data (without --data).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+def traffic_cmd(data, look_back, target, features, fill, max_fill, epochs, patience, batch_size, seed, days, out):
+    """The course's Conv1D forecaster of the next 5-minute value at a road detector."""
+    from .traffic import train_traffic
+    train_traffic(out, data=data, look_back=look_back, target=target, features=features,
+                  epochs=epochs, seed=seed, fill=None if fill == "none" else fill, max_fill_rows=max_fill,
+                  batch_size=batch_size, patience=patience or None, days=days, log=click.echo)
+
+
+@click.command("traffic")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output .csv.")
+@click.option("--days", type=click.IntRange(min=1, max=3660), default=28, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--gaps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Remove this many short runs of rows (a detector going quiet).")
+@click.option("--header", "occ_header", type=click.Choice(["Occ.Rate", "OccRate"]), default="Occ.Rate",
+              show_default=True, help="Name of the occupancy column (the two exports differ).")
+def synth_traffic_cmd(out, days, seed, gaps, occ_header):
+    """Detector rows every 5 minutes (daily and weekly cycles, rush-hour dips, noise), VDS CSV layout."""
+    from .traffic_data import drop_gaps, synthetic_traffic, write_traffic_csv
+
+    table = drop_gaps(synthetic_traffic(days, seed), gaps, seed)
+    write_traffic_csv(out, table, occ_header)
+    n = len(table["Date"])
+    click.echo(f"wrote {out}: {n} rows every 5 min from {table['Date'][0]} to {table['Date'][-1]}"
+               f"{f' ({days * 288 - n} rows removed in gaps)' if gaps else ''}")
