@@ -1,19 +1,112 @@
-"""Latency of one window through the device path, per stage (front end, quantize, invoke, post-process)."""
+"""Latency of one window through the device path, per stage (front end, quantize, invoke, post-process),
+the way ``edgekit bench`` reports it: init time, first inference, warm-up, then mean / std / min / p50 /
+p90 / p99 / max of every stage and of the total, per thread count, with peak RSS and the real-time factor.
+
+numpy and the runtimes only: this runs on the device install, where TensorFlow cannot be imported.
+"""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from . import frontend as fe
+from .errors import EdgekitError
+from .postprocess import classify, regress
 from .stats import summarize
 
+STAGES = ("features", "quantize", "invoke", "postprocess", "total")
+STAGE_TITLES = {"features": "front end", "quantize": "quantize", "invoke": "invoke",
+                "postprocess": "post-process", "total": "total"}
+
+
+# -- input windows -----------------------------------------------------------------------------------
+
+def window_shape(spec) -> tuple[int, ...]:
+    """The shape of one raw window (what the front end takes) for a spec of any task."""
+    feat = spec.features
+    t = feat.get("type")
+    if t == "spectrogram":
+        return (int(spec.window),)
+    if t == "rows":
+        n_cols = len(feat.get("columns") or ()) or int(spec.input_shape[-1])
+        return (int(spec.window), n_cols)
+    if t == "image":
+        h = int(feat.get("height", spec.input_shape[0]))
+        w = int(feat.get("width", spec.input_shape[1]))
+        rgb = not feat.get("grayscale", True) or (len(spec.input_shape) == 3 and spec.input_shape[-1] == 3)
+        return (h, w, 3) if rgb else (h, w)
+    return tuple(int(s) for s in spec.input_shape)
+
+
+def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``.
+
+    * ``stft``: synthetic vibration (:func:`edgekit.edge.synth.vibration`) at the spec's sample rate and
+      window length, half healthy and half faulty; white noise when the rate is below what the vibration
+      model needs (12 kHz, e.g. 8 kHz speech models).
+    * detector rows: uniform values inside the spec's per-column min-max scaling (so the model sees inputs
+      in its trained range), uniform [0, 1) without one.
+    * images: uniform random pixels in [0, ``max_value``].
+    * anything else: standard normal data of the window's shape.
+
+    Timing does not depend on the values for these models (no data-dependent control flow), but realistic
+    ranges keep int8 inputs away from saturation, as on the device.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise EdgekitError(f"windows_for: n must be a positive integer, got {n!r}")
+    n = int(n)
+    shape = window_shape(spec)
+    rng = np.random.default_rng(seed)
+    t = spec.features.get("type")
+    if t == "spectrogram":
+        if spec.sample_rate >= 12000:
+            from .synth import vibration
+            x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)
+            return x
+        return (0.1 * rng.standard_normal((n, *shape))).astype(np.float32)
+    if t == "rows":
+        norm = spec.normalization
+        if norm.get("type") == "minmax":
+            lo = np.broadcast_to(np.asarray(norm["min"], np.float64), shape[-1:])
+            hi = np.broadcast_to(np.asarray(norm["max"], np.float64), shape[-1:])
+            return (lo + (hi - lo) * rng.random((n, *shape))).astype(np.float32)
+        return rng.random((n, *shape)).astype(np.float32)
+    if t == "image":
+        top = float(spec.features.get("max_value", 255.0))
+        return (rng.random((n, *shape)) * top).astype(np.float32)
+    return rng.standard_normal((n, *shape)).astype(np.float32)
+
+
+def postprocessor(spec) -> Callable[[np.ndarray], Any]:
+    """One output vector → the answer the device reports (label and score, or a value in units)."""
+    if spec.kind == "regression":
+        return lambda y: regress(y, spec.target)
+    labels = spec.labels
+    return lambda y: classify(y, labels)
+
+
+# -- timing ------------------------------------------------------------------------------------------
 
 def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 20) -> dict[str, Any]:
-    """Run ``runs`` windows (cycling through ``windows``) one at a time; per-stage latency stats in ms."""
+    """Run ``warmup`` + ``runs`` windows (cycling through ``windows``) one at a time through
+    front end → quantize → invoke → dequantize + post-process.
+
+    Returns ``first_ms`` (the very first window, cold caches and lazy allocations included),
+    ``warmup_ms`` (stats of the warm-up windows, first one included; n = 0 without warm-up) and, per
+    stage in :data:`STAGES`, stats in ms over the ``runs`` timed windows only. With ``warmup=0`` the
+    first window is also the first timed one.
+    """
+    if runs < 1 or warmup < 0:
+        raise EdgekitError(f"need at least one timed run and a non-negative warm-up (got runs {runs}, "
+                           f"warm-up {warmup})")
+    if len(windows) == 0:
+        raise EdgekitError("no input windows to time")
     front = fe.build(model.spec)
-    stages = {k: np.empty(runs) for k in ("features", "quantize", "invoke", "postprocess", "total")}
+    post = postprocessor(model.spec)
+    stages = {k: np.empty(runs) for k in STAGES}
+    warm = np.empty(warmup)
     pc = time.perf_counter
     first_ms = None
     for i in range(-warmup, runs):
@@ -25,13 +118,189 @@ def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 
         t2 = pc()
         raw = model.invoke(q)
         t3 = pc()
-        out = model.dequantize(raw)
-        int(np.argmax(out[0]))
+        post(model.dequantize(raw)[0])
         t4 = pc()
         if first_ms is None:
             first_ms = (t4 - t0) * 1e3
         if i >= 0:
-            for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
                 stages[k][i] = v * 1e3
-    return {"first_ms": first_ms, "runs": runs, "warmup": warmup,
+        else:
+            warm[i + warmup] = (t4 - t0) * 1e3
+    return {"first_ms": first_ms, "runs": runs, "warmup": warmup, "warmup_ms": summarize(warm),
             **{k: summarize(v) for k, v in stages.items()}}
+
+
+# -- memory ------------------------------------------------------------------------------------------
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's RSS (Linux ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory (MB) since the last :func:`reset_peak_rss`, or since the process started."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+        import sys
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
+    except Exception:  # no resource module (Windows)
+        return None
+
+
+# -- the bench command's logic ------------------------------------------------------------------------
+
+def parse_threads(value: str | Iterable[int] | None) -> list[int]:
+    """``"1,2,4"`` → ``[1, 2, 4]`` (order kept, duplicates dropped); one-line error for anything else."""
+    if value is None:
+        return [1]
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[int] = []
+    for item in items:
+        s = str(item).strip()
+        if not s.isdigit() or int(s) < 1 or int(s) > 256:
+            raise EdgekitError(f"--threads {value!r}: give thread counts between 1 and 256, comma-separated, "
+                               "e.g. --threads 1,2,4")
+        if int(s) not in out:
+            out.append(int(s))
+    if not out:
+        raise EdgekitError("--threads: give at least one thread count, e.g. --threads 1,2")
+    return out
+
+
+def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] = (1,),
+                provider: str | None = None, seed: int = 0, n_windows: int = 16,
+                log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Benchmark the model file at ``path`` once per thread count; a JSON-ready report.
+
+    For each thread count: ``init_ms`` (loading the model and allocating the interpreter/session),
+    ``first_inference_ms``, the warm-up, then per-stage stats over ``runs`` windows, ``windows_per_second``,
+    the real-time factor (seconds of signal per second of compute: window seconds / mean total; None for
+    pictures, which are not a stretch of signal), and the peak RSS while
+    loading and running that configuration (the process's high-water mark, reset before each one where
+    the kernel allows it).
+    """
+    from .model import Model
+
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise EdgekitError(f"--runs must be at least 1, got {runs!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise EdgekitError(f"--warmup must be 0 or more, got {warmup!r}")
+    threads = parse_threads(threads)
+    import_ms = _import_runtime(path)
+    results = []
+    windows = None
+    head: dict[str, Any] = {}
+    for n_threads in threads:
+        can_reset = reset_peak_rss()
+        t0 = time.perf_counter()
+        model = Model(path, threads=n_threads, provider=provider)
+        init_ms = (time.perf_counter() - t0) * 1e3
+        spec = model.spec
+        if spec is None:
+            raise EdgekitError(f"{path}: carries no edgekit metadata, so edgekit bench cannot tell its front "
+                               "end and window; export it with 'edgekit convert' (or time it with edge-run "
+                               "and the foreign-model flags)")
+        if windows is None:
+            windows = windows_for(spec, min(n_windows, runs + warmup), seed)
+            source = ("synthetic vibration" if spec.features.get("type") == "spectrogram"
+                      and spec.sample_rate >= 12000 else "random data of the window's shape")
+            head = {"model": str(path), "format": model.format, "precision": model.precision,
+                    "backend": model.backend.name, "size_bytes": model.file.size_bytes, "task": spec.task,
+                    "kind": spec.kind, "window": spec.window, "window_seconds": spec.window_seconds,
+                    "input_shape": list(spec.input_shape), "windows": f"{len(windows)} windows of "
+                    f"{source} (seed {seed}), cycled", "runs": runs, "warmup": warmup,
+                    "runtime_import_ms": import_ms}
+        timing = time_window_path(model, windows, runs=runs, warmup=warmup)
+        total_s = timing["total"]["mean"] / 1e3
+        timed = spec.features.get("type") != "image"      # a picture is not a stretch of signal
+        entry = {
+            "threads": n_threads, "init_ms": init_ms, "first_inference_ms": timing["first_ms"],
+            "warmup": {"runs": warmup, "total_ms": timing["warmup_ms"]["mean"] * warmup,
+                       "mean_ms": timing["warmup_ms"]["mean"]},
+            "stages": {k: timing[k] for k in STAGES},
+            "windows_per_second": 1.0 / total_s if total_s > 0 else None,
+            "real_time_factor": spec.window_seconds / total_s if total_s > 0 and timed else None,
+            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_scope": "this thread count" if can_reset else "process lifetime",
+        }
+        results.append(entry)
+        if log:
+            log(f"threads {n_threads}: total p50 {entry['stages']['total']['p50']:.3f} ms")
+        del model
+    rss = [r["peak_rss_mb"] for r in results if r["peak_rss_mb"] is not None]
+    return _rounded({**head, "results": results, "peak_rss_mb": max(rss) if rss else None})
+
+
+def _import_runtime(path) -> float:
+    """Import the runtime the model needs (LiteRT / ONNX Runtime) and return how long that took (ms), so
+    that ``init_ms`` measures loading the model, the same for every thread count."""
+    from .backends import model_format
+
+    fmt = model_format(path)
+    t0 = time.perf_counter()
+    if fmt == "tflite":
+        from .backends.litert import interpreter_class
+        interpreter_class()
+    else:
+        from .backends.onnx import _ort
+        _ort()
+    return (time.perf_counter() - t0) * 1e3
+
+
+_EXACT = {"window_seconds", "real_time_factor", "sample_rate", "windows_per_second"}
+
+
+def _rounded(x: Any, digits: int = 4) -> Any:
+    """Millisecond and megabyte floats rounded to ``digits`` decimals (0.1 µs) for readable JSON; the
+    window length and the real-time factor are kept exact."""
+    if isinstance(x, float):
+        return round(x, digits)
+    if isinstance(x, dict):
+        return {k: v if k in _EXACT else _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v, digits) for v in x]
+    return x
+
+
+def print_bench(report: dict[str, Any], echo: Callable[[str], Any] = print) -> None:
+    """The human-readable bench report: one block per thread count."""
+    echo(f"{report['model']}: {report['format']} {report['precision']}, {report['size_bytes']:,} bytes, "
+         f"on {report['backend']} (runtime import {report['runtime_import_ms']:.0f} ms)")
+    what = "one picture" if report["task"] == "image" else \
+        f"window {report['window']} = {report['window_seconds']:.4g} s of signal"
+    echo(f"task {report['task']} ({report['kind']}), {what}, input {report['input_shape']}; {report['windows']}")
+    cols = ("mean", "std", "min", "p50", "p90", "p99", "max")
+    for r in report["results"]:
+        echo("")
+        w = r["warmup"]
+        echo(f"threads {r['threads']}: init {r['init_ms']:.1f} ms, first inference "
+             f"{r['first_inference_ms']:.2f} ms, warm-up {w['runs']} runs {w['total_ms']:.1f} ms "
+             f"({w['mean_ms']:.3f} ms/run)")
+        echo(f"  {'stage':<13}" + "".join(f"{c:>9}" for c in cols) + f"   (ms, {report['runs']} runs)")
+        for k in STAGES:
+            s = r["stages"][k]
+            echo(f"  {STAGE_TITLES[k]:<13}" + "".join(f"{s[c]:>9.3f}" for c in cols))
+        rtf = r["real_time_factor"]
+        rss = r["peak_rss_mb"]
+        wps = r["windows_per_second"]
+        if rtf:
+            echo(f"  real-time factor {rtf:,.1f}× ({report['window_seconds']:.4g} s of signal per "
+                 f"{r['stages']['total']['mean']:.3f} ms of compute); {wps:,.0f} windows/s")
+        else:
+            echo(f"  throughput {wps:,.0f} {'images' if report['task'] == 'image' else 'windows'}/s "
+                 "(real-time factor n/a: the input is not a stretch of signal)" if wps else "  throughput n/a")
+        echo(f"  peak RSS {rss:.1f} MB ({r['peak_rss_scope']})" if rss is not None else "  peak RSS n/a")
