@@ -77,8 +77,14 @@ def info(model_path, as_json):
         click.echo("  spec     none (a foreign model: edge-run needs --sample-rate, --labels, ...)")
     else:
         s = model.spec
-        click.echo(f"  spec     schema {s.schema_version}, task {s.task} ({s.kind}), {s.sample_rate:g} Hz, "
-                   f"window {s.window} ({s.window_seconds:.3g} s), input {list(s.input_shape)}")
+        if s.task == "image":
+            rate = "one image per input"
+        elif s.task == "traffic":
+            rate = f"rows every {1 / s.sample_rate:g} s, look-back {s.window} rows"
+        else:
+            rate = f"{s.sample_rate:g} Hz, window {s.window} ({s.window_seconds:.3g} s)"
+        click.echo(f"  spec     schema {s.schema_version}, task {s.task} ({s.kind}), {rate}, "
+                   f"input {list(s.input_shape)}")
         click.echo(f"           features {json.dumps(s.features)}")
         click.echo(f"           normalization {json.dumps(s.normalization)}")
         if s.labels:

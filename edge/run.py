@@ -59,7 +59,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
     model = Model(model_path, threads=threads, provider=provider)
     if src.startswith("images:") or (model.spec is not None and model.spec.task == "image"):
         from .stream_images import run_images   # pictures, one result per image (issue 6)
-        return run_images(model, src, as_json=as_json, quiet=quiet, hop=hop, duration=duration)
+        return run_images(model, src, as_json=as_json, quiet=quiet, hop=hop, duration=duration, rate=rate)
     if model.spec is not None and model.spec.task == "traffic":
         from .stream_rows import edge_run_rows   # detector rows, one forecast per row (issue 5)
         return edge_run_rows(model, src, as_json=as_json, quiet=quiet, rate=rate, hop=hop, duration=duration)
