@@ -46,7 +46,7 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
     front = fe.build(spec)
     x_raw, y = run.test_split()
     x = np.concatenate([front(x_raw[i:i + 256]) for i in range(0, len(x_raw), 256)])
-    reference = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    reference = keras_outputs(model, x)
     rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
     quant = {"precision": precision}
     if rep_data is not None:
@@ -69,6 +69,13 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
         raise
     report["quantization"] = quant
     return report
+
+
+def keras_outputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Keras outputs in batches via ``model(x)``: no tf.data pipeline (``model.predict`` builds one per call,
+    which is slower for small sets and logs noise)."""
+    outs = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
 def _io_quantization(path: Path) -> dict[str, Any]:

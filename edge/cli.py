@@ -13,7 +13,6 @@ from importlib.metadata import entry_points
 import click
 
 from ._cli import missing_extra, run_cli
-from .errors import EdgekitError
 
 PLUGIN_GROUP = "edgekit.commands"
 

@@ -97,7 +97,7 @@ def tflite_file_info(buf: bytes) -> ModelFileInfo:
                 data = bytes(buf[off:off + scalar(b, _BUFFER_SIZE, N.Uint64Flags)])
             meta[string(m, _METADATA_NAME)] = data
     except Exception as e:  # a corrupt flatbuffer fails in many ways (struct.error, IndexError, ...)
-        raise EdgekitError(f"not a valid TFLite flatbuffer ({type(e).__name__}: {e})") from None
+        raise EdgekitError(f"not a valid TFLite model ({e})") from None
     return ModelFileInfo("tflite", len(buf), meta, ops)
 
 

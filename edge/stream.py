@@ -6,7 +6,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import numpy as np
 
 from . import frontend as fe
 from .errors import EdgekitError

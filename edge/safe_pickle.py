@@ -1,0 +1,171 @@
+"""Load course pickles without letting them run code.
+
+A pickle is a program: unpickling calls whatever importable callable it names (``os.system``,
+``builtins.eval``, ...). :func:`safe_load` runs the course format's pickles through an unpickler that
+resolves only the few globals plain containers and numpy arrays need, and afterwards checks that the
+result is built only of ``dict``/``list``/``tuple``/``set``/``str``/``bytes``/numbers/``None`` and
+numpy arrays and scalars (object arrays are walked too).
+
+Allowed globals (numpy 1 and numpy 2 module paths alike):
+
+* ``numpy.core.multiarray._reconstruct`` / ``numpy._core.multiarray._reconstruct``,
+  ``numpy.ndarray``, ``numpy.dtype`` — arrays (protocols 0–4)
+* ``numpy.core.numeric._frombuffer`` / ``numpy._core.numeric._frombuffer`` — arrays (protocol 5)
+* ``numpy.core.multiarray.scalar`` / ``numpy._core.multiarray.scalar`` — numpy scalars
+* ``_codecs.encode`` — ``bytes`` in protocol 2
+* ``collections.OrderedDict``
+* ``builtins`` (``__builtin__`` in protocols 0–2) ``complex``, ``set``, ``frozenset``, and ``bytes``
+  and ``bytearray`` (guarded: they may not be called with an integer size).
+"""
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import os
+import pickle
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from edgekit.edge.errors import EdgekitError
+
+_WHAT = ("the course format may only hold dicts, lists, numbers, strings and numpy arrays "
+         "(a pickle can run code)")
+
+
+def _numpy_core(sub: str):
+    import importlib
+    try:
+        return importlib.import_module(f"numpy._core.{sub}")      # numpy >= 2
+    except ImportError:
+        return importlib.import_module(f"numpy.core.{sub}")       # numpy 1.x
+
+
+def _guarded(kind):
+    def make(*args):
+        if args and isinstance(args[0], int):
+            raise pickle.UnpicklingError(f"{kind.__name__}(<integer>) is not allowed")
+        return kind(*args)
+    make.__name__ = kind.__name__
+    return make
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    multiarray, numeric = _numpy_core("multiarray"), _numpy_core("numeric")
+    table: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        table[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        table[(f"{core}.multiarray", "scalar")] = multiarray.scalar
+        table[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer
+    for mod in ("builtins", "__builtin__"):
+        table[(mod, "complex")] = complex
+        table[(mod, "set")] = set
+        table[(mod, "frozenset")] = frozenset
+        table[(mod, "bytes")] = _guarded(bytes)
+        table[(mod, "bytearray")] = _guarded(bytearray)
+    return table
+
+
+class _Refused(Exception):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.module, self.name = module, name
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals in the module docstring."""
+
+    _table: dict[tuple[str, str], Any] | None = None
+
+    def find_class(self, module: str, name: str) -> Any:
+        if RestrictedUnpickler._table is None:
+            RestrictedUnpickler._table = _allowed()
+        try:
+            return RestrictedUnpickler._table[(module, name)]
+        except (KeyError, TypeError):
+            raise _Refused(str(module), str(name)) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent IDs are not supported")
+
+
+_SCALARS = (str, bytes, bytearray, int, float, bool, complex, type(None), np.generic)
+
+
+def _check_tree(obj: Any, where: str) -> None:
+    """Refuse anything but plain containers, numbers, strings and numpy data (iteratively, cycle-safe)."""
+    stack, seen = [obj], set()
+    while stack:
+        o = stack.pop()
+        if isinstance(o, _SCALARS):
+            continue
+        if id(o) in seen:
+            continue
+        if isinstance(o, np.ndarray):
+            if type(o) is not np.ndarray:
+                raise EdgekitError(f"{where}: refusing the unpickled data: it holds a "
+                                   f"{type(o).__name__}; {_WHAT}")
+            if o.dtype.hasobject:
+                seen.add(id(o))
+                stack.extend(o.ravel().tolist())
+            continue
+        if isinstance(o, dict):
+            seen.add(id(o))
+            stack.extend(o.keys())
+            stack.extend(o.values())
+            continue
+        if isinstance(o, (list, tuple, set, frozenset)):
+            seen.add(id(o))
+            stack.extend(o)
+            continue
+        raise EdgekitError(f"{where}: refusing the unpickled data: it holds a {type(o).__module__}."
+                           f"{type(o).__qualname__} object; {_WHAT}")
+
+
+def _name(path_or_file: Any) -> str:
+    if isinstance(path_or_file, (str, os.PathLike)):
+        return os.fspath(path_or_file)
+    return str(getattr(path_or_file, "name", "<pickle stream>"))
+
+
+def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
+    """Unpickle a file (path or binary file object) that may hold only plain data and numpy arrays.
+
+    Raises :class:`EdgekitError` for a missing, unreadable, corrupt or truncated file, for a pickle
+    naming any global outside the allow-list (nothing it names is called), and for a result holding
+    objects other than dicts, lists, tuples, sets, strings, bytes, numbers, None and numpy arrays.
+    """
+    where = _name(path_or_file)
+    if isinstance(path_or_file, (str, os.PathLike)):
+        try:
+            with open(path_or_file, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise EdgekitError(f"{where}: no such file; check the path") from None
+        except IsADirectoryError:
+            raise EdgekitError(f"{where}: is a directory, not a pickle file") from None
+        except OSError as e:
+            raise EdgekitError(f"{where}: cannot read the file ({e.strerror or e})") from None
+        stream: BinaryIO = io.BytesIO(data)
+    else:
+        stream = path_or_file
+    try:
+        obj = RestrictedUnpickler(stream).load()
+    except _Refused as e:
+        raise EdgekitError(f"{where}: refusing to unpickle {e.module}.{e.name}: {_WHAT}") from None
+    except EdgekitError:
+        raise
+    except Exception as e:   # noqa: BLE001 — every failure here comes from the file's bytes
+        what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        if len(what) > 160:
+            what = what[:157] + "..."
+        raise EdgekitError(f"{where}: not a readable pickle ({what}); the file is corrupt, truncated "
+                           f"or not a pickle — re-export it") from None
+    _check_tree(obj, where)
+    return obj
