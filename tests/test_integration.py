@@ -125,3 +125,38 @@ def test_edgekit_info(tiny_run):
 def test_convert_rejects_a_directory_without_a_model(tmp_path):
     p = run(bin_path("edgekit"), "convert", str(tmp_path), check=False)
     assert p.returncode == 2 and "edgekit train" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_stft_target_on_the_synthetic_default(tmp_path):
+    """The issue's bar: `edgekit train stft` with its defaults (built-in synthetic data) reaches ≥ 95 %."""
+    out = tmp_path / "stft"
+    p = run(bin_path("edgekit"), "train", "stft", "--out", str(out))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"] == "synthetic" and m["n_test"] == 120
+    assert m["test_accuracy"] >= 0.95, m
+    assert "test accuracy" in p.stdout
+    assert (out / "model.keras").stat().st_size < 12_000_000     # weights only, no optimizer state
+
+
+def test_training_is_reproducible_with_a_seed(tiny_run, tmp_path):
+    """Same data, same seed → the same weights' predictions (and metrics)."""
+    out = tmp_path / "again"
+    run(bin_path("edgekit"), "train", "stft", "--data", str(tiny_run / "data.pkl"), "--epochs", "4",
+        "--seed", "1", "--out", str(out))
+    a = json.loads((tiny_run / "stft" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+    assert a["history"]["loss"] == pytest.approx(b["history"]["loss"], rel=1e-5)
+
+
+def test_the_best_epoch_is_kept_and_patience_stops_early(tiny_run, tmp_path):
+    """The saved weights are those of the epoch with the lowest validation loss; --patience stops early."""
+    m = json.loads((tiny_run / "stft" / "metrics.json").read_text())
+    assert m["best_epoch"] == int(np.argmin(m["history"]["val_loss"])) + 1
+    out = tmp_path / "p"
+    p = run(bin_path("edgekit"), "train", "stft", "--data", str(tiny_run / "data.pkl"), "--epochs", "40",
+            "--patience", "1", "--out", str(out))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_run"] < 40 and len(m["history"]["loss"]) == m["epochs_run"]
+    assert m["epochs_run"] <= m["best_epoch"] + 1
+    assert f"kept the weights of epoch {m['best_epoch']}" in p.stdout

@@ -80,8 +80,8 @@ def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metric
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Save the architecture and weights only: the optimizer state would triple the file for nothing.
-    import keras
-    bare = keras.models.clone_model(model)
+    # (clone_model would carry the optimizer over; a model rebuilt from its config has none.)
+    bare = model.__class__.from_config(model.get_config())
     bare.set_weights(model.get_weights())
     bare.save(out / MODEL)
     spec = spec.with_(model_sha256=file_sha256(out / MODEL))

@@ -19,11 +19,15 @@ def train():
 @click.option("--n", "n", type=click.IntRange(min=20), default=600, show_default=True,
               help="Number of synthetic signals (without --data).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without a lower validation loss (default: run all epochs). "
+                   "Either way the weights of the best epoch are kept.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def train_stft_cmd(data, fs, epochs, seed, n, batch_size, out):
+def train_stft_cmd(data, fs, epochs, seed, n, batch_size, patience, out):
     """The STFT CNN on vibration/acoustic windows."""
     from .stft import train_stft
-    train_stft(out, data=data, fs=fs, epochs=epochs, seed=seed, n=n, batch_size=batch_size, log=click.echo)
+    train_stft(out, data=data, fs=fs, epochs=epochs, seed=seed, n=n, batch_size=batch_size, patience=patience,
+               log=click.echo)
 
 
 @click.group()

@@ -33,11 +33,23 @@ def quiet_tensorflow() -> None:
 
 
 def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
-        seed: int = 0) -> dict[str, Any]:
+        seed: int = 0, patience: int | None = None) -> dict[str, Any]:
+    """Keras fit that ends with the weights of the epoch with the lowest validation loss (one unlucky last
+    epoch must not decide the model), stopping early after ``patience`` epochs without improvement."""
+    import keras
+
     t0 = time.perf_counter()
-    hist = model.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None,
-                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
-    return {"history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+    has_val = len(x_val) > 0
+    callbacks = []
+    if has_val:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience if patience is not None else epochs,
+            restore_best_weights=True, verbose=0))
+    hist = model.fit(x_train, y_train, validation_data=(x_val, y_val) if has_val else None,
+                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=callbacks)
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    best = int(np.argmin(history["val_loss"])) + 1 if has_val else len(history.get("loss", []))
+    return {"history": history, "best_epoch": best, "epochs_run": len(history.get("loss", [])),
             "train_seconds": round(time.perf_counter() - t0, 2)}
 
 

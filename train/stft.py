@@ -26,7 +26,7 @@ def featurize(front, signals: np.ndarray, chunk: int = 256) -> np.ndarray:
 
 def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
                seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
-               log=print) -> dict[str, Any]:
+               patience: int | None = None, log=print) -> dict[str, Any]:
     from .fit import quiet_tensorflow
     quiet_tensorflow()
     from .artifacts import save_run
@@ -55,7 +55,7 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
     model = stft_cnn(spec.input_shape, len(ds.label_names))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     result = fit(model, x["train"], y["train"], x["val"], y["val"], epochs=epochs, batch_size=batch_size,
-                 verbose=verbose, seed=seed)
+                 verbose=verbose, seed=seed, patience=patience)
     test_loss, test_acc = model.evaluate(x["test"], y["test"], verbose=0)
     calib = ds.signals[tr][stratified_sample(y["train"], CALIB_KEEP, seed)]
     metrics = {
@@ -69,5 +69,6 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
         **result,
     }
     save_run(out, model, spec, ds.signals[te], y["test"], calib, metrics)
-    log(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}) on {len(te)} windows; wrote {out}")
+    log(f"kept the weights of epoch {result['best_epoch']} (lowest validation loss); test accuracy "
+        f"{test_acc:.4f} (loss {test_loss:.4f}) on {len(te)} windows; wrote {out}")
     return metrics
