@@ -323,7 +323,9 @@ def markdown(res: dict[str, Any]) -> str:
     mem = m["memory"]
     if mem.endswith("kB") and mem.split()[0].isdigit():
         mem = f"{int(mem.split()[0]) / 1024 ** 2:.0f} GB RAM"
-    busy = max(la["start"][0], la["end"][0]) > 0.3 * (m["cores"] or 1)
+    # The start value is other processes' load; the end value includes the suite's own (about one core).
+    cores = m["cores"] or 1
+    busy = la["start"][0] > 0.5 * cores or la["end"][0] > 1 + 0.5 * cores
     cmd = " ".join(["python benchmarks/run.py", *res["argv"]])
     lines = [f"Measured {res['date']} with `{cmd}` in {res['wall_seconds'] / 60:.1f} min: "
              f"{res['settings']['rounds']} rounds × {res['settings']['windows']} windows per configuration, one "
@@ -334,10 +336,11 @@ def markdown(res: dict[str, Any]) -> str:
              f"Keras {v['keras']}, ai-edge-litert {v['ai-edge-litert']}, ONNX Runtime {v['onnxruntime']}.",
              "",
              f"Load average {la['start'][0]:.1f} at the start and {la['end'][0]:.1f} at the end "
-             + (f"on {m['cores']} cores: **a shared machine** — other engineers' jobs competed for the same "
-                "cores, so individual timings (and p99 especially) are noisy and 2-thread numbers suffer most; "
+             + (f"on {m['cores']} cores: **not an idle machine** — other processes shared the cores for at least "
+                "part of the run, so individual timings (and p99 especially) are noisy and 2-thread numbers suffer most; "
                 "compare the medians of the round medians, and see `spread` in the JSON for how much the round "
-                "medians moved." if busy else "(an otherwise idle machine)."),
+                "medians moved." if busy else f"on {m['cores']} cores (the end value includes the suite's own load of "
+                "about one core): a quiet machine during this run."),
              ""]
     for task, info in res["tasks"].items():
         def verdict(a: dict[str, Any]) -> str:

@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "stft_latency.json"))
     args = ap.parse_args()
 
+    from edgekit.train.fit import quiet_tensorflow
+    quiet_tensorflow()
     import keras
     import scipy.signal
     from edgekit.convert.export import convert_run

@@ -43,7 +43,7 @@ def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
 @click.option("--precision", type=click.Choice(["float32", "dynamic", "int8"]), default="float32",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file (default DIR/<task>_<precision>.<format>).")
+              help="Output file (default DIR/<stft|traffic|mnist>_<precision>.<format>).")
 @click.option("--calib", type=click.IntRange(min=1), default=300, show_default=True,
               help="Training windows used to calibrate int8.")
 @click.option("--opset", type=int, default=None,

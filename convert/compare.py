@@ -281,10 +281,12 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
             raise EdgekitError(f"{a.path}: belongs to another task than {ref.path} ({diff}); compare artifacts "
                                "of one model")
     notes = []
+    short = dict(zip((id(a) for a in arts), _short_names([a.path for a in arts])))
     for a in arts:
         if a.spec.model_sha256 and ref.spec.model_sha256 and a.spec.model_sha256 != ref.spec.model_sha256:
-            notes.append(f"{a.path.name} was converted from another training run than {ref.path.name} "
-                         "(different model_sha256)")
+            what = "is another model" if a.format == "keras" else "was converted from another model"
+            notes.append(f"{short[id(a)]} {what} than the reference {short[id(ref)]} (different model_sha256): "
+                         "its agreement is between two models, not a conversion check")
     int8 = [a for a in arts if a.precision == "int8"]
     if layers and not int8:
         raise EdgekitError("--layers reports the quantization error of int8 models; none of the artifacts is "
@@ -299,7 +301,8 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
     spec = ref.spec
     y = _check_targets(spec, y, source)
     cache: dict = {}
-    log(f"test data: {len(x_raw)} windows from {source}; reference {ref.path.name}")
+    noun = "images" if spec.task == "image" else "windows"
+    log(f"test data: {len(x_raw)} {noun} from {source}; reference {short[id(ref)]}")
     for n in notes:
         log(f"note: {n}")
     outs: dict[Path, np.ndarray] = {}
@@ -362,10 +365,15 @@ def compare_artifacts(paths: list[str], data: str | None = None, runs: int = 100
 
 # -- output --------------------------------------------------------------------------------------------
 
-def _display_names(rows: list[dict[str, Any]]) -> list[str]:
-    names = [Path(r["artifact"]).name for r in rows]
+def _short_names(paths: list) -> list[str]:
+    names = [Path(p).name for p in paths]
     if len(set(names)) < len(names):       # same file name in different directories: show more
-        names = [str(Path(r["artifact"]).parent.name + "/" + Path(r["artifact"]).name) for r in rows]
+        names = [Path(p).parent.name + "/" + Path(p).name for p in paths]
+    return names
+
+
+def _display_names(rows: list[dict[str, Any]]) -> list[str]:
+    names = _short_names([r["artifact"] for r in rows])
     return [n + (" *" if r["reference"] else "") for n, r in zip(names, rows)]
 
 
@@ -406,7 +414,7 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
                       _fmt(r.get("macro_f1"), ".4f")]
         else:
             cells += [_fmt(r["value"], ".5f"), "—" if is_ref else _fmt(r["delta"], "+.5f"),
-                      _fmt(r.get("mae"), ".5f"), _fmt(r.get("mae_physical"), ".4g")]
+                      _fmt(r.get("mae"), ".5f"), _fmt(r.get("mae_physical"), ".3f")]
         lat = r["latency_ms"]
         cells += [_fmt(r["agreement"], ".2%"), _fmt(r["max_abs_diff"], ".2e"), _fmt(lat["p50"], ".3f"),
                   _fmt(lat["p99"], ".3f"), "—" if is_ref else _fmt(r["speedup_p50"], ".1f") + "×",

@@ -16,8 +16,12 @@ from .verify import VerificationError, verify_artifact
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
 
 
+# Default file names follow the training command (`edgekit train mnist` → mnist_int8.tflite).
+STEMS = {"image": "mnist"}
+
+
 def default_output(run_dir: Path, task: str, fmt: str, precision: str) -> Path:
-    return run_dir / f"{task}_{precision}{FORMATS[fmt]}"
+    return run_dir / f"{STEMS.get(task, task)}_{precision}{FORMATS[fmt]}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

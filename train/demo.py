@@ -17,7 +17,7 @@ def _rule(title: str) -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo-out", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--n", "n", type=click.IntRange(min=40), default=600, show_default=True,
               help="Synthetic signals to generate.")
 @click.option("--seed", type=int, default=0, show_default=True)
