@@ -6,7 +6,7 @@ float32 export and calibration windows, then compared with Keras (top-1 agreemen
 softmax outputs) on the run's test split and on N extra fresh synthetic windows, and timed on ORT CPU with
 one thread: single-window inference, interleaved in rounds over all models, median/p90 of R runs each.
 """
-import argparse, itertools, json, os, platform, statistics, sys, tempfile, time
+import argparse, itertools, json, os, platform, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 

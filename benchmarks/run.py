@@ -160,7 +160,7 @@ class TFLiteInterpreter:
 def device_path(spec, backend) -> Callable[[np.ndarray], Any]:
     """front end → quantize → invoke → dequantize → answer, exactly as edge-run does it."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.bench import postprocessor
+    from edgekit.edge.postprocess import postprocessor
     from edgekit.edge.quant import dequantize, quantize
 
     front, post = fe.build(spec), postprocessor(spec)
@@ -174,7 +174,7 @@ def device_path(spec, backend) -> Callable[[np.ndarray], Any]:
 def naive_path(spec, keras_model) -> Callable[[np.ndarray], Any]:
     """scipy front end (stft) or the numpy scaling (other tasks), then the Keras model called directly."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.bench import postprocessor
+    from edgekit.edge.postprocess import postprocessor
 
     post = postprocessor(spec)
     if spec.task == "stft":

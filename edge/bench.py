@@ -13,7 +13,8 @@ import numpy as np
 
 from . import frontend as fe
 from .errors import EdgekitError
-from .postprocess import classify, regress
+from .pipeline import STAGES as PIPELINE_STAGES, timed_step
+from .postprocess import postprocessor
 from .stats import summarize
 
 STAGES = ("features", "quantize", "invoke", "postprocess", "total")
@@ -79,14 +80,6 @@ def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, *shape)).astype(np.float32)
 
 
-def postprocessor(spec) -> Callable[[np.ndarray], Any]:
-    """One output vector → the answer the device reports (label and score, or a value in units)."""
-    if spec.kind == "regression":
-        return lambda y: regress(y, spec.target)
-    labels = spec.labels
-    return lambda y: classify(y, labels)
-
-
 # -- timing ------------------------------------------------------------------------------------------
 
 def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 20) -> dict[str, Any]:
@@ -107,26 +100,17 @@ def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 
     post = postprocessor(model.spec)
     stages = {k: np.empty(runs) for k in STAGES}
     warm = np.empty(warmup)
-    pc = time.perf_counter
     first_ms = None
     for i in range(-warmup, runs):
         w = windows[i % len(windows)]
-        t0 = pc()
-        feats = front(w)[None]
-        t1 = pc()
-        q = model.quantize(feats)
-        t2 = pc()
-        raw = model.invoke(q)
-        t3 = pc()
-        post(model.dequantize(raw)[0])
-        t4 = pc()
+        _, lat = timed_step(model, front, post, w)
         if first_ms is None:
-            first_ms = (t4 - t0) * 1e3
+            first_ms = lat["total"]
         if i >= 0:
-            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-                stages[k][i] = v * 1e3
+            for k, stage in zip(STAGES, PIPELINE_STAGES):
+                stages[k][i] = lat[stage]
         else:
-            warm[i + warmup] = (t4 - t0) * 1e3
+            warm[i + warmup] = lat["total"]
     return {"first_ms": first_ms, "runs": runs, "warmup": warmup, "warmup_ms": summarize(warm),
             **{k: summarize(v) for k, v in stages.items()}}
 

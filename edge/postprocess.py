@@ -1,6 +1,8 @@
 """Post-processing: model outputs → answers (label and score, or a value in physical units)."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from .frontend import denormalize
@@ -16,3 +18,13 @@ def classify(probs: np.ndarray, labels) -> tuple[str, float, int]:
 def regress(y: np.ndarray, target: dict) -> float:
     """One scaled output → the target in its own units (the spec's target scaling inverted)."""
     return float(denormalize(np.asarray(y, dtype=np.float64).reshape(-1)[0], target["scaling"]))
+
+
+def postprocessor(spec) -> Callable[[np.ndarray], Any]:
+    """The spec's post-processing as one function: output vector → (label, score, index) for a classifier,
+    the value in the target's units for a regressor."""
+    if spec.kind == "regression":
+        target = spec.target
+        return lambda y: regress(y, target)
+    labels = spec.labels
+    return lambda y: classify(y, labels)

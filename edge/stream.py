@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from typing import Any
 
@@ -11,7 +10,8 @@ from . import frontend as fe
 from .errors import EdgekitError
 from .frames import Framer
 from .model import Model
-from .postprocess import classify
+from .pipeline import timed_step
+from .postprocess import postprocessor
 from .stats import StageTimes
 
 
@@ -22,14 +22,13 @@ def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,
     hop = spec.window if hop_seconds is None else int(round(hop_seconds * fs))
     if hop < 1:
         raise EdgekitError(f"--hop {hop_seconds} is shorter than one sample at {fs:g} Hz")
-    front = fe.build(spec)
+    front, post = fe.build(spec), postprocessor(spec)
     framer = Framer(spec.window, hop)
     times = StageTimes()
     limit = None if duration is None else int(round(duration * fs))
     counts: Counter = Counter()
     windows = labelled = correct = 0
     stopped_by = "end of source"
-    pc = time.perf_counter
     for note in source.notes:
         sink.note(note)
     try:
@@ -40,17 +39,7 @@ def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,
             if limit is not None:
                 data = data[:max(0, limit - framer.position)]
             for start, window in framer.push(data):
-                t0 = pc()
-                feats = front(window)[None]
-                t1 = pc()
-                q = model.quantize(feats)
-                t2 = pc()
-                raw = model.invoke(q)
-                t3 = pc()
-                label, score, _ = classify(model.dequantize(raw)[0], spec.labels)
-                t4 = pc()
-                lat = {"features": (t1 - t0) * 1e3, "quantize": (t2 - t1) * 1e3,
-                       "inference": (t3 - t2) * 1e3, "postprocess": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+                (label, score, _), lat = timed_step(model, front, post, window)
                 times.add(lat)
                 windows += 1
                 counts[label] += 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import Counter
 from typing import IO, Any
 
@@ -19,7 +18,8 @@ from . import frontend as fe
 from .errors import EdgekitError
 from .images import ImageSource, open_images
 from .model import Model
-from .postprocess import classify
+from .pipeline import timed_step
+from .postprocess import postprocessor
 from .stats import StageTimes
 
 
@@ -81,22 +81,20 @@ class ImageJsonSink(ImageTextSink):
 def classify_images(model: Model, source: ImageSource, sink) -> dict[str, Any]:
     """Run every picture of ``source`` through ``model``; results go to ``sink``; returns the summary."""
     spec = model.spec
-    front = fe.build(spec)
+    front, post = fe.build(spec), postprocessor(spec)
     times = StageTimes()
     counts: Counter = Counter()
     skipped: list[dict[str, str]] = []
     count = labelled = correct = 0
     busy = 0.0
     stopped_by = "end of source"
-    pc = time.perf_counter
     for note in source.notes:
         sink.note(note)
     try:
         for item in source.items():
             if item.error is None:
-                t0 = pc()
                 try:
-                    feats = front(item.image)[None]
+                    (label, score, _), lat = timed_step(model, front, post, item.image)
                 except EdgekitError as e:     # e.g. a size the spec does not resize
                     item.error = e.message
             key = {"file": item.name} if item.name is not None else {"index": item.index}
@@ -104,15 +102,7 @@ def classify_images(model: Model, source: ImageSource, sink) -> dict[str, Any]:
                 skipped.append({**key, "reason": item.error})
                 sink.skipped(item.name if item.name is not None else f"#{item.index}", item.error)
                 continue
-            t1 = pc()
-            q = model.quantize(feats)
-            t2 = pc()
-            raw = model.invoke(q)
-            t3 = pc()
-            label, score, _ = classify(model.dequantize(raw)[0], spec.labels)
-            t4 = pc()
-            lat = {"decode": item.decode_ms, "features": (t1 - t0) * 1e3, "quantize": (t2 - t1) * 1e3,
-                   "inference": (t3 - t2) * 1e3, "postprocess": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+            lat = {"decode": item.decode_ms, **lat}
             times.add(lat)
             busy += (lat["decode"] + lat["total"]) / 1e3
             count += 1

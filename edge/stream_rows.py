@@ -37,7 +37,8 @@ from typing import Any, Iterable, Iterator
 from . import frontend as fe
 from .errors import EdgekitError
 from .model import Model
-from .postprocess import regress
+from .pipeline import timed_step
+from .postprocess import postprocessor
 from .rows import (DATE_COLUMN, DATE_FORMAT, FILLS, MAX_FILL_ROWS, STEP_SECONDS, Continuity, RollingWindow,
                    RowParser, format_time)
 from .stats import StageTimes
@@ -124,7 +125,7 @@ def run_rows_stream(model: Model, source: RowsSource | Iterable[str], sink, rate
     fill = fill if fill in FILLS else None
     cont = Continuity(step, fill, int(feat.get("max_fill_rows", MAX_FILL_ROWS)))
     window = RollingWindow(spec.window, len(columns))
-    front = fe.build(spec)
+    front, post = fe.build(spec), postprocessor(spec)
     target_spec = spec.target
     units = target_spec.get("units", "")
     parser = RowParser(wanted, date_column=feat.get("date_column", DATE_COLUMN),
@@ -180,17 +181,7 @@ def run_rows_stream(model: Model, source: RowsSource | Iterable[str], sink, rate
             window.push(row.values[:len(columns)])
             if not window.full:
                 continue
-            t0 = pc()
-            feats = front(window.window())[None]
-            t1 = pc()
-            q = model.quantize(feats)
-            t2 = pc()
-            raw = model.invoke(q)
-            t3 = pc()
-            value = regress(model.dequantize(raw)[0], target_spec)
-            t4 = pc()
-            lat = {"features": (t1 - t0) * 1e3, "quantize": (t2 - t1) * 1e3, "inference": (t3 - t2) * 1e3,
-                   "postprocess": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+            value, lat = timed_step(model, front, post, window.window())
             times.add(lat)
             forecasts += 1
             t_next = row.t + step

@@ -1,8 +1,7 @@
-import os
-import sys
-from pathlib import Path
-
 import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +26,24 @@ def run(*args, check=True, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
+
+
+# Prepended to `python -c` code: the workstation-only packages cannot be imported, as on a runtime-only
+# install (the device runtime must work there).
+BLOCKER = textwrap.dedent("""
+    import sys
+    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras", "matplotlib"}
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"blocked: {name}", name=name)
+    sys.meta_path.insert(0, Blocker())
+""")
+
+
+def device_python(code: str, *args: str, check: bool = True):
+    """Run ``code`` in a fresh interpreter where the workstation packages cannot be imported."""
+    return run(sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args, check=check)
 
 
 @pytest.fixture(scope="session")

@@ -2,30 +2,16 @@
 import csv
 import importlib.util
 import json
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import bin_path, run
+from conftest import bin_path, device_python, run
 
 # The device runtime must work where these cannot be imported (same pattern as test_no_tensorflow.py).
-BLOCKER = textwrap.dedent("""
-    import sys
-    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras", "matplotlib"}
-    class Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"blocked: {name}", name=name)
-    sys.meta_path.insert(0, Blocker())
-""")
 
 ROW_KEYS = {"artifact", "format", "precision", "size_bytes", "metric", "value", "agreement", "latency_ms"}
 
-
-def device_python(code: str, *args: str, check: bool = True):
-    return run(sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args, check=check)
 
 
 def one_line_error(p, *words):

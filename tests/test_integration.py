@@ -1,7 +1,5 @@
 """Train a tiny model, convert it, and run it on the device runtime, each step as a user would."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -1,24 +1,7 @@
 """The device runtime works where TensorFlow, Keras and scipy cannot be imported."""
 import json
-import subprocess
-import sys
-import textwrap
 
-from conftest import run
-
-BLOCKER = textwrap.dedent("""
-    import sys
-    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras"}
-    class Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"blocked: {name}", name=name)
-    sys.meta_path.insert(0, Blocker())
-""")
-
-
-def device_python(code: str, *args: str, check: bool = True):
-    return run(sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args, check=check)
+from conftest import device_python
 
 
 def test_edge_modules_import_without_tensorflow():

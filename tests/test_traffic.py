@@ -2,7 +2,6 @@
 device's row stream (edge-run --source csv:/stdin)."""
 import json
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import bin_path, run
+from conftest import bin_path, device_python, run
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
@@ -472,14 +471,7 @@ def test_edge_run_traffic_bad_input_is_one_line(traffic_run, tmp_path, args, wor
     assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], p.stderr
 
 
-BLOCKER = textwrap.dedent("""
-    import sys
-    BLOCKED = {"tensorflow", "keras", "scipy", "tf2onnx", "onnx", "pandas", "tf_keras"}
-    class Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"blocked: {name}", name=name)
-    sys.meta_path.insert(0, Blocker())
+EDGE_RUN = textwrap.dedent("""
     from edgekit.edge.run import main
     main(sys.argv[1:])
 """)
@@ -488,7 +480,7 @@ BLOCKER = textwrap.dedent("""
 @pytest.mark.slow
 def test_edge_run_traffic_needs_neither_tensorflow_nor_pandas(traffic_run):
     d, _ = traffic_run
-    p = run(sys.executable, "-c", BLOCKER, "--model", str(d / "run" / "traffic_int8.tflite"),
+    p = device_python(EDGE_RUN, "--model", str(d / "run" / "traffic_int8.tflite"),
             "--source", f"csv:{d / 'feed.csv'}", "--json")
     assert json.loads(p.stdout.splitlines()[-1])["summary"]["forecasts"] > 1000
 
