@@ -10,6 +10,11 @@ def _fmt_ms(v: float) -> str:
     return f"{v:.2f}"
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 window', '3 windows'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class TextSink:
     def __init__(self, out: IO[str] | None = None, quiet: bool = False):
         self.out = out or sys.stdout
@@ -35,12 +40,12 @@ class TextSink:
     def summary(self, s: dict[str, Any]) -> None:
         p = lambda *a: print(*a, file=self.out)  # noqa: E731
         p()
-        p(f"summary: {s['windows']} windows from {s['source']} ({s['signal_seconds']:.1f} s of signal, "
+        p(f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of signal, "
           f"{s['stopped_by']})")
         p(f"  model    {s['model']}  [{s['backend']}]")
-        p(f"  dropped  {s['dropped_windows']} windows, {s['overflows']} overruns")
+        p(f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}")
         if s.get("accuracy") is not None:
-            p(f"  accuracy {s['accuracy']:.4f} on {s['labelled_windows']} labelled windows")
+            p(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
         if s.get("labels"):
             p("  labels   " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
         p(f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")

@@ -20,6 +20,7 @@ from .images import ImageSource, open_images
 from .model import Model
 from .pipeline import timed_step
 from .postprocess import postprocessor
+from .sinks import plural
 from .stats import StageTimes
 
 
@@ -50,12 +51,12 @@ class ImageTextSink:
     def summary(self, s: dict[str, Any]) -> None:
         p = lambda *a: print(*a, file=self.out)  # noqa: E731
         p()
-        p(f"summary: {s['count']} images from {s['source']} ({s['skipped']} skipped, {s['stopped_by']})")
+        p(f"summary: {plural(s['count'], 'image')} from {s['source']} ({s['skipped']} skipped, {s['stopped_by']})")
         p(f"  model    {s['model']}  [{s['backend']}, {s['precision']}]")
         if s["skipped"]:
             p(f"  skipped  {s['skipped']} file(s) that are not usable images (listed on stderr)")
         if s.get("accuracy") is not None:
-            p(f"  accuracy {s['accuracy']:.4f} on {s['labelled_images']} labelled images")
+            p(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_images'], 'labelled image')}")
         if s.get("labels"):
             p("  labels   " + ", ".join(f"{k}: {v}" for k, v in sorted(s["labels"].items())))
         if s["count"]:

@@ -161,3 +161,30 @@ def test_the_best_epoch_is_kept_and_patience_stops_early(tiny_run, tmp_path):
     # Comparing two different training runs is allowed, and the table says it is not a conversion check.
     c = run(bin_path("edgekit"), "compare", str(tiny_run / "stft" / "model.keras"), str(out / "model.keras"))
     assert "note: p/model.keras is another model than the reference stft/model.keras" in c.stdout, c.stdout
+
+
+def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_run):
+    """A live source (stdin still open, as with a microphone) stopped by Ctrl-C: every window already printed
+    stays printed, and the summary follows, with exit status 0."""
+    import signal
+    import subprocess
+
+    from edgekit.edge.synth import vibration
+
+    x, _ = vibration(3, seed=9)
+    pcm = (np.clip(np.concatenate(x), -1, 1) * 32767).astype("<i2").tobytes()
+    p = subprocess.Popen([bin_path("edge-run"), "--model", str(tiny_run / "stft" / "stft_int8.tflite"),
+                          "--source", "stdin", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(pcm)
+        p.stdin.flush()
+        first = [json.loads(p.stdout.readline()) for _ in range(3)]    # flushed as produced
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0 and b"Traceback" not in err, err
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert summary["stopped_by"] == "interrupted" and summary["windows"] == 3
+    assert [w["t"] for w in first] == [0.0, 0.78125, 1.5625]

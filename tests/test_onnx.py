@@ -332,3 +332,26 @@ def test_foreign_model_needs_and_takes_the_missing_flags(onnx_run, tmp_path, fmt
     window = 32 + 44 * (256 - 32)          # the window the model's input shape implies: 9888 samples
     assert summary["windows"] == len(labels) == int(20 // (window / 12800))
     assert set(labels) <= {"A", "B"}
+
+
+@pytest.mark.parametrize("fmt, provider, words", [
+    ("onnx", "cuda", ["CUDAExecutionProvider is not available", "onnxruntime-gpu"]),
+    ("onnx", "tensorrt", ["TensorrtExecutionProvider is not available"]),
+    ("onnx", "bogus", ["bogus is not available", "CPUExecutionProvider"]),
+    ("tflite", "cuda", ["--provider cuda applies to .onnx models"]),
+])
+def test_an_unavailable_provider_is_an_error_not_a_fallback(onnx_run, fmt, provider, words):
+    """Where onnxruntime-gpu is not installed (here), asking for CUDA/TensorRT must fail, not run on the CPU."""
+    import onnxruntime as ort
+    if provider != "bogus" and f"{'CUDA' if provider == 'cuda' else 'Tensorrt'}ExecutionProvider" in \
+            ort.get_available_providers():
+        pytest.skip(f"{provider} is available here")
+    model = onnx_run[0] / f"stft_int8.{fmt}"
+    p = _edge_run(model, "--provider", provider, duration="2", check=False)
+    _one_line_error(p, *words)
+    assert p.stdout == ""
+
+
+def test_the_cpu_provider_runs(onnx_run):
+    labels, summary = _edge_run(onnx_run[0] / "stft_int8.onnx", "--provider", "cpu", duration="2")
+    assert len(labels) == summary["windows"] == int(2 // (10000 / 12800)) and "CPUExecutionProvider" in summary["backend"]
