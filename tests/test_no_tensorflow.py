@@ -41,3 +41,22 @@ def test_workstation_command_names_the_missing_extra():
     """, check=False)
     assert p.returncode == 2
     assert "pip install 'edgekit[train]'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_interpreter_order_and_the_error_when_none_is_installed(tiny_run):
+    """LiteRT first; without it tflite-runtime/tensorflow.lite; with none, edge-run names the pip package."""
+    p = device_python("""
+        from edgekit.edge.backends.litert import interpreter_class
+        cls, label = interpreter_class()
+        print(cls.__module__, label)
+    """)
+    assert p.stdout.startswith("ai_edge_litert") and "ai-edge-litert" in p.stdout
+    model = str(tiny_run / "stft" / "stft_int8.tflite")
+    p = device_python("""
+        BLOCKED.update({"ai_edge_litert", "tflite_runtime"})
+        from edgekit.edge.run import main
+        main(sys.argv[1:])
+    """, "--model", model, "--duration", "1", check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "no TFLite interpreter is installed: pip install ai-edge-litert" in err[0], p.stderr
