@@ -424,7 +424,9 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
         log(line)
     what = "top-1 agreement" if classification else \
         f"share of windows within {REGRESSION_AGREEMENT_TOL:.0%} of the reference's output range"
-    log(f"* float reference. Δ and ×ref against it; agreement = {what}; max|Δout| = largest output "
+    kind = "float reference" if ref["precision"] == "float32" else \
+        f"reference ({ref['precision']}: no float32 artifact was given)"
+    log(f"* {kind}. Δ and ×ref against it; agreement = {what}; max|Δout| = largest output "
         f"difference; latency = one window, front end + model, {ref.get('latency_runs', '?')} runs; peak MB = "
         "process peak RSS while running it.")
     for r in rows:
@@ -982,6 +984,8 @@ def compare_cmd(artifacts, data, as_json, csv_path, plot_path, layers, top, runs
     layers of an int8 model lose the most."""
     _check_output_path("--csv", csv_path)
     _check_output_path("--plot", plot_path, ".png")
+    if plot_path:
+        import matplotlib  # noqa: F401 -- before the long part: without it, a one-line error naming the extra
     log = (lambda *a, **k: click.echo(*a, err=True)) if as_json else click.echo
     outputs: dict[str, np.ndarray] = {}
     report = compare(list(artifacts), data, runs, log=log, layers=layers, outputs=outputs)

@@ -18,6 +18,16 @@ def missing_extra(e: ImportError, what: str) -> MissingExtraError | None:
     return MissingExtraError(what, top, EXTRA_OF[top]) if top in EXTRA_OF else None
 
 
+def _invoked(command: click.Command, args, prog_name: str | None) -> str:
+    """'edgekit train' for `edgekit train stft ...`: the program and the subcommand the user typed."""
+    name = prog_name or command.name or ""
+    argv = sys.argv[1:] if args is None else list(args)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if isinstance(command, click.Group) and first is not None and first in command.list_commands(None):
+        return f"{name} {first}"
+    return name
+
+
 def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> None:
     """Run a click command; bad input becomes ``error: <one line>`` on stderr and exit status 2."""
     try:
@@ -26,7 +36,7 @@ def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> 
         click.echo(f"error: {e.message}", err=True)
         sys.exit(e.exit_code)
     except ImportError as e:
-        extra = missing_extra(e, f"'{prog_name or command.name}'")
+        extra = missing_extra(e, f"'{_invoked(command, args, prog_name)}'")
         if extra is None:
             raise
         click.echo(f"error: {extra.message}", err=True)

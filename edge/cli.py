@@ -40,6 +40,23 @@ class LazyGroup(click.Group):
             raise extra from None
 
 
+    def format_commands(self, ctx, formatter):
+        """The command list of --help; a plugin that cannot be loaded is listed as such instead of taking
+        --help down with it."""
+        rows = []
+        for name in self.list_commands(ctx):
+            try:
+                cmd = self.get_command(ctx, name)
+            except Exception as e:        # noqa: BLE001 -- shown, not hidden: the user sees why
+                rows.append((name, f"(unavailable: {getattr(e, 'message', None) or e})"))
+                continue
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgekit")
 def group():

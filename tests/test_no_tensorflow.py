@@ -1,6 +1,8 @@
 """The device runtime works where TensorFlow, Keras and scipy cannot be imported."""
 import json
 
+import pytest
+
 from conftest import device_python
 
 
@@ -33,14 +35,33 @@ def test_edge_run_and_info_without_tensorflow(tiny_run):
     assert "int8" in p.stdout and "labels A, B" in p.stdout
 
 
-def test_workstation_command_names_the_missing_extra():
+@pytest.mark.parametrize("args, subject", [
+    (["train", "stft", "--out", "{tmp}/x"], "'edgekit train'"),
+    (["convert", "{run}"], "'edgekit convert'"),
+    (["demo", "--out", "{tmp}/demo"], "'edgekit demo'"),
+])
+def test_workstation_command_names_the_missing_extra(tiny_run, tmp_path, args, subject):
+    """On the runtime-only install a workstation command is one line naming the command and the extra,
+    and it writes nothing first."""
+    args = [a.format(tmp=tmp_path, run=tiny_run / "stft") for a in args]
     p = device_python("""
-        import sys
         from edgekit.edge.cli import main
-        main(["train", "stft", "--out", "x"])
-    """, check=False)
-    assert p.returncode == 2
-    assert "pip install 'edgekit[train]'" in p.stderr and "Traceback" not in p.stderr
+        main(sys.argv[1:])
+    """, *args, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {subject} needs the "), p.stderr
+    assert err[0].endswith("pip install 'edgekit[train]'"), p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_every_command_on_the_runtime_only_install():
+    p = device_python("""
+        from edgekit.edge.cli import main
+        main(["--help"])
+    """)
+    for name in ("bench", "compare", "convert", "data", "demo", "info", "run", "train"):
+        assert f"  {name} " in p.stdout, name
 
 
 def test_interpreter_order_and_the_error_when_none_is_installed(tiny_run):

@@ -10,6 +10,9 @@ from pathlib import Path
 import click
 
 
+DEMO_MARKER = ".edgekit-demo"
+
+
 def _rule(title: str) -> None:
     click.echo()
     click.secho(f"── {title} " + "─" * max(0, 70 - len(title)), bold=True)
@@ -27,15 +30,24 @@ def demo(out, epochs, n, seed, stream_seconds):
     and stream synthetic signal through edge-run on the int8 model."""
     from edgekit.convert.compare import compare_artifacts, print_table
     from edgekit.convert.export import convert_run, print_report
-    from .datasets import SignalDataset, save_course_pickle
+    from edgekit.edge.errors import EdgekitError
     from edgekit.edge.synth import vibration
+    from .datasets import SignalDataset, save_course_pickle
+    from .fit import quiet_tensorflow
     from .stft import train_stft
 
+    quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written
     t_start = time.perf_counter()
     out = Path(out)
     if out.exists():
+        # Replace an earlier demo's output, never anything else (`--out ~` must not empty a home folder).
+        if not out.is_dir() or (any(out.iterdir()) and not (out / DEMO_MARKER).is_file()):
+            raise EdgekitError(f"--out {out}: exists and is not an earlier 'edgekit demo' output; choose "
+                               "another --out, or remove it yourself")
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    (out / DEMO_MARKER).write_text("written by 'edgekit demo'; the next demo with this --out replaces this "
+                                   "folder\n")
     run_dir = out / "stft"
 
     _rule("1. data: synthetic vibration (A = healthy, B = bearing fault), course format")

@@ -1,0 +1,35 @@
+"""`edgekit demo`, the README's main job, end to end on a small run; and its --out safety."""
+import pytest
+
+from conftest import bin_path, run
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_end_to_end_and_replaces_only_its_own_output(tmp_path):
+    out = tmp_path / "demo"
+    args = [bin_path("edgekit"), "demo", "--out", str(out), "--n", "200", "--epochs", "3",
+            "--stream-seconds", "3"]
+    p = run(*args)
+    for step in ("1. data", "2. train", "3. convert", "4. compare", "5. device"):
+        assert step in p.stdout, step
+    assert "model.keras *" in p.stdout and "stft_int8.tflite" in p.stdout      # the comparison table
+    assert "summary: 3 windows from synthetic" in p.stdout                        # edge-run's summary
+    assert "real-time factor" in p.stdout and "demo finished" in p.stdout
+    for name in ("data.pkl", "stft/model.keras", "stft/stft_float32.tflite", "stft/stft_int8.tflite"):
+        assert (out / name).is_file(), name
+    # A second demo into the same folder replaces the first one's output ...
+    (out / "stft" / "stale.txt").write_text("x")
+    run(*args)
+    assert not (out / "stft" / "stale.txt").exists()
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "important.txt").write_text("do not delete")
+    p = run(bin_path("edgekit"), "demo", "--out", str(keep), check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.startswith("error: --out") and "not an earlier 'edgekit demo' output" in p.stderr
+    assert (keep / "important.txt").read_text() == "do not delete"
