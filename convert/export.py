@@ -11,7 +11,7 @@ import numpy as np
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 
-from .verify import VerificationError, verify_artifact
+from .verify import verify_artifact
 
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
 
@@ -24,13 +24,29 @@ def default_output(run_dir: Path, task: str, fmt: str, precision: str) -> Path:
     return run_dir / f"{STEMS.get(task, task)}_{precision}{FORMATS[fmt]}"
 
 
+def _writable_dir(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` through a temporary file in the same folder: ``path`` is either the old
+    file or the complete new one, never half of one."""
+    _writable_dir(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    except OSError as e:
+        raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "float32",
@@ -47,30 +63,40 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
     out = Path(output) if output else default_output(run.path, spec.task, fmt, precision)
     if out.suffix.lower() != FORMATS[fmt]:
         raise EdgekitError(f"-o {out}: a {fmt} model needs the {FORMATS[fmt]} extension")
-    front = fe.build(spec)
-    x_raw, y = run.test_split()
-    x = np.concatenate([front(x_raw[i:i + 256]) for i in range(0, len(x_raw), 256)])
-    reference = keras_outputs(model, x)
-    rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
-    quant = {"precision": precision}
-    if rep_data is not None:
-        quant["calibration_samples"] = int(len(rep_data))
-
-    if fmt == "tflite":
-        from .tflite import to_tflite
-        from .metadata import embed_tflite
-        blob = to_tflite(model, precision, rep_data)
-        _write_atomic(out, blob)
-        quant.update(_io_quantization(out))
-        _write_atomic(out, embed_tflite(blob, spec.with_(quantization=quant)))
-    else:
-        from .onnx import to_onnx
-        quant.update(to_onnx(model, spec, precision, out, rep_data, **(onnx_options or {})))
+    # Convert into a temporary file beside the output and move it into place only once it has passed
+    # verification: a failed or interrupted conversion leaves an existing artifact as it was.
+    _writable_dir(out)
     try:
-        report = verify_artifact(out, precision, spec, x, y, reference, int(model.count_params()))
-    except VerificationError:
-        out.unlink(missing_ok=True)
-        raise
+        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
+    except OSError as e:
+        raise EdgekitError(f"{out}: cannot write there ({e.strerror or e}); choose another -o") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        front = fe.build(spec)
+        x_raw, y = run.test_split()
+        x = np.concatenate([front(x_raw[i:i + 256]) for i in range(0, len(x_raw), 256)])
+        reference = keras_outputs(model, x)
+        rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
+        quant = {"precision": precision}
+        if rep_data is not None:
+            quant["calibration_samples"] = int(len(rep_data))
+
+        if fmt == "tflite":
+            from .tflite import to_tflite
+            from .metadata import embed_tflite
+            blob = to_tflite(model, precision, rep_data)
+            _write_atomic(tmp, blob)
+            quant.update(_io_quantization(tmp))
+            _write_atomic(tmp, embed_tflite(blob, spec.with_(quantization=quant)))
+        else:
+            from .onnx import to_onnx
+            quant.update(to_onnx(model, spec, precision, tmp, rep_data, **(onnx_options or {})))
+        report = verify_artifact(tmp, precision, spec, x, y, reference, int(model.count_params()), name=out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     report["quantization"] = quant
     return report
 

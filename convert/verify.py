@@ -36,33 +36,38 @@ def compare_outputs(kind: str, ref: np.ndarray, out: np.ndarray, y: np.ndarray) 
     return d
 
 
+NOT_WRITTEN = "— not written (a file already there is left as it was)"
+
+
 def verify_artifact(path: str | Path, precision: str, spec, x: np.ndarray, y: np.ndarray,
-                    reference: np.ndarray, n_params: int) -> dict[str, Any]:
+                    reference: np.ndarray, n_params: int, name: str | Path | None = None) -> dict[str, Any]:
+    """Check the artifact at ``path`` against Keras's ``reference`` outputs; ``name`` is the path the user
+    asked for (``path`` may be a temporary file that becomes it only when it passes)."""
     path = Path(path)
+    shown = name if name is not None else path
     size = path.stat().st_size
     min_size = n_params * BYTES_PER_WEIGHT[precision] // 2
     if size < min_size:
-        raise VerificationError(f"{path}: suspiciously small ({size:,} bytes for {n_params:,} parameters at "
-                                f"{precision}); the converter dropped the weights — the file was removed")
+        raise VerificationError(f"{shown}: suspiciously small ({size:,} bytes for {n_params:,} parameters at "
+                                f"{precision}); the converter dropped the weights {NOT_WRITTEN}")
     model = Model(path)
     out = model.predict(x)
     if not np.all(np.isfinite(out)):
-        raise VerificationError(f"{path}: the converted model outputs NaN/inf on the test split — the file "
-                                "was removed")
-    rep = {"artifact": str(path), "format": model.format, "precision": precision, "size_bytes": size,
+        raise VerificationError(f"{shown}: the converted model outputs NaN/inf on the test split {NOT_WRITTEN}")
+    rep = {"artifact": str(shown), "format": model.format, "precision": precision, "size_bytes": size,
            "backend": model.backend.name, "n_test": int(len(x)),
            **compare_outputs(spec.kind, reference, out, y)}
     if spec.kind == "classification":
         need = MIN_AGREEMENT[precision]
         if rep["agreement"] < need:
-            raise VerificationError(f"{path}: top-1 agreement with Keras is {rep['agreement']:.2%}, below the "
-                                    f"{need:.0%} required for {precision} — the file was removed")
+            raise VerificationError(f"{shown}: top-1 agreement with Keras is {rep['agreement']:.2%}, below the "
+                                    f"{need:.0%} required for {precision} {NOT_WRITTEN}")
     else:
         limit = MAX_MAE_INCREASE[precision]
         ref_mae = max(rep["reference_mae"], 1e-12)
         rep["mae_increase"] = rep["mae"] / ref_mae - 1
         if rep["mae_increase"] > limit:
-            raise VerificationError(f"{path}: test MAE {rep['mae']:.5f} is {rep['mae_increase']:.1%} above "
-                                    f"Keras's {rep['reference_mae']:.5f} (limit {limit:.0%} for {precision}) — "
-                                    "the file was removed")
+            raise VerificationError(f"{shown}: test MAE {rep['mae']:.5f} is {rep['mae_increase']:.1%} above "
+                                    f"Keras's {rep['reference_mae']:.5f} (limit {limit:.0%} for {precision}) "
+                                    f"{NOT_WRITTEN}")
     return rep

@@ -188,3 +188,37 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_run):
     summary = json.loads(out.splitlines()[-1])["summary"]
     assert summary["stopped_by"] == "interrupted" and summary["windows"] == 3
     assert [w["t"] for w in first] == [0.0, 0.78125, 1.5625]
+
+
+def test_a_failed_conversion_leaves_the_existing_artifact(tiny_run, tmp_path, monkeypatch):
+    """Convert writes to a temporary file and moves it into place only after verification: a failing (or
+    interrupted) re-conversion keeps the artifact that was there, and leaves no temporary file behind."""
+    import shutil
+
+    from edgekit.convert import export
+    from edgekit.convert.verify import VerificationError
+
+    run_dir = tmp_path / "stft"
+    shutil.copytree(tiny_run / "stft", run_dir)
+    good = run_dir / "stft_float32.tflite"
+    before, names = good.read_bytes(), sorted(p.name for p in run_dir.iterdir())
+
+    def failing(*a, **k):
+        raise VerificationError("forced failure")
+    monkeypatch.setattr(export, "verify_artifact", failing)
+    with pytest.raises(VerificationError):
+        export.convert_run(run_dir, "tflite", "float32", log=lambda *a: None)
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in run_dir.iterdir()) == names
+
+
+def test_unwritable_outputs_are_one_line_errors(tiny_run, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for args in (["convert", str(tiny_run / "stft"), "-o", str(blocker / "m.tflite")],
+                 ["train", "stft", "--n", "40", "--epochs", "1", "--out", str(blocker / "run")],
+                 ["data", "synth", "traffic", "--days", "2", "--out", str(blocker / "d.csv")]):
+        p = run(bin_path("edgekit"), *args, check=False)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, (args, p.stderr)
+        err = p.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and "a-file" in err[0], (args, p.stderr)

@@ -9,6 +9,9 @@ DIR/metrics.json         test metrics and the run's facts
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,19 +77,42 @@ def open_run(path: str | Path) -> RunDir:
     return RunDir(p)
 
 
+def prepare_out(out: str | Path) -> Path:
+    """Create the output directory before any long work, so that a path that cannot be written is a
+    one-line error at once, not a traceback after training."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-")
+        probe.close()
+    except OSError as e:
+        raise EdgekitError(f"--out {out}: cannot write there ({e.strerror or e}); choose another --out") \
+            from None
+    return out
+
+
 def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metrics: dict) -> RunDir:
+    """Write the run directory. The files are written in a staging folder inside ``out`` and moved into
+    place together at the end: a failure part-way leaves the previous run's files, not a mix."""
     from edgekit.edge.spec import file_sha256
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    # Save the architecture and weights only: the optimizer state would triple the file for nothing.
-    # (clone_model would carry the optimizer over; a model rebuilt from its config has none.)
-    bare = model.__class__.from_config(model.get_config())
-    bare.set_weights(model.get_weights())
-    bare.save(out / MODEL)
-    spec = spec.with_(model_sha256=file_sha256(out / MODEL))
-    spec.save(out)
-    np.savez_compressed(out / TEST, x=np.asarray(test_x, np.float32), y=np.asarray(test_y))
-    np.savez_compressed(out / CALIB, x=np.asarray(calib_x, np.float32))
-    (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    out = prepare_out(out)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
+    try:
+        # Save the architecture and weights only: the optimizer state would triple the file for nothing.
+        # (clone_model would carry the optimizer over; a model rebuilt from its config has none.)
+        bare = model.__class__.from_config(model.get_config())
+        bare.set_weights(model.get_weights())
+        bare.save(stage / MODEL)
+        spec = spec.with_(model_sha256=file_sha256(stage / MODEL))
+        spec.save(stage)
+        np.savez_compressed(stage / TEST, x=np.asarray(test_x, np.float32), y=np.asarray(test_y))
+        np.savez_compressed(stage / CALIB, x=np.asarray(calib_x, np.float32))
+        (stage / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+        for f in stage.iterdir():
+            os.replace(f, out / f.name)
+    except OSError as e:
+        raise EdgekitError(f"--out {out}: writing the run failed ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return RunDir(out)

@@ -302,6 +302,8 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
         raise EdgekitError(f"validation fraction {val_fraction} must be in [0, 1)")
     if not 0 <= shift <= 8:
         raise EdgekitError(f"--shift {shift}: give 0 (no augmentation) to 8 pixels")
+    from .artifacts import prepare_out
+    prepare_out(out)                                  # an unwritable --out fails now, not after training
     probe = make_spec(("0", "1"), invert=invert)      # decoding/resizing options for a folder of pictures
     ds = load_images(data, probe, log=log)            # bad data fails before TensorFlow is imported
     from .fit import quiet_tensorflow

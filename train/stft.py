@@ -27,9 +27,10 @@ def featurize(front, signals: np.ndarray, chunk: int = 256) -> np.ndarray:
 def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
                seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
                patience: int | None = None, log=print) -> dict[str, Any]:
+    from .artifacts import prepare_out, save_run
+    prepare_out(out)                    # an unwritable --out fails now, not after training
     from .fit import quiet_tensorflow
     quiet_tensorflow()
-    from .artifacts import save_run
     from .datasets import load_signals
     from .fit import class_counts, fit, seed_everything, stratified_sample
     from .models import stft_cnn

@@ -338,6 +338,8 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
     stop when the validation loss has not improved for that many epochs and keep the best epoch's
     weights (None: train all ``epochs``). Returns the metrics written to metrics.json.
     """
+    from .artifacts import prepare_out
+    prepare_out(out)                    # an unwritable --out fails now, not after training
     # Data first: a bad file is reported before TensorFlow takes seconds to start.
     ds = synthetic_detector(days, seed) if data is None else \
         load_detector_csv(data, needed_columns(target, features))

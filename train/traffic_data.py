@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.edge.errors import EdgekitError
 from edgekit.edge.rows import STEP_SECONDS, VDS_COLUMNS
 
 START = "2017-04-02 00:00"        # a Sunday, as in vds.csv
@@ -92,13 +93,16 @@ def write_traffic_csv(path: str | Path, table: dict[str, np.ndarray], occ_header
     """Write a detector table as the VDS export does: CRLF line endings, a final CRLF, plain numbers.
     ``occ_header`` names the last column (``Occ.Rate``, or ``OccRate`` as another export spells it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = [c if c != "Occ.Rate" else occ_header for c in VDS_COLUMNS]
     cols = [table[c] for c in VDS_COLUMNS]
     lines = [",".join(header)]
     for i in range(len(cols[0])):
         lines.append(",".join(_fmt(c[i]) for c in cols))
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("ascii"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(("\r\n".join(lines) + "\r\n").encode("ascii"))
+    except OSError as e:
+        raise EdgekitError(f"{path}: cannot write ({e.strerror or e})") from None
     return path
 
 
