@@ -105,10 +105,12 @@ def check_options(precision: str, opset: int = DEFAULT_OPSET, quant_format: str 
     if precision not in PRECISIONS:
         raise EdgekitError(f"ONNX export supports --precision {' or '.join(PRECISIONS)}, not {precision!r} "
                            "(dynamic-range quantization is a TFLite option; use --precision int8 for ONNX)")
-    bad = isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET
-    hi = DEFAULT_OPSET if bad else max_opset()     # (max_opset imports TensorFlow: only when needed)
-    if bad or opset > hi:
-        raise EdgekitError(f"--opset {opset!r}: edgekit exports ONNX opsets {MIN_OPSET} (per-channel int8 needs "
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise EdgekitError(f"--opset {opset!r}: edgekit exports ONNX opset {MIN_OPSET} (per-channel int8 needs "
+                           f"it) or later; the default is {DEFAULT_OPSET}")
+    hi = max_opset() if opset > DEFAULT_OPSET else DEFAULT_OPSET    # (max_opset imports TensorFlow)
+    if opset > hi:
+        raise EdgekitError(f"--opset {opset}: edgekit exports ONNX opsets {MIN_OPSET} (per-channel int8 needs "
                            f"it) to {hi} (the newest this tf2onnx writes); the default is {DEFAULT_OPSET}")
     if quant_format not in QUANT_FORMATS:
         raise EdgekitError(f"--quant-format {quant_format!r}: use one of {', '.join(QUANT_FORMATS)}")

@@ -74,3 +74,16 @@ def test_bad_fractions(fractions):
 def test_bad_labels():
     with pytest.raises(EdgekitError, match="1-D"):
         stratified_split(np.zeros((4, 2)))
+
+
+def test_stratified_sample_gives_exactly_n_in_proportion():
+    from edgekit.train.fit import stratified_sample
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        y = rng.integers(0, int(rng.integers(1, 6)), size=int(rng.integers(5, 400)))
+        n = int(rng.integers(1, len(y) + 5))
+        s = stratified_sample(y, n, trial)
+        assert len(s) == min(n, len(y)) and len(np.unique(s)) == len(s)
+    # shares 149.50 / 148.50 / 1.00: floors 149 + 148 + 1 = 298, the one left goes to the largest remainder
+    y = np.repeat([0, 1, 2], [150, 149, 1])
+    assert np.bincount(y[stratified_sample(y, 299, 0)]).tolist() == [149, 149, 1]

@@ -78,16 +78,18 @@ def open_run(path: str | Path) -> RunDir:
 
 
 def prepare_out(out: str | Path) -> Path:
-    """Create the output directory before any long work, so that a path that cannot be written is a
-    one-line error at once, not a traceback after training."""
+    """Check, before any long work and without creating anything, that the output directory can be
+    written: a bad --out is a one-line error at once, not a traceback after training."""
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-")
-        probe.close()
-    except OSError as e:
-        raise EdgekitError(f"--out {out}: cannot write there ({e.strerror or e}); choose another --out") \
-            from None
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe == out and not out.is_dir():
+        raise EdgekitError(f"--out {out}: exists and is not a directory; choose another --out")
+    if not probe.is_dir():
+        raise EdgekitError(f"--out {out}: {probe} is not a directory; choose another --out")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise EdgekitError(f"--out {out}: {probe} is not writable; choose another --out")
     return out
 
 
@@ -97,7 +99,12 @@ def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metric
     from edgekit.edge.spec import file_sha256
 
     out = prepare_out(out)
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
+    except OSError as e:
+        raise EdgekitError(f"--out {out}: cannot write there ({e.strerror or e}); choose another --out") \
+            from None
     try:
         # Save the architecture and weights only: the optimizer state would triple the file for nothing.
         # (clone_model would carry the optimizer over; a model rebuilt from its config has none.)

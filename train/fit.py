@@ -62,11 +62,14 @@ def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if n >= len(y):
         return rng.permutation(len(y))
-    idx = []
-    classes = np.unique(y)
-    for c in classes:
-        members = np.flatnonzero(y == c)
-        k = max(1, int(round(n * len(members) / len(y))))
-        idx.append(rng.choice(members, size=min(k, len(members)), replace=False))
-    out = np.concatenate(idx)
-    return rng.permutation(out)[:n]
+    classes, counts = np.unique(y, return_counts=True)
+    # Largest-remainder apportionment: every class gets at least one, and the shares add up to exactly n.
+    share = n * counts / len(y)
+    k = np.minimum(np.maximum(1, np.floor(share).astype(int)), counts)
+    for i in np.argsort(-(share - np.floor(share)), kind="stable"):
+        if k.sum() >= n:
+            break
+        if k[i] < counts[i]:
+            k[i] += 1
+    idx = [rng.choice(np.flatnonzero(y == c), size=int(kc), replace=False) for c, kc in zip(classes, k)]
+    return rng.permutation(np.concatenate(idx))[:n]
