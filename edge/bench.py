@@ -80,6 +80,14 @@ def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, *shape)).astype(np.float32)
 
 
+def _seconds_per_answer(spec) -> float:
+    """Seconds of signal each answer stands for: a whole window of audio (windows do not overlap by
+    default), but one new row for a forecaster that slides its look-back by a row per forecast."""
+    if spec.features.get("type") == "rows":
+        return float(spec.features.get("step_seconds", 300.0))
+    return spec.window_seconds
+
+
 # -- timing ------------------------------------------------------------------------------------------
 
 def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 20) -> dict[str, Any]:
@@ -205,6 +213,7 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
             head = {"model": str(path), "format": model.format, "precision": model.precision,
                     "backend": model.backend.name, "size_bytes": model.file.size_bytes, "task": spec.task,
                     "kind": spec.kind, "window": spec.window, "window_seconds": spec.window_seconds,
+                    "signal_seconds_per_answer": _seconds_per_answer(spec),
                     "input_shape": list(spec.input_shape), "windows": f"{len(windows)} windows of "
                     f"{source} (seed {seed}), cycled", "runs": runs, "warmup": warmup,
                     "runtime_import_ms": import_ms}
@@ -217,7 +226,7 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
                        "mean_ms": timing["warmup_ms"]["mean"]},
             "stages": {k: timing[k] for k in STAGES},
             "windows_per_second": 1.0 / total_s if total_s > 0 else None,
-            "real_time_factor": spec.window_seconds / total_s if total_s > 0 and timed else None,
+            "real_time_factor": _seconds_per_answer(spec) / total_s if total_s > 0 and timed else None,
             "peak_rss_mb": peak_rss_mb(),
             "peak_rss_scope": "this thread count" if can_reset else "process lifetime",
         }
@@ -245,7 +254,7 @@ def _import_runtime(path) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-_EXACT = {"window_seconds", "real_time_factor", "sample_rate", "windows_per_second"}
+_EXACT = {"window_seconds", "signal_seconds_per_answer", "real_time_factor", "sample_rate", "windows_per_second"}
 
 
 def _rounded(x: Any, digits: int = 4) -> Any:
@@ -264,8 +273,10 @@ def print_bench(report: dict[str, Any], echo: Callable[[str], Any] = print) -> N
     """The human-readable bench report: one block per thread count."""
     echo(f"{report['model']}: {report['format']} {report['precision']}, {report['size_bytes']:,} bytes, "
          f"on {report['backend']} (runtime import {report['runtime_import_ms']:.0f} ms)")
+    per = report.get("signal_seconds_per_answer", report["window_seconds"])
     what = "one picture" if report["task"] == "image" else \
-        f"window {report['window']} = {report['window_seconds']:.4g} s of signal"
+        f"look-back {report['window']} rows of {per:g} s, one new row per forecast" \
+        if report["task"] == "traffic" else f"window {report['window']} = {report['window_seconds']:.4g} s of signal"
     echo(f"task {report['task']} ({report['kind']}), {what}, input {report['input_shape']}; {report['windows']}")
     cols = ("mean", "std", "min", "p50", "p90", "p99", "max")
     for r in report["results"]:
@@ -282,7 +293,8 @@ def print_bench(report: dict[str, Any], echo: Callable[[str], Any] = print) -> N
         rss = r["peak_rss_mb"]
         wps = r["windows_per_second"]
         if rtf:
-            echo(f"  real-time factor {rtf:,.1f}× ({report['window_seconds']:.4g} s of signal per "
+            per = report.get("signal_seconds_per_answer", report["window_seconds"])
+            echo(f"  real-time factor {rtf:,.1f}× ({per:.4g} s of signal per "
                  f"{r['stages']['total']['mean']:.3f} ms of compute); {wps:,.0f} windows/s")
         else:
             echo(f"  throughput {wps:,.0f} {'images' if report['task'] == 'image' else 'windows'}/s "

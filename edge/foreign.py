@@ -45,7 +45,8 @@ def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | N
     window = noverlap + n_frames * (nperseg - noverlap)
     norm: dict[str, Any] = {"type": "none"}
     if mean is not None or std is not None:
-        norm = {"type": "standard", "mean": float(mean or 0.0), "std": float(std or 1.0)}
+        norm = {"type": "standard", "mean": 0.0 if mean is None else float(mean),
+                "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
     d = Spec(task="stft", kind="classification", sample_rate=float(sample_rate), window=window,
              input_shape=(n_freq, n_frames, 1), features=feats, normalization=norm,
              labels=tuple(names)).to_dict()

@@ -18,6 +18,7 @@ Normalisation types: ``none``; ``standard`` (scalar ``mean``/``std``, fitted on 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -271,6 +272,10 @@ def validate_features(spec, source: str) -> None:
         if not (isinstance(w, str) or (isinstance(w, list) and w and isinstance(w[0], str)
                                         and all(isinstance(p, (int, float)) for p in w[1:]))):
             raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
+        try:
+            F.get_window(tuple(w) if isinstance(w, list) else w, feat["nperseg"])
+        except (EdgekitError, ValueError, TypeError) as e:
+            raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
         if feat.get("detrend") not in DETRENDS or feat.get("scaling") not in SCALINGS \
                 or feat.get("mode") not in MODES:
             raise bad("features.detrend/scaling/mode have unsupported values")
@@ -287,20 +292,45 @@ def validate_features(spec, source: str) -> None:
         _validate_rows_features(spec, bad)
     elif t not in ("rows", "image"):
         raise bad(f"unknown features.type {t!r}")
-    nt = norm["type"]
-    if nt == "standard":
-        m, s = norm.get("mean"), norm.get("std")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (m, s)) or not s > 0:
-            raise bad("normalization 'standard' needs a number 'mean' and a positive 'std'")
-    elif nt == "minmax":
-        lo, hi = norm.get("min"), norm.get("max")
-        if not isinstance(lo, (list, int, float)) or not isinstance(hi, (list, int, float)):
-            raise bad("normalization 'minmax' needs 'min' and 'max'")
-    elif nt == "scale":
-        if not isinstance(norm.get("scale"), (int, float)) or norm["scale"] == 0:
-            raise bad("normalization 'scale' needs a non-zero 'scale'")
-    elif nt != "none":
-        raise bad(f"unknown normalization.type {nt!r}")
+    check_scaling(norm, "normalization", spec.input_shape[-1] if spec.input_shape else 1, bad)
+    if spec.target is not None:
+        if not isinstance(spec.target, dict) or not isinstance(spec.target.get("scaling"), dict):
+            raise bad("target.scaling must be an object with a 'type' (e.g. minmax with 'min' and 'max')")
+        check_scaling(spec.target["scaling"], "target.scaling", 1, bad)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_scaling(d: Any, what: str, channels: int, bad) -> None:
+    """A normalisation or target scaling from a spec: a known type with finite numbers of the right count
+    (a number, or one per input channel for minmax), so that applying it can neither fail nor broadcast
+    into another shape."""
+    if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+        raise bad(f"{what} must be an object with a 'type'")
+    t = d["type"]
+    if t == "none":
+        return
+    if t == "standard":
+        if not (_is_number(d.get("mean")) and _is_number(d.get("std")) and d["std"] > 0):
+            raise bad(f"{what} 'standard' needs a finite number 'mean' and a positive 'std'")
+    elif t == "minmax":
+        lo, hi = d.get("min"), d.get("max")
+        lo_l = lo if isinstance(lo, list) else [lo]
+        hi_l = hi if isinstance(hi, list) else [hi]
+        if not all(_is_number(v) for v in lo_l + hi_l) or not lo_l:
+            raise bad(f"{what} 'minmax' needs finite numbers 'min' and 'max'")
+        if len(lo_l) != len(hi_l) or (isinstance(lo, list) and len(lo_l) not in (1, channels)):
+            raise bad(f"{what} 'minmax' has {len(lo_l)} min / {len(hi_l)} max values for {channels} "
+                      "channel(s)")
+        if any(h < l_ for l_, h in zip(lo_l, hi_l)):
+            raise bad(f"{what} 'minmax' needs max >= min for every channel")
+    elif t == "scale":
+        if not (_is_number(d.get("scale")) and d["scale"] != 0 and _is_number(d.get("offset", 0.0))):
+            raise bad(f"{what} 'scale' needs a finite non-zero 'scale' and a finite 'offset'")
+    else:
+        raise bad(f"unknown {what}.type {t!r}")
 
 
 # -- detector rows (task 'traffic') ----------------------------------------------------------------------
@@ -355,21 +385,5 @@ def _validate_rows_features(spec, bad) -> None:
     if "%" not in feat.get("date_format", "%"):
         raise bad("features.date_format must be a strptime format like '%Y-%m-%d %H:%M'")
 
-    def check_minmax(d, what: str, n: int | None) -> None:
-        if not isinstance(d, dict) or d.get("type") != "minmax":
-            return
-        lo, hi = d.get("min"), d.get("max")
-        lo_l = lo if isinstance(lo, list) else [lo]
-        hi_l = hi if isinstance(hi, list) else [hi]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in lo_l + hi_l):
-            raise bad(f"{what} 'minmax' needs numbers 'min' and 'max'")
-        if n is not None and isinstance(lo, list) and (len(lo_l) != n or len(hi_l) != n):
-            raise bad(f"{what} 'minmax' has {len(lo_l)} min / {len(hi_l)} max values for {n} column(s)")
-        if len(lo_l) != len(hi_l) or any(h < l_ for l_, h in zip(lo_l, hi_l)):
-            raise bad(f"{what} 'minmax' needs max >= min for every column")
-    check_minmax(norm, "normalization", len(cols))
-    target = spec.target
-    if target is not None:
-        if not isinstance(target.get("scaling"), dict) or not isinstance(target["scaling"].get("type"), str):
-            raise bad("target.scaling must be an object with a 'type' (e.g. minmax with 'min' and 'max')")
-        check_minmax(target["scaling"], "target.scaling", None)
+    if spec.kind == "regression" and spec.target is None:
+        raise bad("a regression model needs a 'target' with its scaling")

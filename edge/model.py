@@ -43,6 +43,10 @@ class Model:
         if len(have) != len(want) or any(h not in (-1, w) for h, w in zip(have, want)):
             raise EdgekitError(f"{self.path}: the model input {list(have)} does not match its spec "
                                f"{list(want)}; the metadata belongs to another model")
+        n_out = self.backend.output.shape[-1] if self.backend.output.shape else -1
+        if self.spec.kind == "classification" and n_out not in (-1, None) and n_out != len(self.spec.labels):
+            raise EdgekitError(f"{self.path}: the model has {n_out} outputs but its embedded metadata names "
+                               f"{len(self.spec.labels)} labels; the metadata belongs to another model")
 
     def quantize(self, feats: np.ndarray) -> np.ndarray:
         return quantize(feats, self.backend.input)

@@ -43,7 +43,9 @@ class TextSink:
         p(f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of signal, "
           f"{s['stopped_by']})")
         p(f"  model    {s['model']}  [{s['backend']}]")
-        p(f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}")
+        bad = f", {plural(s['invalid_windows'], 'window')} with NaN/inf samples skipped" \
+            if s.get("invalid_windows") else ""
+        p(f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}{bad}")
         if s.get("accuracy") is not None:
             p(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
         if s.get("labels"):

@@ -22,6 +22,7 @@ class Block:
     data: np.ndarray                 # float32 (n,), at the model's sample rate
     label: str | None = None         # ground truth, when the source knows it
     reset: bool = False              # a discontinuity before this block (new recording, dropped audio)
+    lost: int = 0                    # samples (model rate) lost just before this block: dropped audio
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Source:
     realtime: bool = False
     notes: list[str] = field(default_factory=list)   # e.g. "resampling 44100 Hz → 12800 Hz"
     dropped_blocks: int = 0
-    dropped_samples: int = 0
+    dropped_samples: int = 0         # at the model's sample rate
     overflows: int = 0
 
     def blocks(self) -> Iterator[Block]:
@@ -168,11 +169,11 @@ class MicSource(Source):
             info = sd.query_devices(device, kind="input")
         except (sd.PortAudioError, ValueError) as e:
             raise EdgekitError(f"--source mic: no usable audio input device ({e}); see edge-run --list-devices") from None
-        rate = fs
+        rate = self._rate = fs
         try:
             sd.check_input_settings(device=device, samplerate=fs, channels=1, dtype="float32")
         except (sd.PortAudioError, ValueError):
-            rate = float(info["default_samplerate"])
+            rate = self._rate = float(info["default_samplerate"])
             from .resample import StreamResampler
             self._resampler = StreamResampler(rate, fs)
             self.notes.append(f"device records at {rate:g} Hz; resampling to {fs:g} Hz")
@@ -190,15 +191,17 @@ class MicSource(Source):
             self._q.put_nowait(indata[:, 0].copy())
         except queue.Full:
             self.dropped_blocks += 1
-            self.dropped_samples += frames
+            self.dropped_samples += int(round(frames * self.fs / self._rate))   # device rate → model rate
 
     def blocks(self) -> Iterator[Block]:
-        seen_drops = 0
+        seen_drops = seen_samples = 0
         while True:
             x = self._q.get()
-            reset = self.dropped_blocks != seen_drops
-            seen_drops = self.dropped_blocks
-            yield Block(self._resampler.process(x) if self._resampler else x, reset=reset)
+            drops, lost = self.dropped_blocks, self.dropped_samples
+            reset = drops != seen_drops
+            yield Block(self._resampler.process(x) if self._resampler else x, reset=reset,
+                        lost=lost - seen_samples if reset else 0)
+            seen_drops, seen_samples = drops, lost
 
     def close(self) -> None:
         self._stream.stop()

@@ -89,8 +89,9 @@ class Spec:
     def from_json(cls, text: str | bytes, source: str = "spec") -> "Spec":
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise EdgekitError(f"{source}: the edgekit spec is not valid JSON ({e}); re-export the model "
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise EdgekitError(f"{source}: the edgekit spec is not valid JSON ({what}); re-export the model "
                                "with 'edgekit convert'") from None
         return cls.from_dict(data, source=source)
 

@@ -6,6 +6,8 @@ from collections import Counter
 from typing import Any
 
 
+import numpy as np
+
 from . import frontend as fe
 from .errors import EdgekitError
 from .frames import Framer
@@ -27,25 +29,35 @@ def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,
     times = StageTimes()
     limit = None if duration is None else int(round(duration * fs))
     counts: Counter = Counter()
-    windows = labelled = correct = 0
+    windows = labelled = correct = invalid = 0
+    lost = 0                                   # samples of dropped audio the framer skipped over
     stopped_by = "end of source"
     for note in source.notes:
         sink.note(note)
+    shown_notes = len(source.notes)
     try:
         for block in source.blocks():
             data = block.data
             if block.reset:
-                framer.reset()
+                # a new recording, or dropped audio: no window spans it, and time moves on by what was lost
+                framer.reset(framer.position + block.lost)
+                lost += block.lost
+            block_start = framer.position
             if limit is not None:
                 data = data[:max(0, limit - framer.position)]
             for start, window in framer.push(data):
+                if not np.isfinite(window).all():
+                    invalid += 1
+                    sink.warn(f"{source.name}: the window at t={start / fs:.2f} s holds NaN/inf samples; "
+                              "skipped (counted in the summary)")
+                    continue
                 (label, score, _), lat = timed_step(model, front, post, window)
                 times.add(lat)
                 windows += 1
                 counts[label] += 1
                 result = {"t": round(start / fs, 6), "label": label, "score": round(score, 6),
                           "latency_ms": {k: round(v, 4) for k, v in lat.items()}}
-                if block.label is not None:
+                if block.label is not None and start >= block_start:   # wholly inside one labelled recording
                     result["truth"] = block.label
                     labelled += 1
                     correct += label == block.label
@@ -57,17 +69,19 @@ def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,
         stopped_by = "interrupted"
     finally:
         source.close()
-    if windows == 0 and stopped_by != "interrupted":
+    for note in source.notes[shown_notes:]:    # facts learnt at the end (e.g. trailing bytes on stdin)
+        sink.note(note)
+    if windows + invalid == 0 and stopped_by != "interrupted":
         have = framer.position
         raise EdgekitError(f"{source.name}: the source ended before one full window ({have} samples; the "
                            f"model needs {spec.window} at {fs:g} Hz = {spec.window_seconds:.2f} s)")
     compute = times.total_seconds()
-    signal_seconds = framer.position / fs
+    signal_seconds = (framer.position - lost) / fs
     dropped_windows = math.ceil(source.dropped_samples / hop) if source.dropped_samples else 0
     return {
         "source": source.name, "model": str(model.path), "backend": model.backend.name,
         "precision": model.precision, "windows": windows, "signal_seconds": round(signal_seconds, 3),
-        "stopped_by": stopped_by, "dropped_windows": dropped_windows, "dropped_blocks": source.dropped_blocks,
+        "stopped_by": stopped_by, "dropped_windows": dropped_windows, "invalid_windows": invalid, "dropped_blocks": source.dropped_blocks,
         "overflows": source.overflows, "labels": dict(counts),
         "labelled_windows": labelled, "accuracy": (correct / labelled) if labelled else None,
         "latency_ms": times.summary(),

@@ -65,7 +65,8 @@ def open_rows_source(src: str, stdin=None) -> RowsSource:
     if kind == "csv" and arg:
         p = Path(arg)
         try:
-            f = open(p, newline="", encoding="utf-8-sig")
+            # undecodable bytes stay in their line (as surrogates), which then fails as one malformed row
+            f = open(p, newline="", encoding="utf-8-sig", errors="surrogateescape")
         except FileNotFoundError:
             raise EdgekitError(f"{arg}: no such file; give a detector CSV (--source csv:PATH)") from None
         except OSError as e:

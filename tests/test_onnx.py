@@ -276,6 +276,10 @@ def _tampered(spec: dict, case: str, marker) -> str:
         s["window"] = 12800 * 601
     elif case == "schema 2.0":
         s["schema_version"] = "2.0"
+    elif case == "three labels for two outputs":
+        s["labels"] = ["A", "B", "C"]
+    elif case == "nested too deeply":
+        return "[" * 100_000 + "]" * 100_000
     return json.dumps(s)
 
 
@@ -288,6 +292,8 @@ TAMPER_CASES = {
     "negative sample rate": ["'sample_rate' must be positive"],
     "window over 10 minutes": ["window of 7692800 samples", "more than 600 s"],
     "schema 2.0": ["schema 2.0 is not supported"],
+    "three labels for two outputs": ["the model has 2 outputs but its embedded metadata names 3 labels"],
+    "nested too deeply": ["nested too deeply"],
 }
 
 
@@ -324,6 +330,8 @@ def test_foreign_model_needs_and_takes_the_missing_flags(onnx_run, tmp_path, fmt
     _one_line_error(_edge_run(bare, "--labels", "A,B", check=False), "--sample-rate")
     _one_line_error(_edge_run(bare, "--sample-rate", "12800", "--labels", "A,B,C", check=False),
                     "3 names", "2 outputs")
+    _one_line_error(_edge_run(bare, "--sample-rate", "12800", "--labels", "A,B", "--std", "0", check=False),
+                    "positive 'std'")
 
     spec = json.loads((d / "spec.json").read_text())
     norm = spec["normalization"]

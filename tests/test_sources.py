@@ -122,3 +122,104 @@ def test_synthetic_source_is_deterministic_and_labelled():
 def test_unknown_sources(src):
     with pytest.raises(EdgekitError):
         open_source(src, stft_spec())
+
+
+# -- the streaming loop with a stand-in model ---------------------------------------------------------------
+
+class EnergyModel:
+    """Classifies a window as B when its mean feature is above 0: enough to drive run_stream."""
+
+    def __init__(self, spec):
+        self.spec, self.path, self.precision = spec, "energy.tflite", "float32"
+        self.backend = types.SimpleNamespace(name="stand-in")
+
+    def quantize(self, feats):
+        return feats
+
+    def invoke(self, x):
+        m = float(np.mean(x))
+        return np.array([[0.0, 1.0] if m > 0 else [1.0, 0.0]], np.float32)
+
+    def dequantize(self, y):
+        return y
+
+
+class CollectSink:
+    def __init__(self):
+        self.results, self.notes, self.warnings = [], [], []
+
+    def note(self, m):
+        self.notes.append(m)
+
+    def warn(self, m):
+        self.warnings.append(m)
+
+    def result(self, r):
+        self.results.append(r)
+
+
+class ListSource:
+    def __init__(self, blocks, name="list"):
+        self._blocks, self.name = blocks, name
+        self.notes, self.dropped_blocks, self.dropped_samples, self.overflows = [], 0, 0, 0
+
+    def blocks(self):
+        yield from self._blocks
+
+    def close(self):
+        pass
+
+
+def test_windows_with_nan_samples_are_skipped_counted_and_reported():
+    from edgekit.edge.stream import run_stream
+    rng = np.random.default_rng(0)
+    good = [rng.standard_normal(10000).astype(np.float32) for _ in range(3)]
+    bad = good[1].copy()
+    bad[123] = np.nan
+    sink = CollectSink()
+    s = run_stream(EnergyModel(stft_spec()), ListSource([Block(good[0]), Block(bad), Block(good[2])]), sink)
+    assert s["windows"] == 2 and s["invalid_windows"] == 1
+    assert [r["t"] for r in sink.results] == [0.0, 2 * 10000 / 12800]
+    assert len(sink.warnings) == 1 and "t=0.78 s holds NaN/inf" in sink.warnings[0]
+
+
+def test_with_a_short_hop_only_windows_inside_one_recording_are_scored():
+    """--hop 0.390625 s (5000 samples) on the synthetic source: every other window straddles two signals
+    (possibly of different classes) and must not be scored against either label."""
+    from edgekit.edge.stream import run_stream
+    sink = CollectSink()
+    spec = stft_spec()
+    s = run_stream(EnergyModel(spec), SyntheticSource(spec, seed=1), sink, hop_seconds=5000 / 12800,
+                   duration=8 * 10000 / 12800)
+    starts = [round(r["t"] * 12800) for r in sink.results]
+    assert starts[:4] == [0, 5000, 10000, 15000]
+    assert all(("truth" in r) == (st % 10000 == 0) for r, st in zip(sink.results, starts))
+    assert s["labelled_windows"] == sum(st % 10000 == 0 for st in starts)
+
+
+def test_dropped_audio_moves_time_on_and_notes_from_the_end_are_shown():
+    from edgekit.edge.stream import run_stream
+    x = np.ones(10000, np.float32)
+    src = ListSource([Block(x), Block(x, reset=True, lost=2500), Block(x)])
+    src.dropped_samples = 2500
+
+    def blocks():
+        yield from src._blocks
+        src.notes.append("ignored 1 trailing byte(s): not a whole int16 sample")
+    src.blocks = blocks
+    sink = CollectSink()
+    s = run_stream(EnergyModel(stft_spec()), src, sink)
+    assert [round(r["t"] * 12800) for r in sink.results] == [0, 12500, 22500]
+    assert s["dropped_windows"] == 1 and s["signal_seconds"] == pytest.approx(30000 / 12800, abs=1e-3)
+    assert any("trailing byte" in n for n in sink.notes)
+
+
+def test_mic_counts_dropped_audio_at_the_model_rate(monkeypatch):
+    """A 48 kHz device feeding a 12.8 kHz model: 4096 lost device frames are 1092 lost model samples."""
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(rate_ok=False))
+    src = MicSource(12800.0, queue_blocks=8)
+    lost = 32 * round(4096 * 12800 / 48000)
+    assert src.dropped_blocks == 32 and src.dropped_samples == lost
+    first = next(src.blocks())
+    assert first.reset and first.lost == lost
+    src.close()

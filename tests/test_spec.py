@@ -51,6 +51,12 @@ def _tampered(**changes):
     ({"normalization": {"type": "standard", "mean": 0, "std": 0}}, "std"),
     ({"normalization": {"type": "eval"}}, "normalization"),
     ({"schema_version": 1}, "schema_version"),
+    ({"normalization": {"type": "minmax", "min": ["a"], "max": ["b"]}}, "finite numbers"),
+    ({"normalization": {"type": "minmax", "min": [0, 0, 0], "max": [1, 1, 1]}}, "for 1 channel"),
+    ({"normalization": {"type": "scale", "scale": 1, "offset": "x"}}, "finite 'offset'"),
+    ({"normalization": {"type": "standard", "mean": 1e400, "std": 1}}, "finite number"),
+    ({"features": {**fe.spectrogram_features(), "window": ["evilw", 0.25]}}, "features.window"),
+    ({"kind": "regression", "target": {"name": "Speed", "scaling": {"type": "standard"}}}, "target.scaling"),
 ])
 def test_tampered_values_are_one_line_errors(changes, words):
     with pytest.raises(EdgekitError) as e:
@@ -67,7 +73,7 @@ def test_missing_field():
 
 
 def test_invalid_json_and_non_object():
-    for text in ("{not json", "[1, 2]", "null", b"\xff\xfe"):
+    for text in ("{not json", "[1, 2]", "null", b"\xff\xfe", "[" * 100_000 + "]" * 100_000):
         with pytest.raises(EdgekitError):
             Spec.from_json(text)
 

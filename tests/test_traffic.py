@@ -423,6 +423,30 @@ def test_edge_run_text_output_malformed_rows_and_rate(traffic_run, tmp_path):
     assert elapsed > 58 / 200                                                  # paced at 200 rows/s
 
 
+def test_edge_run_csv_with_undecodable_bytes_skips_that_row(traffic_run, tmp_path):
+    """A line of non-UTF-8 bytes (a corrupted export) is one malformed row: reported, skipped, counted."""
+    d, _ = traffic_run
+    lines = (d / "feed.csv").read_bytes().split(b"\r\n")[:100]
+    lines[20] = b"\xff\xfe bad bytes"
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    p = run(bin_path("edge-run"), "--model", str(d / "run" / "traffic_float32.tflite"), "--source",
+            f"csv:{bad}", "--quiet", check=False)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert any(w.startswith("warning:") and "line 21" in w and "row skipped" in w for w in p.stderr.splitlines())
+    assert "1 malformed row" in p.stdout
+
+
+def test_bench_real_time_factor_counts_one_row_per_forecast(traffic_run):
+    d, _ = traffic_run
+    p = run(bin_path("edgekit"), "bench", str(d / "run" / "traffic_float32.tflite"), "--runs", "20",
+            "--threads", "1", "--json")
+    rep = json.loads(p.stdout)
+    r = rep["results"][0]
+    assert rep["signal_seconds_per_answer"] == 300.0
+    assert r["real_time_factor"] == pytest.approx(300.0 / (r["stages"]["total"]["mean"] / 1e3), rel=1e-2)
+
+
 @pytest.mark.slow
 def test_edge_run_stdin_is_a_live_feed(traffic_run):
     """Rows piped in one by one (``tail -f``) give forecasts before the feed ends; no header is needed."""
