@@ -5,7 +5,6 @@ import math
 from collections import Counter
 from typing import Any
 
-
 import numpy as np
 
 from . import frontend as fe

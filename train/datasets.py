@@ -41,8 +41,8 @@ from edgekit.edge.errors import EdgekitError
 
 def _load_npz(path: str, fs: float | None) -> SignalDataset:
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
-        raise EdgekitError(f"{path}: not a readable .npz (it is not a zip file); save one with numpy.savez(path, signal=..., "
-                           "label=...)")
+        raise EdgekitError(f"{path}: not a readable .npz (it is not a zip file); save one with "
+                           "numpy.savez(path, signal=..., label=...)")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
