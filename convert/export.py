@@ -24,9 +24,12 @@ def default_output(run_dir: Path, task: str, fmt: str, precision: str) -> Path:
     return run_dir / f"{STEMS.get(task, task)}_{precision}{FORMATS[fmt]}"
 
 
-def _writable_dir(path: Path) -> None:
+def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (created if missing), as ``mkstemp`` returns it; a folder
+    that cannot be written is a one-line error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     except OSError as e:
         raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
 
@@ -34,11 +37,7 @@ def _writable_dir(path: Path) -> None:
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder: ``path`` is either the old
     file or the complete new one, never half of one."""
-    _writable_dir(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    except OSError as e:
-        raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
+    fd, tmp = _temp_beside(path, path.suffix + ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -65,11 +64,7 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
         raise EdgekitError(f"-o {out}: a {fmt} model needs the {FORMATS[fmt]} extension")
     # Convert into a temporary file beside the output and move it into place only once it has passed
     # verification: a failed or interrupted conversion leaves an existing artifact as it was.
-    _writable_dir(out)
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
-    except OSError as e:
-        raise EdgekitError(f"{out}: cannot write there ({e.strerror or e}); choose another -o") from None
+    fd, tmp_name = _temp_beside(out, out.suffix)     # keeps the extension: the backend is chosen by it
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -86,9 +81,9 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
             from .tflite import to_tflite
             from .metadata import embed_tflite
             blob = to_tflite(model, precision, rep_data)
-            _write_atomic(tmp, blob)
+            tmp.write_bytes(blob)                        # (tmp is ours alone: no second temporary file)
             quant.update(_io_quantization(tmp))
-            _write_atomic(tmp, embed_tflite(blob, spec.with_(quantization=quant)))
+            tmp.write_bytes(embed_tflite(blob, spec.with_(quantization=quant)))
         else:
             from .onnx import to_onnx
             quant.update(to_onnx(model, spec, precision, tmp, rep_data, **(onnx_options or {})))
