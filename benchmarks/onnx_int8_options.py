@@ -25,10 +25,10 @@ from edgekit.convert.calibration import calibration_features
 from edgekit.convert import onnx as cx
 from edgekit.convert.tflite import to_tflite
 from edgekit.edge import frontend as fe
-from edgekit.edge.synth import vibration
-from edgekit.edge.backends.onnx import OnnxBackend
-from edgekit.edge.backends.litert import LiteRTBackend
-from edgekit.edge.quant import quantize, dequantize
+from edgekit.edge.io.synth import vibration
+from edgekit.edge.model.backends.onnx import OnnxBackend
+from edgekit.edge.model.backends.litert import LiteRTBackend
+from edgekit.edge.model.quant import quantize, dequantize
 
 run = open_run(a.run); spec = run.spec(); model = run.load_model(); front = fe.build(spec)
 feat = lambda raw: np.concatenate([front(raw[i:i + 128]) for i in range(0, len(raw), 128)])

@@ -141,7 +141,7 @@ class TFLiteInterpreter:
 
     def __init__(self, path: Path, threads: int):
         import tensorflow as tf
-        from edgekit.edge.quant import TensorInfo
+        from edgekit.edge.model.quant import TensorInfo
 
         self.it = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
         self.it.allocate_tensors()
@@ -160,8 +160,8 @@ class TFLiteInterpreter:
 def device_path(spec, backend) -> Callable[[np.ndarray], Any]:
     """front end → quantize → invoke → dequantize → answer, exactly as edge-run does it."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.postprocess import postprocessor
-    from edgekit.edge.quant import dequantize, quantize
+    from edgekit.edge.pipeline.postprocess import postprocessor
+    from edgekit.edge.model.quant import dequantize, quantize
 
     front, post = fe.build(spec), postprocessor(spec)
     inp, out = backend.input, backend.output
@@ -174,7 +174,7 @@ def device_path(spec, backend) -> Callable[[np.ndarray], Any]:
 def naive_path(spec, keras_model) -> Callable[[np.ndarray], Any]:
     """scipy front end (stft) or the numpy scaling (other tasks), then the Keras model called directly."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.postprocess import postprocessor
+    from edgekit.edge.pipeline.postprocess import postprocessor
 
     post = postprocessor(spec)
     if spec.task == "stft":
@@ -244,7 +244,7 @@ def time_configs(configs: list[dict[str, Any]], windows: np.ndarray, n_windows: 
 def bench_task(task: str, run_dir: Path, reports: dict, threads: list[int], n_windows: int,
                rounds: int, seed: int) -> list[dict[str, Any]]:
     import keras
-    from edgekit.edge.backends import load as load_backend
+    from edgekit.edge.model.backends import load as load_backend
     from edgekit.train.artifacts import open_run
 
     run = open_run(run_dir)

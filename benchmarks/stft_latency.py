@@ -1,6 +1,6 @@
 """Per-window latency: the device path against the naive workstation path, measured in one run.
 
-device path : numpy STFT front end (edgekit.edge.features) → int8 quantize → LiteRT invoke → dequantize
+device path : numpy STFT front end (edgekit.edge.frontend.spectrogram) → int8 quantize → LiteRT invoke → dequantize
 naive path  : scipy.signal.spectrogram → log/standardise → Keras ``model(x)`` (float32)
 also        : the numpy front end + float32 LiteRT, and numpy vs scipy STFT alone
 
@@ -58,10 +58,11 @@ def main() -> None:
     import keras
     import scipy.signal
     from edgekit.convert.export import convert_run
-    from edgekit.edge import features as F, frontend as fe
-    from edgekit.edge.model import Model
-    from edgekit.edge.spec import Spec
-    from edgekit.edge.synth import vibration
+    from edgekit.edge.frontend import spectrogram as F
+    from edgekit.edge import frontend as fe
+    from edgekit.edge.model.model import Model
+    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.io.synth import vibration
     from edgekit.train.stft import train_stft
 
     run_dir = Path(args.run) if args.run else Path(tempfile.mkdtemp()) / "stft"

@@ -38,8 +38,8 @@ import numpy as np
 from edgekit.edge import frontend as fe
 from edgekit.edge.bench import peak_rss_mb as _peak_rss_mb, reset_peak_rss as _peak_rss_reset
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.spec import Spec
-from edgekit.edge.stats import summarize
+from edgekit.edge.model.spec import Spec
+from edgekit.edge.pipeline.stats import summarize
 
 REGRESSION_AGREEMENT_TOL = 0.01     # fraction of the reference outputs' range
 LAYER_WINDOWS = 128                 # test windows used for the per-layer analysis
@@ -101,7 +101,7 @@ def load_artifact(path: str | Path) -> Artifact:
         return Artifact(p, "keras", "float32", f"keras {keras.__version__} (tensorflow {tf.__version__})",
                         p.stat().st_size, spec, predict, model)
     if suffix in (".tflite", ".onnx"):
-        from edgekit.edge.model import Model
+        from edgekit.edge.model.model import Model
         m = Model(p)
         if m.spec is None:
             raise EdgekitError(f"{p}: carries no edgekit metadata, so its task and test data are unknown; "
@@ -596,7 +596,7 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
 def _find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
     """The training run the artifact was converted from: model.keras whose sha256 is in its spec, with
     calibration.npz. Looked for next to the given .keras artifacts and next to the artifact itself."""
-    from edgekit.edge.spec import file_sha256
+    from edgekit.edge.model.spec import file_sha256
 
     candidates = [a.path.parent for a in arts if a.format == "keras"] + [art.path.parent]
     tried = []
@@ -683,7 +683,7 @@ def tflite_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=
 def _float_onnx_for(art: Artifact, arts: list[Artifact], tmp: Path, log=print) -> tuple[Path | None, str]:
     """A float32 ONNX model of the same Keras model: a given artifact, a sibling file, or a fresh export
     of the run's model.keras (when the ONNX exporter is installed). (None, why) if there is none."""
-    from edgekit.edge.metadata import read_spec
+    from edgekit.edge.model.metadata import read_spec
 
     sha = art.spec.model_sha256
     for a in arts:
@@ -786,7 +786,7 @@ def _onnx_weight_errors(qdq_proto, float_path: Path) -> list[dict[str, Any]]:
 
 def _check_qdq(path: Path) -> None:
     """--layers on ONNX needs the QDQ format (QuantizeLinear/DequantizeLinear around float operators)."""
-    from edgekit.edge.metadata import file_info
+    from edgekit.edge.model.metadata import file_info
 
     ops = file_info(path).operators
     qop = sorted(o for o in ops if o.split(".")[-1].startswith("QLinear") or o.split(".")[-1].endswith("Integer"))
@@ -822,7 +822,7 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
                                                          modify_model_output_intermediate_tensors)
     from onnxruntime.quantization.quant_utils import DEQUANT_OUTPUT_SUFFIX, QUANT_INPUT_SUFFIX
 
-    from edgekit.edge.quant import quantize
+    from edgekit.edge.model.quant import quantize
 
     _check_qdq(art.path)
     proto = onnx.load(str(art.path))

@@ -104,7 +104,7 @@ def keras_outputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
 
 
 def _io_quantization(path: Path) -> dict[str, Any]:
-    from edgekit.edge.backends import load
+    from edgekit.edge.model.backends import load
     b = load(path)
     d = {}
     for name, t in (("input", b.input), ("output", b.output)):

@@ -1,9 +1,9 @@
-"""Write the edgekit spec into model files (reading is device-side: ``edgekit.edge.metadata``)."""
+"""Write the edgekit spec into model files (reading is device-side: ``edgekit.edge.model.metadata``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from edgekit.edge.spec import METADATA_KEY, Spec
+from edgekit.edge.model.spec import METADATA_KEY, Spec
 
 
 def embed_tflite(model: bytes, spec: Spec) -> bytes:

@@ -31,7 +31,7 @@ import numpy as np
 
 from edgekit.edge._quiet import captured_stderr
 from edgekit.edge.errors import EdgekitError, MissingExtraError
-from edgekit.edge.spec import edgekit_version
+from edgekit.edge.model.spec import edgekit_version
 
 PRECISIONS = ("float32", "int8")
 QUANT_FORMATS = ("qdq", "qoperator")

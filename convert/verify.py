@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model import Model
+from edgekit.edge.model.model import Model
 
 # minimum top-1 agreement with Keras (classification)
 MIN_AGREEMENT = {"float32": 0.99, "dynamic": 0.97, "int8": 0.97}

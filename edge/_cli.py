@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .errors import EdgekitError, MissingExtraError
+from edgekit.edge.errors import EdgekitError, MissingExtraError
 
 # Third-party modules the workstation commands import, and the extra that provides them.
 EXTRA_OF = {"tensorflow": "train", "keras": "train", "tf2onnx": "train", "onnx": "train", "scipy": "train",

@@ -11,11 +11,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import frontend as fe
-from .errors import EdgekitError
-from .pipeline import STAGES as PIPELINE_STAGES, timed_step
-from .postprocess import postprocessor
-from .stats import summarize
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.pipeline.step import STAGES as PIPELINE_STAGES, timed_step
+from edgekit.edge.pipeline.postprocess import postprocessor
+from edgekit.edge.pipeline.stats import summarize
 
 STAGES = ("features", "quantize", "invoke", "postprocess", "total")
 STAGE_TITLES = {"features": "front end", "quantize": "quantize", "invoke": "invoke",
@@ -44,7 +44,7 @@ def window_shape(spec) -> tuple[int, ...]:
 def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``.
 
-    * ``stft``: synthetic vibration (:func:`edgekit.edge.synth.vibration`) at the spec's sample rate and
+    * ``stft``: synthetic vibration (:func:`edgekit.edge.io.synth.vibration`) at the spec's sample rate and
       window length, half healthy and half faulty; white noise when the rate is below what the vibration
       model needs (12 kHz, e.g. 8 kHz speech models).
     * detector rows: uniform values inside the spec's per-column min-max scaling (so the model sees inputs
@@ -63,7 +63,7 @@ def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     t = spec.features.get("type")
     if t == "spectrogram":
         if spec.sample_rate >= 12000:
-            from .synth import vibration
+            from edgekit.edge.io.synth import vibration
             x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)
             return x
         return (0.1 * rng.standard_normal((n, *shape))).astype(np.float32)
@@ -185,7 +185,7 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
     loading and running that configuration (the process's high-water mark, reset before each one where
     the kernel allows it).
     """
-    from .model import Model
+    from edgekit.edge.model.model import Model
 
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise EdgekitError(f"--runs must be at least 1, got {runs!r}")
@@ -241,15 +241,15 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
 def _import_runtime(path) -> float:
     """Import the runtime the model needs (LiteRT / ONNX Runtime) and return how long that took (ms), so
     that ``init_ms`` measures loading the model, the same for every thread count."""
-    from .backends import model_format
+    from edgekit.edge.model.backends import model_format
 
     fmt = model_format(path)
     t0 = time.perf_counter()
     if fmt == "tflite":
-        from .backends.litert import interpreter_class
+        from edgekit.edge.model.backends.litert import interpreter_class
         interpreter_class()
     else:
-        from .backends.onnx import _ort
+        from edgekit.edge.model.backends.onnx import _ort
         _ort()
     return (time.perf_counter() - t0) * 1e3
 

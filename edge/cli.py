@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from ._cli import missing_extra, run_cli
+from edgekit.edge._cli import missing_extra, run_cli
 
 PLUGIN_GROUP = "edgekit.commands"
 
@@ -69,7 +69,7 @@ def group():
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(model_path, as_json):
     """Show what MODEL (.tflite / .onnx) is: spec, tensors, operators, size, backend."""
-    from .model import Model
+    from edgekit.edge.model.model import Model
 
     model = Model(model_path)
     b = model.backend
@@ -126,7 +126,7 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
     """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50,
     p90, p99 and max per stage (front end, quantize, invoke, post-process) and in total, for each thread
     count; peak RSS; real-time factor (seconds of signal per second of compute)."""
-    from .bench import bench_model, parse_threads, print_bench
+    from edgekit.edge.bench import bench_model, parse_threads, print_bench
 
     report = bench_model(model_path, runs=runs, warmup=warmup, threads=parse_threads(threads),
                          provider=provider, seed=seed)
@@ -141,7 +141,7 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
 @click.pass_context
 def run(ctx):
     """Same as edge-run (see edgekit run --help)."""
-    from .run import edge_run
+    from edgekit.edge.run import edge_run
     return edge_run.main(args=ctx.args, prog_name="edgekit run", standalone_mode=False)
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ._cli import run_cli
-from .errors import EdgekitError
+from edgekit.edge._cli import run_cli
+from edgekit.edge.errors import EdgekitError
 
 
 def _device(value: str | None):
@@ -45,28 +45,28 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
              list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
-    from .sinks import JsonSink, TextSink
-    from .sources import list_devices as _list, open_source
+    from edgekit.edge.io.sinks import JsonSink, TextSink
+    from edgekit.edge.io.sources import list_devices as _list, open_source
 
     if list_devices:
         click.echo(_list())
         return 0
     if not model_path:
         raise EdgekitError("--model is required (a .tflite or .onnx file made by 'edgekit convert')")
-    from .model import Model
-    from .stream import run_stream
+    from edgekit.edge.model.model import Model
+    from edgekit.edge.pipeline.loop import run_stream
 
     model = Model(model_path, threads=threads, provider=provider)
     if src.startswith("images:") or (model.spec is not None and model.spec.task == "image"):
-        from .stream_images import run_images   # pictures, one result per image (issue 6)
+        from edgekit.edge.stream_images import run_images   # pictures, one result per image (issue 6)
         return run_images(model, src, as_json=as_json, quiet=quiet, hop=hop, duration=duration, rate=rate)
     if model.spec is not None and model.spec.task == "traffic":
-        from .stream_rows import edge_run_rows   # detector rows, one forecast per row (issue 5)
+        from edgekit.edge.stream_rows import edge_run_rows   # detector rows, one forecast per row (issue 5)
         return edge_run_rows(model, src, as_json=as_json, quiet=quiet, rate=rate, hop=hop, duration=duration)
     if rate is not None:
         raise EdgekitError("--rate paces detector rows; it applies to traffic models only")
     if model.spec is None:
-        from .foreign import spec_from_flags
+        from edgekit.edge.model.foreign import spec_from_flags
         model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,
                                      nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std)
         model._check_shapes()

@@ -14,14 +14,14 @@ import sys
 from collections import Counter
 from typing import IO, Any
 
-from . import frontend as fe
-from .errors import EdgekitError
-from .images import ImageSource, open_images
-from .model import Model
-from .pipeline import timed_step
-from .postprocess import postprocessor
-from .sinks import plural
-from .stats import StageTimes
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.io.images import ImageSource, open_images
+from edgekit.edge.model.model import Model
+from edgekit.edge.pipeline.step import timed_step
+from edgekit.edge.pipeline.postprocess import postprocessor
+from edgekit.edge.io.sinks import plural
+from edgekit.edge.pipeline.stats import StageTimes
 
 
 class ImageTextSink:

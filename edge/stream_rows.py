@@ -4,9 +4,9 @@
 possible, or N rows per second); ``--source stdin`` reads the same CSV lines from a pipe, for a live feed
 (``tail -n +1 -f detector.csv | edge-run ...``).
 
-Each row is parsed (:class:`edgekit.edge.rows.RowParser`), checked for time continuity
-(:class:`~edgekit.edge.rows.Continuity`: a gap resets the window with a warning line, or is filled as the
-spec says) and pushed into a :class:`~edgekit.edge.rows.RollingWindow`. From the first full window on,
+Each row is parsed (:class:`edgekit.edge.io.rows.RowParser`), checked for time continuity
+(:class:`~edgekit.edge.io.rows.Continuity`: a gap resets the window with a warning line, or is filled as the
+spec says) and pushed into a :class:`~edgekit.edge.io.rows.RollingWindow`. From the first full window on,
 every row gives a forecast of the next row's target, **emitted immediately** (the point of forecasting
 on a live feed). The next row then scores it: the line emitted for that next row carries ``actual`` —
 the value that just arrived, which the *previous* line forecast — and the ``error`` of that forecast.
@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 
-from . import frontend as fe
-from .errors import EdgekitError
-from .model import Model
-from .pipeline import timed_step
-from .postprocess import postprocessor
-from .rows import (DATE_COLUMN, DATE_FORMAT, FILLS, MAX_FILL_ROWS, STEP_SECONDS, Continuity, RollingWindow,
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.model import Model
+from edgekit.edge.pipeline.step import timed_step
+from edgekit.edge.pipeline.postprocess import postprocessor
+from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, FILLS, MAX_FILL_ROWS, STEP_SECONDS, Continuity, RollingWindow,
                    RowParser, format_time)
-from .stats import StageTimes
+from edgekit.edge.pipeline.stats import StageTimes
 
 
 class RowsSource:
@@ -241,7 +241,7 @@ def _paced(lines: Iterator[str], rate: float | None, t_start: float) -> Iterator
 def edge_run_rows(model: Model, src: str, *, as_json: bool = False, quiet: bool = False,
                   rate: float | None = None, hop: float | None = None, duration: float | None = None) -> int:
     """``edge-run`` for a traffic model: open the rows source, stream, print the summary."""
-    from .sinks import JsonSink, TextSink
+    from edgekit.edge.io.sinks import JsonSink, TextSink
 
     if hop is not None or duration is not None:
         raise EdgekitError("--hop and --duration apply to signal models; a traffic model forecasts every row "

@@ -85,7 +85,7 @@ def test_compare_table_marks_the_reference(tiny_run):
 def test_compare_rejects_what_is_not_a_model_of_this_task(tiny_run, tmp_path):
     pytest.importorskip("tensorflow")
     from edgekit.convert.metadata import embed_tflite
-    from edgekit.edge.metadata import read_spec
+    from edgekit.edge.model.metadata import read_spec
 
     d = tiny_run / "stft"
     good = str(d / "stft_int8.tflite")
@@ -218,7 +218,7 @@ def test_bench_text_output_and_bad_input(tiny_run, tmp_path):
 
 def test_time_window_path_counts_and_first_window(tiny_run):
     from edgekit.edge.bench import STAGES, time_window_path, windows_for
-    from edgekit.edge.model import Model
+    from edgekit.edge.model.model import Model
 
     m = Model(tiny_run / "stft" / "stft_int8.tflite", threads=1)
     w = windows_for(m.spec, 4, seed=1)
@@ -234,7 +234,7 @@ def test_windows_for_every_task():
     from edgekit.edge import frontend as fe
     from edgekit.edge.bench import windows_for
     from edgekit.edge.errors import EdgekitError
-    from edgekit.edge.spec import Spec
+    from edgekit.edge.model.spec import Spec
 
     stft = Spec(task="stft", kind="classification", sample_rate=12800.0, window=2048,
                 input_shape=fe.spectrogram_shape(2048, fe.spectrogram_features()),

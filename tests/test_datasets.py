@@ -6,7 +6,7 @@ import pytest
 from scipy.io import wavfile
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.synth import vibration
+from edgekit.edge.io.synth import vibration
 from edgekit.train.datasets import SignalDataset, load_signals, save_course_pickle
 
 L = 400
@@ -271,7 +271,7 @@ def wav_root(tmp_path):
 
 
 def test_wav_folder(wav_root):
-    pytest.importorskip("edgekit.edge.wav")
+    pytest.importorskip("edgekit.edge.io.wav")
     ds = load_signals(str(wav_root))
     assert ds.label_names == ["bird", "cat", "dog"]                   # alphabetical
     np.testing.assert_array_equal(ds.labels, [0, 1, 2, 2])
@@ -291,7 +291,7 @@ def test_wav_folder(wav_root):
 
 
 def test_wav_folder_rate_and_length(wav_root):
-    pytest.importorskip("edgekit.edge.wav")
+    pytest.importorskip("edgekit.edge.io.wav")
     ds = load_signals(wav_root, fs=16000, length=1000)
     assert ds.fs == 16000.0 and ds.signals.shape == (4, 1000)
     bird = ds.signals[0]
@@ -305,7 +305,7 @@ def test_wav_folder_rate_and_length(wav_root):
     ("loose", "no label"), ("corrupt", "broken.wav"), ("empty wav", "empty.wav"),
 ])
 def test_wav_folder_errors(tmp_path, kind, words):
-    pytest.importorskip("edgekit.edge.wav")
+    pytest.importorskip("edgekit.edge.io.wav")
     root = tmp_path / "wavs"
     root.mkdir()
     tone = _i16(0.1 * np.ones(100))
@@ -328,7 +328,7 @@ def test_wav_folder_errors(tmp_path, kind, words):
 
 def test_fsdd_digits_folder(tmp_path, shared_data):
     """Real recordings (read-only, linked, never copied): 8 kHz spoken digits, two classes."""
-    pytest.importorskip("edgekit.edge.wav")
+    pytest.importorskip("edgekit.edge.io.wav")
     rec = shared_data / "fsdd" / "recordings"
     if not rec.is_dir():
         pytest.skip("fsdd recordings not present")

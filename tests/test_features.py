@@ -1,4 +1,4 @@
-"""edgekit.edge.features: windows and spectrogram agree with scipy.signal (numpy-only code)."""
+"""edgekit.edge.frontend.spectrogram: windows and spectrogram agree with scipy.signal (numpy-only code)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.signal as ss
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.features import frame_signal, get_window, spectrogram
+from edgekit.edge.frontend.spectrogram import frame_signal, get_window, spectrogram
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-6) -> None:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgekit.edge.frames import Framer
-from edgekit.edge.quant import TensorInfo, dequantize, quantize
+from edgekit.edge.frontend.frames import Framer
+from edgekit.edge.model.quant import TensorInfo, dequantize, quantize
 
 
 @pytest.mark.parametrize("window, hop", [(5, 5), (5, 3), (5, 1), (5, 7), (10000, 10000), (100, 37)])

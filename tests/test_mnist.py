@@ -10,9 +10,9 @@ import pytest
 
 from conftest import bin_path, run
 from edgekit.edge import frontend as fe
-from edgekit.edge import idx
+from edgekit.edge.io import idx
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 from edgekit.train.mnist import make_spec, shift_images, stratified_holdout
 
 
@@ -183,7 +183,7 @@ def test_image_spec_round_trips_and_is_validated():
 
 def test_decode_image_modes(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from edgekit.edge.images import ImageError, decode_image
+    from edgekit.edge.io.images import ImageError, decode_image
 
     gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     Image.fromarray(gray).save(tmp_path / "g.png")
@@ -231,7 +231,7 @@ def test_without_pillow_pictures_name_the_extra_and_idx_still_works(tmp_path):
     (tmp_path / "pics").mkdir()
     code = BLOCK_PIL + textwrap.dedent(f"""
         from edgekit.edge.errors import EdgekitError
-        from edgekit.edge.images import open_images
+        from edgekit.edge.io.images import open_images
         from edgekit.train.mnist import make_spec
         spec = make_spec(["0", "1"], 3, 4)
         items = list(open_images({str(tmp_path / "d-images-idx3-ubyte.gz")!r}, spec).items())
@@ -250,7 +250,7 @@ def test_without_pillow_pictures_name_the_extra_and_idx_still_works(tmp_path):
 
 
 class _StubModel:
-    """Stands in for edgekit.edge.model.Model: float tensors, always answers class 1 with p = 0.75."""
+    """Stands in for edgekit.edge.model.model.Model: float tensors, always answers class 1 with p = 0.75."""
 
     def __init__(self, spec):
         from types import SimpleNamespace
@@ -270,7 +270,7 @@ class _StubModel:
 
 def test_unusable_pictures_are_reported_skipped_and_counted(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
-    from edgekit.edge.images import open_images
+    from edgekit.edge.io.images import open_images
     from edgekit.edge.stream_images import ImageJsonSink, classify_images
 
     spec = Spec.from_dict({**make_spec(["0", "1"]).to_dict(),

@@ -67,7 +67,7 @@ def test_help_lists_every_command_on_the_runtime_only_install():
 def test_interpreter_order_and_the_error_when_none_is_installed(tiny_run):
     """LiteRT first; without it tflite-runtime/tensorflow.lite; with none, edge-run names the pip package."""
     p = device_python("""
-        from edgekit.edge.backends.litert import interpreter_class
+        from edgekit.edge.model.backends.litert import interpreter_class
         cls, label = interpreter_class()
         print(cls.__module__, label)
     """)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.pipeline import STAGES, timed_step
-from edgekit.edge.postprocess import postprocessor
-from edgekit.edge.spec import Spec
+from edgekit.edge.pipeline.step import STAGES, timed_step
+from edgekit.edge.pipeline.postprocess import postprocessor
+from edgekit.edge.model.spec import Spec
 
 
 class FakeModel:

@@ -1,4 +1,4 @@
-"""edgekit.edge.resample: equal to scipy.signal.resample_poly, whole-signal and streamed."""
+"""edgekit.edge.frontend.resample: equal to scipy.signal.resample_poly, whole-signal and streamed."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ import pytest
 import scipy.signal as ss
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.resample import StreamResampler, design_filter, rational_factors, resample
+from edgekit.edge.frontend.resample import StreamResampler, design_filter, rational_factors, resample
 
 RATES = [(8000, 12800), (44100, 12800), (48000, 16000), (12800, 8000), (16000, 16000)]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.safe_pickle import _check_tree, safe_load
+from edgekit.edge.io.safe_pickle import _check_tree, safe_load
 
 
 class _Reduce:

@@ -9,8 +9,8 @@ import pytest
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.sources import Block, MicSource, StdinSource, SyntheticSource, open_source
-from edgekit.edge.spec import Spec
+from edgekit.edge.io.sources import Block, MicSource, StdinSource, SyntheticSource, open_source
+from edgekit.edge.model.spec import Spec
 
 
 def stft_spec():
@@ -171,7 +171,7 @@ class ListSource:
 
 
 def test_windows_with_nan_samples_are_skipped_counted_and_reported():
-    from edgekit.edge.stream import run_stream
+    from edgekit.edge.pipeline.loop import run_stream
     rng = np.random.default_rng(0)
     good = [rng.standard_normal(10000).astype(np.float32) for _ in range(3)]
     bad = good[1].copy()
@@ -186,7 +186,7 @@ def test_windows_with_nan_samples_are_skipped_counted_and_reported():
 def test_with_a_short_hop_only_windows_inside_one_recording_are_scored():
     """--hop 0.390625 s (5000 samples) on the synthetic source: every other window straddles two signals
     (possibly of different classes) and must not be scored against either label."""
-    from edgekit.edge.stream import run_stream
+    from edgekit.edge.pipeline.loop import run_stream
     sink = CollectSink()
     spec = stft_spec()
     s = run_stream(EnergyModel(spec), SyntheticSource(spec, seed=1), sink, hop_seconds=5000 / 12800,
@@ -198,7 +198,7 @@ def test_with_a_short_hop_only_windows_inside_one_recording_are_scored():
 
 
 def test_dropped_audio_moves_time_on_and_notes_from_the_end_are_shown():
-    from edgekit.edge.stream import run_stream
+    from edgekit.edge.pipeline.loop import run_stream
     x = np.ones(10000, np.float32)
     src = ListSource([Block(x), Block(x, reset=True, lost=2500), Block(x)])
     src.dropped_samples = 2500

@@ -4,7 +4,7 @@ import pytest
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.spec import SCHEMA_VERSION, Spec
+from edgekit.edge.model.spec import SCHEMA_VERSION, Spec
 
 
 def make_spec(**over):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.synth import vibration, vibration_stream
+from edgekit.edge.io.synth import vibration, vibration_stream
 
 FS = 12800.0
 

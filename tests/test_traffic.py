@@ -13,9 +13,9 @@ from conftest import bin_path, device_python, run
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.rows import (Continuity, RollingWindow, RowParser, assemble, column_key, format_time,
+from edgekit.edge.io.rows import (Continuity, RollingWindow, RowParser, assemble, column_key, format_time,
                                parse_time, read_rows)
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 
 HEADERS = {"Occ.Rate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate",
            "OccRate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,OccRate"}

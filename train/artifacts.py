@@ -1,7 +1,7 @@
 """The training run directory: what ``edgekit train`` writes and ``convert``/``compare`` read.
 
 DIR/model.keras          the trained Keras model
-DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.spec.Spec``)
+DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.model.spec.Spec``)
 DIR/test.npz             the held-out test split as raw windows (``x``) and targets (``y``)
 DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``)
 DIR/metrics.json         test metrics and the run's facts
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 
 MODEL, TEST, CALIB, METRICS = "model.keras", "test.npz", "calibration.npz", "metrics.json"
 
@@ -96,7 +96,7 @@ def prepare_out(out: str | Path) -> Path:
 def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metrics: dict) -> RunDir:
     """Write the run directory. The files are written in a staging folder inside ``out`` and moved into
     place together at the end: a failure part-way leaves the previous run's files, not a mix."""
-    from edgekit.edge.spec import file_sha256
+    from edgekit.edge.model.spec import file_sha256
 
     out = prepare_out(out)
     try:

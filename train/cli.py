@@ -46,7 +46,7 @@ def synth():
 @click.option("--seed", type=int, default=0, show_default=True)
 def synth_stft(out, n, seed):
     """Vibration signals (A = healthy, B = bearing fault), 10000 samples at 12.8 kHz, course format."""
-    from edgekit.edge.synth import vibration
+    from edgekit.edge.io.synth import vibration
     from .datasets import SignalDataset, save_course_pickle
 
     x, y = vibration(n, seed=seed)

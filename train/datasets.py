@@ -2,11 +2,11 @@
 
 Sources
 -------
-``None``                synthetic vibration data (:func:`edgekit.edge.synth.vibration`), classes A, B.
+``None``                synthetic vibration data (:func:`edgekit.edge.io.synth.vibration`), classes A, B.
 ``*.pkl``/``*.pickle``  the course format: a dict with ``time`` (sample times, shape ``(L,)`` or
                         ``(N, L)``), ``signal`` (``N × L``: an array or a list of equal-length arrays)
                         and ``label`` (one-hot ``N × C``, C ≥ 2; column 0 = A, 1 = B, 2 = C, ...).
-                        Loaded with :func:`~edgekit.edge.safe_pickle.safe_load` (no code runs). An
+                        Loaded with :func:`~edgekit.edge.io.safe_pickle.safe_load` (no code runs). An
                         optional ``label_names`` list names the columns; ``time`` may be left out
                         when ``fs`` is given.
 ``*.npz``               arrays ``signal`` (N × L), ``label`` (one-hot N × C or class indices N),
@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgekit.edge.course import (  # noqa: F401  (SignalDataset and fs_from_time are re-exported)
+from edgekit.edge.io.course import (  # noqa: F401  (SignalDataset and fs_from_time are re-exported)
     FS_TOLERANCE, PICKLE_SUFFIXES, SignalDataset, _check_classes, _labels, _names, _resolve_fs, _signals,
     default_label_names, fs_from_time, load_course_pickle,
 )
@@ -84,8 +84,8 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
 
 
 def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalDataset:
-    from edgekit.edge.resample import resample
-    from edgekit.edge.wav import read_wav
+    from edgekit.edge.frontend.resample import resample
+    from edgekit.edge.io.wav import read_wav
 
     base = Path(root)
     entries = sorted(p for p in base.iterdir() if not p.name.startswith("."))
@@ -148,7 +148,7 @@ def load_signals(path: str | os.PathLike | None = None, fs: float | None = None,
     median file length after resampling.
     """
     if path is None:
-        from edgekit.edge.synth import vibration
+        from edgekit.edge.io.synth import vibration
 
         rate = 12800.0 if fs is None else float(fs)
         x, y = vibration(n, seed=seed, fs=rate)

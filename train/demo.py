@@ -31,7 +31,7 @@ def demo(out, epochs, n, seed, stream_seconds):
     from edgekit.convert.compare import compare_artifacts, print_table
     from edgekit.convert.export import convert_run, print_report
     from edgekit.edge.errors import EdgekitError
-    from edgekit.edge.synth import vibration
+    from edgekit.edge.io.synth import vibration
     from .datasets import SignalDataset, save_course_pickle
     from .fit import quiet_tensorflow
     from .stft import train_stft

@@ -33,9 +33,9 @@ import click
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge import idx
+from edgekit.edge.io import idx
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 
 ARCHS = {"course": ("mnist_course", "adam"), "keras": ("mnist_keras", "rmsprop")}
 TEST_FRACTION = 0.2
@@ -154,7 +154,7 @@ def load_npz(path: str | Path) -> ImageData:
 def load_folder(path: str | Path, spec: Spec, log=print) -> ImageData:
     """One sub-folder of pictures per label; each picture decoded as the device decodes it, then resized
     to the spec's size by the front end's own resampling. Unusable files are reported and counted."""
-    from edgekit.edge.images import ImageError, decode_image, decode_options
+    from edgekit.edge.io.images import ImageError, decode_image, decode_options
 
     path = Path(path)
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -215,7 +215,7 @@ def load_images(data: str | Path | None, spec: Spec, log=print) -> ImageData:
         return load_folder(path, spec, log=log)
     if path.suffix == ".npz":
         return load_npz(path)
-    from edgekit.edge.images import is_idx
+    from edgekit.edge.io.images import is_idx
     if is_idx(path):
         return load_idx(path)
     raise EdgekitError(f"--data {path}: not an IDX file, an .npz or a folder; give MNIST IDX files, Keras's "

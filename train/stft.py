@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 
 CALIB_KEEP = 512   # raw training windows kept for int8 calibration
 

@@ -6,7 +6,7 @@ error naming the file, line and column), or the deterministic synthetic feed of
 :mod:`edgekit.train.traffic_data`.
 
 Windows: ``look_back`` consecutive rows predict the next row's target. Rows are assembled with
-:func:`edgekit.edge.rows.assemble` — the code the device uses row by row — so no window spans a time gap
+:func:`edgekit.edge.io.rows.assemble` — the code the device uses row by row — so no window spans a time gap
 unless ``fill`` says how to fill it (and filled rows are never targets).
 
 Split: chronological, no shuffling: a window belongs to the part its *target* row falls in; the test
@@ -30,9 +30,9 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.rows import (DATE_COLUMN, DATE_FORMAT, MAX_FILL_ROWS, STEP_SECONDS, VDS_COLUMNS,
+from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, MAX_FILL_ROWS, STEP_SECONDS, VDS_COLUMNS,
                                Series, assemble, column_key, describe_format, units_of)
-from edgekit.edge.spec import Spec
+from edgekit.edge.model.spec import Spec
 
 DEFAULT_LOOK_BACK = 288          # one day of 5-minute rows
 TEST_FRACTION = 0.2
@@ -418,5 +418,5 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
 
 
 def _fmt_t(t: float) -> str:
-    from edgekit.edge.rows import format_time
+    from edgekit.edge.io.rows import format_time
     return format_time(t) if np.isfinite(t) else "-"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgekit.edge.rows import MAX_FILL_ROWS
+from edgekit.edge.io.rows import MAX_FILL_ROWS
 
 
 @click.command("traffic")

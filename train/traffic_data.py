@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.rows import STEP_SECONDS, VDS_COLUMNS
+from edgekit.edge.io.rows import STEP_SECONDS, VDS_COLUMNS
 
 START = "2017-04-02 00:00"        # a Sunday, as in vds.csv
 

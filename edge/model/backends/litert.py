@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._quiet import captured_stderr
-from ..errors import EdgekitError
-from ..quant import TensorInfo
-from . import read_model_bytes
+from edgekit.edge._quiet import captured_stderr
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.quant import TensorInfo
+from edgekit.edge.model.backends import read_model_bytes
 
 # (module holding Interpreter, distribution name shown to users)
 _CANDIDATES = (

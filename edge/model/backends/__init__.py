@@ -10,8 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import EdgekitError
-from ..quant import TensorInfo
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.quant import TensorInfo
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
 
@@ -50,7 +50,7 @@ def load(path: str | Path, threads: int | None = None, provider: str | None = No
     if fmt == "tflite":
         if provider not in (None, "cpu", "CPUExecutionProvider"):
             raise EdgekitError(f"--provider {provider} applies to .onnx models; LiteRT runs .tflite on the CPU")
-        from .litert import LiteRTBackend
+        from edgekit.edge.model.backends.litert import LiteRTBackend
         return LiteRTBackend(path, threads=threads)
-    from .onnx import OnnxBackend
+    from edgekit.edge.model.backends.onnx import OnnxBackend
     return OnnxBackend(path, threads=threads, provider=provider)

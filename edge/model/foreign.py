@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import frontend as fe
-from .errors import EdgekitError
-from .spec import Spec
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.spec import Spec
 
 
 def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | None,

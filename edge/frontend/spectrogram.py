@@ -21,7 +21,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import EdgekitError
+from edgekit.edge.errors import EdgekitError
 
 __all__ = ["WINDOW_NAMES", "get_window", "frame_signal", "spectrogram"]
 

@@ -23,8 +23,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import EdgekitError
-from .features import get_window
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend.spectrogram import get_window
 
 __all__ = ["rational_factors", "design_filter", "resample", "StreamResampler"]
 

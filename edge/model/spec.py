@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import EdgekitError
+from edgekit.edge.errors import EdgekitError
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
@@ -245,6 +245,6 @@ def _parse(d: Any, source: str) -> Spec:
         edgekit_version=ev if isinstance(ev, str) else "unknown",
     )
     # The front end validates its own parameters; doing it here means a bad spec fails at load time.
-    from .frontend import validate_features
+    from edgekit.edge.frontend import validate_features
     validate_features(spec, source)
     return spec

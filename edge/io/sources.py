@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import EdgekitError, MissingExtraError
+from edgekit.edge.errors import EdgekitError, MissingExtraError
 
 BLOCK = 4096
 
@@ -54,7 +54,7 @@ class SyntheticSource(Source):
                                f"'{spec.task}'")
 
     def blocks(self) -> Iterator[Block]:
-        from .synth import vibration_stream
+        from edgekit.edge.io.synth import vibration_stream
         labels = self.spec.labels
         truth = labels if tuple(labels) == ("A", "B") else None
         for signal, k in vibration_stream(seed=self.seed, fs=self.spec.sample_rate, length=self.spec.window):
@@ -64,7 +64,7 @@ class SyntheticSource(Source):
 class WavSource(Source):
     def __init__(self, path: str, fs: float):
         super().__init__(f"wav:{path}")
-        from .wav import WavReader
+        from edgekit.edge.io.wav import WavReader
         self._reader = WavReader(path)
         self.fs = fs
         r = self._reader
@@ -74,7 +74,7 @@ class WavSource(Source):
             self.notes.append(f"mixing {r.channels} channels down to mono")
         self._resampler = None
         if r.fs != fs:
-            from .resample import StreamResampler
+            from edgekit.edge.frontend.resample import StreamResampler
             self._resampler = StreamResampler(r.fs, fs)
             self.notes.append(f"resampling {r.fs} Hz → {fs:g} Hz")
 
@@ -97,14 +97,14 @@ class PickleSource(Source):
 
     def __init__(self, path: str, fs: float):
         super().__init__(f"pkl:{path}")
-        from .course import load_course_pickle
+        from edgekit.edge.io.course import load_course_pickle
         self.data = load_course_pickle(path)
         self.fs = fs
         if self.data.fs != fs:
             self.notes.append(f"resampling {self.data.fs:g} Hz → {fs:g} Hz")
 
     def blocks(self) -> Iterator[Block]:
-        from .resample import resample
+        from edgekit.edge.frontend.resample import resample
         for x, k in zip(self.data.signals, self.data.labels):
             if self.data.fs != self.fs:
                 x = resample(x, self.data.fs, self.fs)
@@ -174,7 +174,7 @@ class MicSource(Source):
             sd.check_input_settings(device=device, samplerate=fs, channels=1, dtype="float32")
         except (sd.PortAudioError, ValueError):
             rate = self._rate = float(info["default_samplerate"])
-            from .resample import StreamResampler
+            from edgekit.edge.frontend.resample import StreamResampler
             self._resampler = StreamResampler(rate, fs)
             self.notes.append(f"device records at {rate:g} Hz; resampling to {fs:g} Hz")
         try:

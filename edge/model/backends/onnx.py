@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgekitError, MissingExtraError
-from ..quant import TensorInfo
+from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.model.quant import TensorInfo
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
                "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32,

@@ -24,8 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
-from . import idx
-from .errors import EdgekitError, MissingExtraError
+from edgekit.edge.io import idx
+from edgekit.edge.errors import EdgekitError, MissingExtraError
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 UNSUPPORTED_MODES = ("I", "F")

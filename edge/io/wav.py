@@ -36,7 +36,7 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from .errors import EdgekitError
+from edgekit.edge.errors import EdgekitError
 
 __all__ = ["WavReader", "read_wav", "write_wav"]
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from . import frontend as fe
-from .errors import EdgekitError
-from .frames import Framer
-from .model import Model
-from .pipeline import timed_step
-from .postprocess import postprocessor
-from .stats import StageTimes
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend.frames import Framer
+from edgekit.edge.model.model import Model
+from edgekit.edge.pipeline.step import timed_step
+from edgekit.edge.pipeline.postprocess import postprocessor
+from edgekit.edge.pipeline.stats import StageTimes
 
 
 def run_stream(model: Model, source, sink, *, hop_seconds: float | None = None,

@@ -1,7 +1,7 @@
 """Read what a model file says about itself, without TensorFlow and without the ``onnx`` package.
 
 * TFLite: the flatbuffer's ``metadata`` table maps a name to a buffer; edgekit stores its spec as JSON
-  under :data:`~edgekit.edge.spec.METADATA_KEY`. A small reader over the ``flatbuffers`` runtime walks
+  under :data:`~edgekit.edge.model.spec.METADATA_KEY`. A small reader over the ``flatbuffers`` runtime walks
   the schema fields we need (operator codes, operators, buffers, metadata).
 * ONNX: ``ModelProto.metadata_props`` holds the same JSON. A minimal protobuf wire-format walker reads it
   and counts the graph's operators, skipping over the weights.
@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EdgekitError
-from .spec import METADATA_KEY, Spec
-from .backends import model_format, read_model_bytes
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.spec import METADATA_KEY, Spec
+from edgekit.edge.model.backends import model_format, read_model_bytes
 
 
 @dataclass

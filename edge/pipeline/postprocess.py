@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .frontend import denormalize
+from edgekit.edge.frontend import denormalize
 
 
 def classify(probs: np.ndarray, labels) -> tuple[str, float, int]:

@@ -1,6 +1,6 @@
 """The front end: raw windows → model inputs, exactly as the spec says.
 
-Training and the device both call :func:`build` on the same :class:`~edgekit.edge.spec.Spec`, so the
+Training and the device both call :func:`build` on the same :class:`~edgekit.edge.model.spec.Spec`, so the
 model never sees features computed by different code (train/serve skew). Everything here is numpy.
 
 Feature types
@@ -23,8 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import EdgekitError
-from . import features as F
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend import spectrogram as F
 
 DETRENDS = ("constant", "linear", False)
 SCALINGS = ("spectrum", "density")

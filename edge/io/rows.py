@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import EdgekitError
+from edgekit.edge.errors import EdgekitError
 
 VDS_COLUMNS = ("Date", "ToVol", "SmVol", "MeVol", "LaVol", "Speed", "Occ.Rate")
 DATE_COLUMN = "Date"
