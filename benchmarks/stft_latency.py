@@ -53,12 +53,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "stft_latency.json"))
     args = ap.parse_args()
 
-    from edgekit.train.fit import quiet_tensorflow
+    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     import keras
     import scipy.signal
     from edgekit.convert.export import convert_run
-    from edgekit.edge.frontend import spectrogram as F
+    from edgekit.edge.frontend import dsp as F
     from edgekit.edge import frontend as fe
     from edgekit.edge.model.model import Model
     from edgekit.edge.model.spec import Spec

@@ -11,116 +11,95 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from edgekit.edge import frontend as fe
+from edgekit.edge import tasks
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.pipeline.step import STAGES as PIPELINE_STAGES, timed_step
-from edgekit.edge.pipeline.postprocess import postprocessor
 from edgekit.edge.pipeline.stats import summarize
+from edgekit.edge.pipeline.step import STAGES
 
-STAGES = ("features", "quantize", "invoke", "postprocess", "total")
-STAGE_TITLES = {"features": "front end", "quantize": "quantize", "invoke": "invoke",
+STAGE_TITLES = {"features": "front end", "quantize": "quantize", "inference": "inference",
                 "postprocess": "post-process", "total": "total"}
 
 
 # -- input windows -----------------------------------------------------------------------------------
 
-def window_shape(spec) -> tuple[int, ...]:
-    """The shape of one raw window (what the front end takes) for a spec of any task."""
-    feat = spec.features
-    t = feat.get("type")
-    if t == "spectrogram":
-        return (int(spec.window),)
-    if t == "rows":
-        n_cols = len(feat.get("columns") or ()) or int(spec.input_shape[-1])
-        return (int(spec.window), n_cols)
-    if t == "image":
-        h = int(feat.get("height", spec.input_shape[0]))
-        w = int(feat.get("width", spec.input_shape[1]))
-        rgb = not feat.get("grayscale", True) or (len(spec.input_shape) == 3 and spec.input_shape[-1] == 3)
-        return (h, w, 3) if rgb else (h, w)
-    return tuple(int(s) for s in spec.input_shape)
-
-
 def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``.
+    """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``: what the task
+    says bench feeds it (``bench_windows`` of :mod:`edgekit.edge.tasks`), e.g. synthetic vibration, rows
+    inside the trained range, random pixels. Timing does not depend on the values for these models (no
+    data-dependent control flow), but realistic ranges keep int8 inputs away from saturation, as on the
+    device."""
+    return _windows(spec, n, seed)[0]
 
-    * ``stft``: synthetic vibration (:func:`edgekit.edge.io.synth.vibration`) at the spec's sample rate and
-      window length, half healthy and half faulty; white noise when the rate is below what the vibration
-      model needs (12 kHz, e.g. 8 kHz speech models).
-    * detector rows: uniform values inside the spec's per-column min-max scaling (so the model sees inputs
-      in its trained range), uniform [0, 1) without one.
-    * images: uniform random pixels in [0, ``max_value``].
-    * anything else: standard normal data of the window's shape.
 
-    Timing does not depend on the values for these models (no data-dependent control flow), but realistic
-    ranges keep int8 inputs away from saturation, as on the device.
-    """
+def _windows(spec, n, seed) -> tuple[np.ndarray, str]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise EdgekitError(f"windows_for: n must be a positive integer, got {n!r}")
-    n = int(n)
-    shape = window_shape(spec)
-    rng = np.random.default_rng(seed)
-    t = spec.features.get("type")
-    if t == "spectrogram":
-        if spec.sample_rate >= 12000:
-            from edgekit.edge.io.synth import vibration
-            x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)
-            return x
-        return (0.1 * rng.standard_normal((n, *shape))).astype(np.float32)
-    if t == "rows":
-        norm = spec.normalization
-        if norm.get("type") == "minmax":
-            lo = np.broadcast_to(np.asarray(norm["min"], np.float64), shape[-1:])
-            hi = np.broadcast_to(np.asarray(norm["max"], np.float64), shape[-1:])
-            return (lo + (hi - lo) * rng.random((n, *shape))).astype(np.float32)
-        return rng.random((n, *shape)).astype(np.float32)
-    if t == "image":
-        top = float(spec.features.get("max_value", 255.0))
-        return (rng.random((n, *shape)) * top).astype(np.float32)
-    return rng.standard_normal((n, *shape)).astype(np.float32)
-
-
-def _seconds_per_answer(spec) -> float:
-    """Seconds of signal each answer stands for: a whole window of audio (windows do not overlap by
-    default), but one new row for a forecaster that slides its look-back by a row per forecast."""
-    if spec.features.get("type") == "rows":
-        return float(spec.features.get("step_seconds", 300.0))
-    return spec.window_seconds
+    return tasks.get(spec.task).bench_windows(spec, int(n), seed)
 
 
 # -- timing ------------------------------------------------------------------------------------------
 
+class _Replay(tasks.BaseRun):
+    """The task run of a benchmark: ``warmup + runs`` windows, cycling through ``windows``; no output."""
+
+    def __init__(self, windows: np.ndarray, count: int):
+        self.windows, self.count, self.source_name = windows, count, "bench"
+
+    def inputs(self):
+        for i in range(self.count):
+            yield tasks.Input(self.windows[i % len(self.windows)])
+
+    def result(self, item, answer, latency_ms):
+        return None
+
+    def empty(self, invalid: int) -> EdgekitError:
+        return EdgekitError("no benchmark window reached the model")
+
+    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
+        return {"stopped_by": "interrupted" if interrupted else "end of source"}
+
+    def close(self) -> None:
+        pass
+
+
+class _Times:
+    """Every window's stage times, in order (a benchmark is bounded: ``warmup + runs`` windows)."""
+
+    def __init__(self, n: int):
+        self.stages = {k: np.empty(n) for k in STAGES}
+        self.i = 0
+
+    def add(self, lat: dict[str, float]) -> None:
+        for k in STAGES:
+            self.stages[k][self.i] = lat[k]
+        self.i += 1
+
+    def summary(self) -> dict:
+        return {}
+
+
 def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 20) -> dict[str, Any]:
-    """Run ``warmup`` + ``runs`` windows (cycling through ``windows``) one at a time through
-    front end → quantize → invoke → dequantize + post-process.
+    """Run ``warmup`` + ``runs`` windows (cycling through ``windows``) one at a time through the streaming
+    loop (front end → quantize → invoke → dequantize + post-process), as edge-run does.
 
     Returns ``first_ms`` (the very first window, cold caches and lazy allocations included),
     ``warmup_ms`` (stats of the warm-up windows, first one included; n = 0 without warm-up) and, per
     stage in :data:`STAGES`, stats in ms over the ``runs`` timed windows only. With ``warmup=0`` the
     first window is also the first timed one.
     """
+    from edgekit.edge.io.sinks import NullSink
+    from edgekit.edge.pipeline.loop import run_stream
+
     if runs < 1 or warmup < 0:
         raise EdgekitError(f"need at least one timed run and a non-negative warm-up (got runs {runs}, "
                            f"warm-up {warmup})")
     if len(windows) == 0:
         raise EdgekitError("no input windows to time")
-    front = fe.build(model.spec)
-    post = postprocessor(model.spec)
-    stages = {k: np.empty(runs) for k in STAGES}
-    warm = np.empty(warmup)
-    first_ms = None
-    for i in range(-warmup, runs):
-        w = windows[i % len(windows)]
-        _, lat = timed_step(model, front, post, w)
-        if first_ms is None:
-            first_ms = lat["total"]
-        if i >= 0:
-            for k, stage in zip(STAGES, PIPELINE_STAGES):
-                stages[k][i] = lat[stage]
-        else:
-            warm[i + warmup] = lat["total"]
-    return {"first_ms": first_ms, "runs": runs, "warmup": warmup, "warmup_ms": summarize(warm),
-            **{k: summarize(v) for k, v in stages.items()}}
+    times = _Times(warmup + runs)
+    run_stream(model, None, NullSink(), run=_Replay(windows, warmup + runs), times=times)
+    st = times.stages
+    return {"first_ms": float(st["total"][0]), "runs": runs, "warmup": warmup,
+            "warmup_ms": summarize(st["total"][:warmup]), **{k: summarize(v[warmup:]) for k, v in st.items()}}
 
 
 # -- memory ------------------------------------------------------------------------------------------
@@ -206,27 +185,26 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
             raise EdgekitError(f"{path}: carries no edgekit metadata, so edgekit bench cannot tell its front "
                                "end and window; export it with 'edgekit convert' (or time it with edge-run "
                                "and the foreign-model flags)")
+        task = tasks.get(spec.task)
         if windows is None:
-            windows = windows_for(spec, min(n_windows, runs + warmup), seed)
-            source = ("synthetic vibration" if spec.features.get("type") == "spectrogram"
-                      and spec.sample_rate >= 12000 else "random data of the window's shape")
+            windows, source = _windows(spec, min(n_windows, runs + warmup), seed)
             head = {"model": str(path), "format": model.format, "precision": model.precision,
                     "backend": model.backend.name, "size_bytes": model.file.size_bytes, "task": spec.task,
                     "kind": spec.kind, "window": spec.window, "window_seconds": spec.window_seconds,
-                    "signal_seconds_per_answer": _seconds_per_answer(spec),
+                    "signal_seconds_per_answer": task.seconds_per_answer(spec), "what": task.bench_what(spec),
                     "input_shape": list(spec.input_shape), "windows": f"{len(windows)} windows of "
                     f"{source} (seed {seed}), cycled", "runs": runs, "warmup": warmup,
                     "runtime_import_ms": import_ms}
         timing = time_window_path(model, windows, runs=runs, warmup=warmup)
         total_s = timing["total"]["mean"] / 1e3
-        timed = spec.features.get("type") != "image"      # a picture is not a stretch of signal
+        per = task.seconds_per_answer(spec)                # None: a picture is not a stretch of signal
         entry = {
             "threads": n_threads, "init_ms": init_ms, "first_inference_ms": timing["first_ms"],
             "warmup": {"runs": warmup, "total_ms": timing["warmup_ms"]["mean"] * warmup,
                        "mean_ms": timing["warmup_ms"]["mean"]},
             "stages": {k: timing[k] for k in STAGES},
             "windows_per_second": 1.0 / total_s if total_s > 0 else None,
-            "real_time_factor": _seconds_per_answer(spec) / total_s if total_s > 0 and timed else None,
+            "real_time_factor": per / total_s if total_s > 0 and per else None,
             "peak_rss_mb": peak_rss_mb(),
             "peak_rss_scope": "this thread count" if can_reset else "process lifetime",
         }
@@ -273,11 +251,8 @@ def print_bench(report: dict[str, Any], echo: Callable[[str], Any] = print) -> N
     """The human-readable bench report: one block per thread count."""
     echo(f"{report['model']}: {report['format']} {report['precision']}, {report['size_bytes']:,} bytes, "
          f"on {report['backend']} (runtime import {report['runtime_import_ms']:.0f} ms)")
-    per = report.get("signal_seconds_per_answer", report["window_seconds"])
-    what = "one picture" if report["task"] == "image" else \
-        f"look-back {report['window']} rows of {per:g} s, one new row per forecast" \
-        if report["task"] == "traffic" else f"window {report['window']} = {report['window_seconds']:.4g} s of signal"
-    echo(f"task {report['task']} ({report['kind']}), {what}, input {report['input_shape']}; {report['windows']}")
+    echo(f"task {report['task']} ({report['kind']}), {report['what']}, input {report['input_shape']}; "
+         f"{report['windows']}")
     cols = ("mean", "std", "min", "p50", "p90", "p99", "max")
     for r in report["results"]:
         echo("")
@@ -293,10 +268,10 @@ def print_bench(report: dict[str, Any], echo: Callable[[str], Any] = print) -> N
         rss = r["peak_rss_mb"]
         wps = r["windows_per_second"]
         if rtf:
-            per = report.get("signal_seconds_per_answer", report["window_seconds"])
+            per = report["signal_seconds_per_answer"]
             echo(f"  real-time factor {rtf:,.1f}× ({per:.4g} s of signal per "
                  f"{r['stages']['total']['mean']:.3f} ms of compute); {wps:,.0f} windows/s")
         else:
-            echo(f"  throughput {wps:,.0f} {'images' if report['task'] == 'image' else 'windows'}/s "
-                 "(real-time factor n/a: the input is not a stretch of signal)" if wps else "  throughput n/a")
+            echo(f"  throughput {wps:,.0f} answers/s (real-time factor n/a: the input is not a stretch of "
+                 "signal)" if wps else "  throughput n/a")
         echo(f"  peak RSS {rss:.1f} MB ({r['peak_rss_scope']})" if rss is not None else "  peak RSS n/a")

@@ -92,13 +92,10 @@ def info(model_path, as_json):
     if model.spec is None:
         click.echo("  spec     none (a foreign model: edge-run needs --sample-rate, --labels, ...)")
     else:
+        from edgekit.edge import tasks
+
         s = model.spec
-        if s.task == "image":
-            rate = "one image per input"
-        elif s.task == "traffic":
-            rate = f"rows every {1 / s.sample_rate:g} s, look-back {s.window} rows"
-        else:
-            rate = f"{s.sample_rate:g} Hz, window {s.window} ({s.window_seconds:.3g} s)"
+        rate = tasks.get(s.task).describe(s)
         click.echo(f"  spec     schema {s.schema_version}, task {s.task} ({s.kind}), {rate}, "
                    f"input {list(s.input_shape)}")
         click.echo(f"           features {json.dumps(s.features)}")
@@ -124,7 +121,7 @@ def info(model_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object; latencies in ms.")
 def bench(model_path, runs, warmup, threads, provider, seed, as_json):
     """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50,
-    p90, p99 and max per stage (front end, quantize, invoke, post-process) and in total, for each thread
+    p90, p99 and max per stage (front end, quantize, inference, post-process) and in total, for each thread
     count; peak RSS; real-time factor (seconds of signal per second of compute)."""
     from edgekit.edge.bench import bench_model, parse_threads, print_bench
 

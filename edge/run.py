@@ -45,10 +45,11 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
              list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
+    from edgekit.edge import tasks
     from edgekit.edge.io.sinks import JsonSink, TextSink
-    from edgekit.edge.io.sources import list_devices as _list, open_source
 
     if list_devices:
+        from edgekit.edge.io.sources import list_devices as _list
         click.echo(_list())
         return 0
     if not model_path:
@@ -57,23 +58,23 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
     from edgekit.edge.pipeline.loop import run_stream
 
     model = Model(model_path, threads=threads, provider=provider)
-    if src.startswith("images:") or (model.spec is not None and model.spec.task == "image"):
-        from edgekit.edge.stream_images import run_images   # pictures, one result per image (issue 6)
-        return run_images(model, src, as_json=as_json, quiet=quiet, hop=hop, duration=duration, rate=rate)
-    if model.spec is not None and model.spec.task == "traffic":
-        from edgekit.edge.stream_rows import edge_run_rows   # detector rows, one forecast per row (issue 5)
-        return edge_run_rows(model, src, as_json=as_json, quiet=quiet, rate=rate, hop=hop, duration=duration)
-    if rate is not None:
-        raise EdgekitError("--rate paces detector rows; it applies to traffic models only")
     if model.spec is None:
         from edgekit.edge.model.foreign import spec_from_flags
         model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,
                                      nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std)
         model._check_shapes()
-    source = open_source(src, model.spec, seed=seed, device=_device(device), pcm_format=pcm_format)
-    sink = JsonSink() if as_json else TextSink(quiet=quiet)
-    summary = run_stream(model, source, sink, hop_seconds=hop, duration=duration)
-    sink.summary(summary)
+    task = tasks.for_source(src, model.spec)
+    opt = tasks.Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device),
+                        pcm_format=pcm_format)
+    task.check_options(opt)
+    source = task.open_source(src, model.spec, opt)
+    sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
+    try:
+        run = task.Run(model.spec, source, sink, opt)
+    except BaseException:
+        source.close()
+        raise
+    sink.summary(run_stream(model, source, sink, run=run))
     return 0
 
 

@@ -13,7 +13,8 @@ from edgekit.edge import frontend as fe
 from edgekit.edge.io import idx
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import Spec
-from edgekit.train.mnist import make_spec, shift_images, stratified_holdout
+from edgekit.train.mnist import make_spec, shift_images
+from edgekit.train.splits import stratified_holdout
 
 
 # -- IDX ------------------------------------------------------------------------------------------------
@@ -271,7 +272,8 @@ class _StubModel:
 def test_unusable_pictures_are_reported_skipped_and_counted(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
     from edgekit.edge.io.images import open_images
-    from edgekit.edge.stream_images import ImageJsonSink, classify_images
+    from edgekit.edge.io.sinks import JsonSink
+    from edgekit.edge.pipeline.loop import run_stream
 
     spec = Spec.from_dict({**make_spec(["0", "1"]).to_dict(),
                            "features": {**make_spec(["0", "1"]).features, "resize": "none"}})
@@ -282,8 +284,8 @@ def test_unusable_pictures_are_reported_skipped_and_counted(tmp_path, capsys):
     Image.fromarray(np.zeros((28, 28), np.float32)).save(pics / "1" / "float.tiff")    # wrong mode
     (pics / "1" / "notes.txt").write_text("hello")                                     # not an image
     (pics / ".hidden").write_text("x")
-    sink = ImageJsonSink()
-    summary = classify_images(_StubModel(spec), open_images(str(pics), spec), sink)
+    sink = JsonSink()
+    summary = run_stream(_StubModel(spec), open_images(str(pics), spec), sink)
     out, err = capsys.readouterr()
     results = [json.loads(line) for line in out.splitlines()]
     assert results == [{"file": "1/#ok.png", "label": "1", "score": 0.75, "truth": "1",

@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.frontend.spectrogram import get_window
+from edgekit.edge.frontend.dsp import get_window
 
 __all__ = ["rational_factors", "design_filter", "resample", "StreamResampler"]
 

@@ -1,473 +1,80 @@
-"""Pure, stateless feature functions for the device front end (numpy only).
-
-The functions here reproduce the numerics of the corresponding :mod:`scipy.signal` routines so that
-features computed on a Raspberry Pi (numpy only) equal the features the model was trained on
-(computed on the workstation, possibly with scipy):
-
-* :func:`get_window` — :func:`scipy.signal.get_window` for the windows the project uses;
-* :func:`frame_signal` — strided (zero-copy) framing of one or many signals;
-* :func:`spectrogram` — :func:`scipy.signal.spectrogram` (one-sided), vectorised over any batch
-  shape with a single ``np.fft.rfft`` call.
-
-Bad arguments raise :class:`~edgekit.edge.errors.EdgekitError` with a one-line message. Nothing
-here keeps state; normalisation lives elsewhere.
-"""
+"""The ``spectrogram`` feature type: a 1-D signal window → |STFT| (scipy-compatible, :mod:`.dsp`) →
+optional ``log(S + log_eps)`` → a trailing channel axis: (n_freq, n_seg, 1) before normalisation."""
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Callable
 
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend import dsp
 
-__all__ = ["WINDOW_NAMES", "get_window", "frame_signal", "spectrogram"]
-
-WindowSpec = Union[str, tuple, float, np.ndarray]
-Detrend = Union[str, bool, None, Callable[[np.ndarray], np.ndarray]]
-
-# Canonical window name -> (aliases, parameter policy). Policy: False = takes no parameter,
-# True = needs exactly one, "optional" = zero or one. Aliases follow scipy.signal.get_window.
-_WINDOWS: dict[str, tuple[tuple[str, ...], bool | str]] = {
-    "hann": (("hann", "han"), False),
-    "hamming": (("hamming", "hamm", "ham"), False),
-    "blackman": (("blackman", "black", "blk"), False),
-    "boxcar": (("boxcar", "box", "ones", "rect", "rectangular"), False),
-    "tukey": (("tukey", "tuk"), "optional"),
-    "kaiser": (("kaiser", "ksr"), True),
-    "gaussian": (("gaussian", "gauss", "gss"), True),
-}
-_ALIASES: dict[str, str] = {alias: name for name, (aliases, _) in _WINDOWS.items() for alias in aliases}
-
-#: Window names accepted by :func:`get_window` (canonical names; scipy's aliases work too).
-WINDOW_NAMES: tuple[str, ...] = tuple(_WINDOWS)
-
-_DETRENDS = ("constant", "linear")
-_SCALINGS = ("spectrum", "density")
-_MODES = ("psd", "magnitude", "complex", "angle", "phase")
+DETRENDS = ("constant", "linear", False)
+SCALINGS = ("spectrum", "density")
+MODES = ("magnitude", "psd")
 
 
-# --------------------------------------------------------------------------------------------
-# argument helpers
-# --------------------------------------------------------------------------------------------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+def spectrogram_features(nperseg: int = 256, noverlap: int | None = None, nfft: int | None = None,
+                         window: Any = ("tukey", 0.25), detrend: Any = "constant",
+                         scaling: str = "spectrum", mode: str = "magnitude", log: bool = True,
+                         log_eps: float = 1e-8) -> dict[str, Any]:
+    """The ``features`` entry of a spec for a spectrogram front end (defaults = the course's)."""
+    noverlap = nperseg // 8 if noverlap is None else noverlap
+    return {"type": "spectrogram", "nperseg": int(nperseg), "noverlap": int(noverlap),
+            "nfft": int(nfft or nperseg), "window": list(window) if isinstance(window, tuple) else window,
+            "detrend": detrend, "scaling": scaling, "mode": mode, "log": bool(log),
+            "log_eps": float(log_eps)}
 
 
-def _positive_int(value: Any, name: str, hint: str) -> int:
-    if not _is_int(value) or int(value) < 1:
-        raise EdgekitError(f"{name} must be a positive integer, got {value!r}; {hint}")
-    return int(value)
+def spectrogram_shape(window: int, feat: dict[str, Any]) -> tuple[int, int, int]:
+    step = feat["nperseg"] - feat["noverlap"]
+    return (feat["nfft"] // 2 + 1, (window - feat["noverlap"]) // step, 1)
 
 
-def _real_param(value: Any, what: str) -> float:
+def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """(raw features of a batch of windows, the number of axes of one window)."""
+    feat = spec.features
+    win = feat["window"]
+    win = tuple(win) if isinstance(win, list) else win
+    fs = spec.sample_rate
+
+    def raw(x: np.ndarray) -> np.ndarray:
+        if x.shape[-1] != spec.window:
+            raise EdgekitError(f"the model expects windows of {spec.window} samples, got {x.shape[-1]}")
+        _, _, s = dsp.spectrogram(x, fs, window=win, nperseg=feat["nperseg"], noverlap=feat["noverlap"],
+                                  nfft=feat["nfft"], detrend=feat["detrend"], scaling=feat["scaling"],
+                                  mode=feat["mode"])
+        if feat.get("log"):
+            s = np.log(s + feat.get("log_eps", 1e-8))
+        return s[..., None]
+    return raw, 1
+
+
+def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
+    feat = spec.features
+    for k in ("nperseg", "noverlap", "nfft"):
+        v = feat.get(k)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1 << 16:
+            raise bad(f"features.{k} must be an integer in [0, 65536], got {v!r}")
+    if feat["nperseg"] < 2 or feat["noverlap"] >= feat["nperseg"] or feat["nfft"] < feat["nperseg"]:
+        raise bad("features need 2 <= nperseg, noverlap < nperseg <= nfft")
+    if feat["nperseg"] > spec.window:
+        raise bad(f"features.nperseg {feat['nperseg']} is longer than the window {spec.window}")
+    w = feat.get("window")
+    if not (isinstance(w, str) or (isinstance(w, list) and w and isinstance(w[0], str)
+                                    and all(isinstance(p, (int, float)) for p in w[1:]))):
+        raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
     try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise EdgekitError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise EdgekitError(f"{what} must be finite, got {value!r}")
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# windows (the same formulas as scipy.signal.windows, float64)
-# --------------------------------------------------------------------------------------------
-def _general_cosine(m: int, coeffs: tuple[float, ...]) -> np.ndarray:
-    fac = np.linspace(-np.pi, np.pi, m, dtype=np.float64)
-    w = np.zeros(m, dtype=np.float64)
-    for k, a in enumerate(coeffs):
-        w += a * np.cos(k * fac)
-    return w
-
-
-def _tukey(m: int, alpha: float) -> np.ndarray:
-    if alpha <= 0:
-        return np.ones(m, dtype=np.float64)
-    if alpha >= 1.0:
-        return _general_cosine(m, (0.5, 0.5))
-    n = np.arange(m, dtype=np.float64)
-    width = int(math.floor(alpha * (m - 1) / 2.0))
-    n1, n2, n3 = n[: width + 1], n[width + 1 : m - width - 1], n[m - width - 1 :]
-    w1 = 0.5 * (1 + np.cos(np.pi * (-1 + 2.0 * n1 / alpha / (m - 1))))
-    w3 = 0.5 * (1 + np.cos(np.pi * (-2.0 / alpha + 1 + 2.0 * n3 / alpha / (m - 1))))
-    return np.concatenate((w1, np.ones(n2.shape), w3))
-
-
-def _kaiser(m: int, beta: float) -> np.ndarray:
-    n = np.arange(m, dtype=np.float64)
-    alpha = (m - 1) / 2.0
-    return np.i0(beta * np.sqrt(1 - ((n - alpha) / alpha) ** 2.0)) / np.i0(beta)
-
-
-def _gaussian(m: int, std: float) -> np.ndarray:
-    n = np.arange(m, dtype=np.float64) - (m - 1.0) / 2.0
-    return np.exp(-(n**2) / (2 * std * std))
-
-
-def _symmetric_window(name: str, m: int, params: tuple) -> np.ndarray:
-    """A symmetric window of length ``m >= 2`` (scipy's ``sym=True`` form)."""
-    if name == "hann":
-        return _general_cosine(m, (0.5, 0.5))
-    if name == "hamming":
-        return _general_cosine(m, (0.54, 0.46))
-    if name == "blackman":
-        return _general_cosine(m, (0.42, 0.50, 0.08))
-    if name == "boxcar":
-        return np.ones(m, dtype=np.float64)
-    if name == "tukey":
-        return _tukey(m, params[0] if params else 0.5)
-    if name == "kaiser":
-        return _kaiser(m, params[0])
-    if name == "gaussian":
-        return _gaussian(m, params[0])
-    raise AssertionError(name)  # pragma: no cover - guarded by get_window
-
-
-def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.ndarray:
-    """Return a window of ``nperseg`` samples, equal to :func:`scipy.signal.get_window`.
-
-    Parameters
-    ----------
-    window
-        A window name (``'hann'``, ``'hamming'``, ``'blackman'``, ``'boxcar'``/``'rect'``,
-        ``'tukey'`` (alpha 0.5)), a tuple with parameters (``('tukey', alpha)``,
-        ``('kaiser', beta)``, ``('gaussian', std)``), a bare number (a Kaiser window with that
-        beta, as in scipy), or a 1-D array of length ``nperseg``, returned as a float64 copy.
-        scipy's aliases (``'han'``, ``'ksr'``, ...) and the ``'_periodic'``/``'_symmetric'``
-        name suffixes are accepted.
-    nperseg
-        Number of samples, a positive integer.
-    fftbins
-        ``True`` (default) for a periodic window (for spectral analysis): the symmetric window
-        of length ``nperseg + 1`` without its last sample. ``False`` for a symmetric window (for
-        filter design).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of shape ``(nperseg,)``.
-
-    Raises
-    ------
-    EdgekitError
-        Unknown window name, missing/extra/invalid parameters, a bad length, or an array window
-        whose length is not ``nperseg``.
-    """
-    nperseg = _positive_int(nperseg, "nperseg", "give the window length in samples")
-    if not isinstance(window, (str, tuple)):
-        if isinstance(window, numbers.Real) and not isinstance(window, (bool, np.bool_)):
-            window = ("kaiser", float(window))  # scipy: a bare number is a Kaiser beta
-        else:
-            arr = np.asarray(window)
-            if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-                raise EdgekitError(
-                    f"window must be a name, a (name, parameter) tuple or a 1-D real array, got "
-                    f"{type(window).__name__} of shape {arr.shape}; use e.g. 'hann' or ('tukey', 0.25)"
-                )
-            if arr.shape[0] != nperseg:
-                raise EdgekitError(
-                    f"window array has {arr.shape[0]} samples but nperseg is {nperseg}; pass an array "
-                    f"of length nperseg (or leave nperseg unset in spectrogram)"
-                )
-            out = arr.astype(np.float64, copy=True)
-            if not np.all(np.isfinite(out)):
-                raise EdgekitError("window array contains NaN or infinite values; give finite weights")
-            return out
-
-    if isinstance(window, tuple):
-        if not window or not isinstance(window[0], str):
-            raise EdgekitError(
-                f"window tuple must start with a window name, got {window!r}; use e.g. ('kaiser', 5.0)"
-            )
-        raw_name, params = window[0], tuple(window[1:])
-    else:
-        raw_name, params = window, ()
-
-    sym = not bool(fftbins)
-    key = raw_name.strip().lower()
-    if key.endswith("_symmetric"):
-        sym, key = True, key[: -len("_symmetric")]
-    elif key.endswith("_periodic"):
-        sym, key = False, key[: -len("_periodic")]
-    name = _ALIASES.get(key)
-    if name is None:
-        raise EdgekitError(f"unknown window {raw_name!r}; use one of {', '.join(WINDOW_NAMES)} or a 1-D array")
-
-    policy = _WINDOWS[name][1]
-    if policy is False and params:
-        raise EdgekitError(f"window {name!r} takes no parameter, got {window!r}; pass just {name!r}")
-    if policy is True and len(params) != 1:
-        raise EdgekitError(f"window {name!r} needs one parameter, got {window!r}; pass e.g. ({name!r}, 5.0)")
-    if policy == "optional" and len(params) > 1:
-        raise EdgekitError(f"window {name!r} takes at most one parameter, got {window!r}")
-    params = tuple(_real_param(p, f"parameter of window {name!r}") for p in params)
-    if name == "gaussian" and params[0] <= 0:
-        raise EdgekitError(f"gaussian window std must be > 0, got {params[0]!r}")
-
-    if nperseg == 1:
-        return np.ones(1, dtype=np.float64)
-    if sym:
-        return _symmetric_window(name, nperseg, params)
-    return _symmetric_window(name, nperseg + 1, params)[:-1]
-
-
-# --------------------------------------------------------------------------------------------
-# framing
-# --------------------------------------------------------------------------------------------
-def frame_signal(x: np.ndarray, frame_length: int, hop_length: int, axis: int = -1) -> np.ndarray:
-    """Cut ``x`` into overlapping frames without copying (a read-only strided view).
-
-    Frame ``k`` starts at sample ``k * hop_length``; trailing samples that do not fill a whole
-    frame are dropped (the spectrogram convention, no padding).
-
-    Parameters
-    ----------
-    x
-        Array of shape ``(..., L)`` (the signal along ``axis``).
-    frame_length, hop_length
-        Frame length and hop in samples, positive integers, ``frame_length <= L``.
-    axis
-        The time axis of ``x``.
-
-    Returns
-    -------
-    numpy.ndarray
-        A view of shape ``(..., n_frames, frame_length)`` where the batch axes are those of ``x``
-        without ``axis`` and ``n_frames = 1 + (L - frame_length) // hop_length``.
-    """
-    x = np.asarray(x)
-    if x.ndim == 0:
-        raise EdgekitError("signal must be an array with at least one dimension, got a scalar")
-    axis = _check_axis(axis, x.ndim)
-    frame_length = _positive_int(frame_length, "frame_length", "give the frame length in samples")
-    hop_length = _positive_int(hop_length, "hop_length", "give the hop in samples")
-    length = x.shape[axis]
-    if frame_length > length:
-        raise EdgekitError(
-            f"frame length {frame_length} is longer than the signal ({length} samples); "
-            f"use a shorter frame or a longer signal"
-        )
-    x = np.moveaxis(x, axis, -1)
-    frames = np.lib.stride_tricks.sliding_window_view(x, frame_length, axis=-1)
-    return frames[..., ::hop_length, :]
-
-
-def _check_axis(axis: Any, ndim: int) -> int:
-    if not _is_int(axis) or not -ndim <= int(axis) < ndim:
-        raise EdgekitError(f"axis {axis!r} is out of range for a {ndim}-D signal; use -1 for the last axis")
-    return int(axis) % ndim
-
-
-# --------------------------------------------------------------------------------------------
-# spectrogram
-# --------------------------------------------------------------------------------------------
-def _detrend_frames(frames: np.ndarray, detrend: Detrend, axis: int) -> np.ndarray:
-    """Detrend each frame (last axis) of a float64 frame stack; returns a new array.
-
-    ``axis`` is the caller's (unnormalised) time axis, used only for a callable ``detrend``.
-    """
-    if detrend is None or detrend is False:
-        return np.array(frames, dtype=np.float64, copy=True)
-    if callable(detrend):
-        # Like scipy: for axis != -1 the samples of each frame are moved to position ``axis``.
-        if axis != -1:
-            out = np.moveaxis(np.asarray(detrend(np.moveaxis(frames, -1, axis))), axis, -1)
-        else:
-            out = detrend(frames)
-        out = np.array(out, dtype=np.float64)  # always a fresh, writable array
-        if out.shape != frames.shape:
-            raise EdgekitError(
-                f"detrend function returned shape {out.shape} for frames of shape {frames.shape}; "
-                f"it must keep the shape"
-            )
-        return out
-    if detrend == "constant":
-        return frames - frames.mean(axis=-1, keepdims=True)
-    # linear: subtract the least-squares line a + b*(n - centre) of every frame (closed form,
-    # equal to scipy's lstsq fit).
-    n = frames.shape[-1]
-    if n < 2:
-        return np.zeros_like(frames, dtype=np.float64)
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    slope = (frames @ t) / np.dot(t, t)
-    out = frames - frames.mean(axis=-1, keepdims=True)
-    out -= slope[..., None] * t
-    return out
-
-
-def spectrogram(
-    x: np.ndarray,
-    fs: float = 1.0,
-    window: WindowSpec = ("tukey", 0.25),
-    nperseg: int | None = None,
-    noverlap: int | None = None,
-    nfft: int | None = None,
-    detrend: Detrend = "constant",
-    scaling: str = "spectrum",
-    mode: str = "magnitude",
-    axis: int = -1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spectrogram with the same values as :func:`scipy.signal.spectrogram` (one-sided only).
-
-    Consecutive segments of ``nperseg`` samples, ``nperseg - noverlap`` apart, are detrended,
-    windowed and transformed with one ``np.fft.rfft`` over all segments of all signals. Trailing
-    samples that do not fill a segment are ignored (no padding), as in scipy.
-
-    Parameters
-    ----------
-    x
-        Real signal(s), any shape; the time axis is ``axis``. Integer, float32 and float64 input
-        are accepted; computation is in float64.
-    fs
-        Sampling rate in Hz (> 0); scales ``f``, ``t`` and the ``'density'`` scaling.
-    window
-        Anything :func:`get_window` accepts (periodic windows). With an array, ``nperseg``
-        defaults to its length.
-    nperseg
-        Segment length. ``None`` means 256 for a named window (scipy's default) or the array
-        length for an array window.
-    noverlap
-        Samples shared by consecutive segments; ``None`` means ``nperseg // 8`` (scipy's
-        spectrogram default). Must be ``< nperseg``.
-    nfft
-        FFT length (``>= nperseg``; segments are zero-padded); ``None`` means ``nperseg``.
-    detrend
-        ``'constant'`` (remove each segment's mean), ``'linear'`` (remove its least-squares
-        line), ``False``/``None`` (nothing) or a function applied to the segments, as in scipy.
-    scaling
-        ``'spectrum'`` (power spectrum, V**2) or ``'density'`` (power spectral density, V**2/Hz).
-    mode
-        ``'psd'`` (scaled power, one-sided bins doubled), ``'magnitude'`` (``|STFT|``),
-        ``'complex'`` (the STFT), ``'angle'`` (its phase) or ``'phase'`` (phase unwrapped over
-        frequency). The STFT modes use the square root of the ``scaling`` factor.
-    axis
-        Time axis of ``x``.
-
-    Returns
-    -------
-    f : numpy.ndarray
-        ``nfft // 2 + 1`` frequencies in Hz (float64).
-    t : numpy.ndarray
-        Segment centre times in seconds (float64).
-    Sxx : numpy.ndarray
-        Shape as scipy: ``axis`` replaced by the frequency axis and a time axis appended, e.g.
-        ``(..., n_freq, n_seg)`` for ``axis=-1``. As scipy: float32 (complex64) when ``x`` fits in
-        single precision (float32, float16, int8/16), float64 (complex128) otherwise.
-
-    Raises
-    ------
-    EdgekitError
-        Empty or complex input, a segment longer than the signal, ``noverlap >= nperseg``,
-        ``nfft < nperseg``, unknown ``detrend``/``scaling``/``mode``, non-positive ``fs``.
-
-    Notes
-    -----
-    Deviations from scipy: scipy silently shrinks ``nperseg`` to the signal length with a warning
-    and returns empty arrays for empty input; both raise here. scipy computes float32 input in
-    single precision; this computes in float64 and rounds the result to float32 (it is at least
-    as accurate). Complex input (scipy's two-sided spectrum) is rejected.
-    """
-    x = np.asarray(x)
-    if x.ndim == 0:
-        raise EdgekitError("signal must be an array with at least one dimension, got a scalar")
-    if np.iscomplexobj(x):
-        raise EdgekitError("signal is complex; spectrogram takes real signals only (one-sided spectrum)")
-    if x.dtype.kind not in "biuf":
-        raise EdgekitError(f"signal must be numeric, got dtype {x.dtype}")
-    ax = _check_axis(axis, x.ndim)
-    length = x.shape[ax]
-    if x.size == 0:
-        raise EdgekitError(f"signal is empty (shape {x.shape}); give at least one segment of samples")
-    fs = _real_param(fs, "fs")
-    if fs <= 0:
-        raise EdgekitError(f"fs must be > 0 (sampling rate in Hz), got {fs!r}")
-
-    if nperseg is not None:
-        nperseg = _positive_int(nperseg, "nperseg", "give the segment length in samples")
-    if isinstance(window, (str, tuple)) or isinstance(window, numbers.Real):
-        nperseg = 256 if nperseg is None else nperseg
-    else:
-        arr = np.asarray(window)
-        if arr.ndim != 1:
-            raise EdgekitError(f"window array must be 1-D, got shape {arr.shape}")
-        if nperseg is None:
-            nperseg = arr.shape[0]
-            if nperseg == 0:
-                raise EdgekitError("window array is empty; give at least one weight")
-    if nperseg > length:
-        raise EdgekitError(
-            f"nperseg={nperseg} is longer than the signal ({length} samples); use a smaller nperseg "
-            f"or a longer signal"
-        )
-    win = get_window(window, nperseg)
-
-    if noverlap is None:
-        noverlap = nperseg // 8
-    elif not _is_int(noverlap) or noverlap < 0:
-        raise EdgekitError(f"noverlap must be a non-negative integer, got {noverlap!r}")
-    noverlap = int(noverlap)
-    if noverlap >= nperseg:
-        raise EdgekitError(f"noverlap={noverlap} must be less than nperseg={nperseg}; segments must advance")
-    if nfft is None:
-        nfft = nperseg
-    else:
-        nfft = _positive_int(nfft, "nfft", "give the FFT length in samples")
-        if nfft < nperseg:
-            raise EdgekitError(f"nfft={nfft} must be >= nperseg={nperseg}; segments are zero-padded, not cut")
-
-    if not (detrend is None or detrend is False or callable(detrend) or detrend in _DETRENDS):
-        raise EdgekitError(f"unknown detrend {detrend!r}; use 'constant', 'linear' or False")
-    if scaling not in _SCALINGS:
-        raise EdgekitError(f"unknown scaling {scaling!r}; use 'spectrum' or 'density'")
-    if mode not in _MODES:
-        raise EdgekitError(f"unknown mode {mode!r}; use one of {', '.join(_MODES)}")
-
-    # scipy's output precision: complex64/float32 when x fits in single precision, else double.
-    complex_out = np.result_type(x.dtype, np.complex64)
-    real_out = np.float32 if complex_out == np.complex64 else np.float64
-    step = nperseg - noverlap
-
-    xd = np.moveaxis(x, ax, -1).astype(np.float64, copy=False)
-    frames = np.lib.stride_tricks.sliding_window_view(xd, nperseg, axis=-1)[..., ::step, :]
-    frames = _detrend_frames(frames, detrend, int(axis))  # new float64 array (..., nseg, nperseg)
-    frames *= win
-    stft = np.fft.rfft(frames, n=nfft, axis=-1)  # (..., nseg, nfreq)
-
-    if scaling == "density":
-        scale = 1.0 / (fs * np.dot(win, win))
-    else:
-        scale = 1.0 / win.sum() ** 2
-
-    if mode == "psd":
-        result = stft.real**2 + stft.imag**2
-        result *= scale
-        if nfft % 2:
-            result[..., 1:] *= 2
-        else:
-            result[..., 1:-1] *= 2  # the Nyquist bin is unpaired
-    else:
-        stft *= math.sqrt(scale)
-        if mode == "magnitude":
-            result = np.abs(stft)
-        elif mode in ("angle", "phase"):
-            result = np.angle(stft)
-        else:  # complex
-            result = stft
-
-    # scipy's layout: the frequency axis goes where the data axis was, time is appended.
-    out_axis = ax - x.ndim - 1  # negative index counted in the (ndim + 1)-D result
-    result = np.moveaxis(result, -1, out_axis)
-    if mode == "phase":
-        result = np.unwrap(result, axis=out_axis)
-    if np.iscomplexobj(result):
-        result = result.astype(complex_out, copy=False)
-    else:
-        result = result.astype(real_out, copy=False)
-
-    freqs = np.fft.rfftfreq(nfft, 1.0 / fs)
-    n_seg = frames.shape[-2]
-    times = (nperseg / 2 + step * np.arange(n_seg, dtype=np.float64)) / float(fs)
-    return freqs, times, result
+        dsp.get_window(tuple(w) if isinstance(w, list) else w, feat["nperseg"])
+    except (EdgekitError, ValueError, TypeError) as e:
+        raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
+    if feat.get("detrend") not in DETRENDS or feat.get("scaling") not in SCALINGS \
+            or feat.get("mode") not in MODES:
+        raise bad("features.detrend/scaling/mode have unsupported values")
+    eps = feat.get("log_eps", 1e-8)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+        raise bad(f"features.log_eps must be positive, got {eps!r}")
+    expected = spectrogram_shape(spec.window, feat)
+    if tuple(spec.input_shape) != expected:
+        raise bad(f"input_shape {list(spec.input_shape)} does not match the spectrogram of a "
+                  f"{spec.window}-sample window ({list(expected)})")

@@ -1,13 +1,14 @@
-"""Sinks: where results go. One line (text or JSON) per window, flushed as produced, and a summary."""
+"""Sinks: where results go. One line (text or JSON) per result, flushed as produced, and a summary.
+
+The text sink asks the task how a result and its summary read (``format_result``/``format_summary``);
+the JSON sink writes every result as one compact object and the summary as ``{"summary": {...}}``.
+Notes (``# ...``), warnings (``warning: ...``) and skipped inputs (``skipped NAME: ...``) go to stderr.
+"""
 from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Any
-
-
-def _fmt_ms(v: float) -> str:
-    return f"{v:.2f}"
+from typing import IO, Any, Callable
 
 
 def plural(count: int, noun: str) -> str:
@@ -15,91 +16,77 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-class TextSink:
-    def __init__(self, out: IO[str] | None = None, quiet: bool = False):
+def stage_times(lat: dict[str, float]) -> str:
+    """'features 0.20 ms  inference 0.58 ms  total 0.83 ms': the stages of one result line."""
+    return f"features {lat['features']:.2f} ms  inference {lat['inference']:.2f} ms  total {lat['total']:.2f} ms"
+
+
+def latency_table(latency_ms: dict[str, dict[str, float]]) -> list[str]:
+    """The per-stage p50/p90/p99/max lines of a text summary."""
+    lines = [f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}"]
+    for stage, st in latency_ms.items():
+        lines.append(f"    {stage:<15} {st['p50']:8.3f} {st['p90']:8.3f} {st['p99']:8.3f} {st['max']:8.3f}")
+    return lines
+
+
+class _Sink:
+    def __init__(self, out: IO[str] | None = None):
         self.out = out or sys.stdout
-        self.quiet = quiet
+
+    def _line(self, text: str, stream: IO[str] | None = None) -> None:
+        print(text, file=stream or self.out, flush=True)
 
     def note(self, msg: str) -> None:
-        print(f"# {msg}", file=sys.stderr, flush=True)
+        self._line(f"# {msg}", sys.stderr)
 
     def warn(self, msg: str) -> None:
         """A problem with the input that the stream survives (a skipped row, a gap): one stderr line."""
-        print(f"warning: {msg}", file=sys.stderr, flush=True)
+        self._line(f"warning: {msg}", sys.stderr)
+
+    def skipped(self, name: str, reason: str) -> None:
+        self._line(f"skipped {name}: {reason}", sys.stderr)
+
+
+class TextSink(_Sink):
+    """Aligned text: one line per result (none with ``quiet``), then the summary with the latency table."""
+
+    def __init__(self, task, out: IO[str] | None = None, quiet: bool = False):
+        super().__init__(out)
+        self.quiet = quiet
+        self._format_result: Callable[[dict], str] = task.format_result
+        self._format_summary = task.format_summary
 
     def result(self, r: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        lat = r["latency_ms"]
-        value = f"{r['label']:<8} {r['score']:.3f}" if "label" in r else f"{r['forecast']:.2f}"
-        truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
-        print(f"t={r['t']:8.2f}s  {value}  features {_fmt_ms(lat['features'])} ms  inference "
-              f"{_fmt_ms(lat['inference'])} ms  total {_fmt_ms(lat['total'])} ms{truth}", file=self.out,
-              flush=True)
+        if not self.quiet:
+            self._line(self._format_result(r))
 
     def summary(self, s: dict[str, Any]) -> None:
-        p = lambda *a: print(*a, file=self.out)  # noqa: E731
-        p()
-        p(f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of signal, "
-          f"{s['stopped_by']})")
-        p(f"  model    {s['model']}  [{s['backend']}]")
-        bad = f", {plural(s['invalid_windows'], 'window')} with NaN/inf samples skipped" \
-            if s.get("invalid_windows") else ""
-        p(f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}{bad}")
-        if s.get("accuracy") is not None:
-            p(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
-        if s.get("labels"):
-            p("  labels   " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
-        p(f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
-        for stage, st in s["latency_ms"].items():
-            p(f"    {stage:<15} {st['p50']:8.3f} {st['p90']:8.3f} {st['p99']:8.3f} {st['max']:8.3f}")
-        if s['real_time_factor'] is not None:
-            p(f"  real-time factor  {s['real_time_factor']:.0f}× (seconds of signal per second of compute)")
-        self.out.flush()
-
-    # -- forecasts (task 'traffic', edgekit.edge.stream_rows) -------------------------------------------
-    def forecast(self, r: dict[str, Any]) -> None:
-        """One forecast line: time forecast, value, and the score of the previous forecast."""
-        if self.quiet:
-            return
-        lat, u = r["latency_ms"], r.get("units", "")
-        prev = ""
-        if r.get("actual") is not None:
-            prev = f"  | {r['from'][-5:]} actual {r['actual']:.2f} (error {r['error']:+.2f})"
-        print(f"{r['t']}  forecast {r['forecast']:7.2f} {u}{prev}  features {_fmt_ms(lat['features'])} ms  "
-              f"inference {_fmt_ms(lat['inference'])} ms  total {_fmt_ms(lat['total'])} ms", file=self.out,
-              flush=True)
-
-    def forecast_summary(self, s: dict[str, Any]) -> None:
-        p = lambda *a: print(*a, file=self.out)  # noqa: E731
-        u = s.get("units", "")
-        p()
-        p(f"summary: {s['forecasts']} forecasts of {s['target']} from {s['rows']} rows of {s['source']} "
-          f"({s['first_t']} to {s['last_t']}, {s['stopped_by']})")
-        p(f"  model       {s['model']}  [{s['backend']}, {s['precision']}], look-back {s['look_back']} rows")
-        p(f"  skipped     {s['malformed_rows']} malformed rows; {s['gaps']} gaps ({s['resets']} window resets, "
-          f"{s['filled_rows']} rows filled)")
-        if s.get("mae") is not None:
-            pm, pr = s["persistence"]["mae"], s["persistence"]["rmse"]
-            p(f"  accuracy    MAE {s['mae']:.3f} {u}, RMSE {s['rmse']:.3f} {u} on {s['scored']} forecasts "
-              f"with a next row (persistence: MAE {pm:.3f}, RMSE {pr:.3f})")
-        else:
-            p("  accuracy    no forecast had a next row to compare with")
-        p(f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
-        for stage, st in s["latency_ms"].items():
-            p(f"    {stage:<15} {st['p50']:8.3f} {st['p90']:8.3f} {st['p99']:8.3f} {st['max']:8.3f}")
-        self.out.flush()
+        before, after = self._format_summary(s)
+        table = latency_table(s["latency_ms"]) if s.get("latency_ms") else []
+        self._line("\n".join(["", *before, *table, *after]))
 
 
-class JsonSink(TextSink):
+class JsonSink(_Sink):
+    """One compact JSON object per result and a final ``{"summary": ...}`` object on stdout."""
+
+    def __init__(self, task=None, out: IO[str] | None = None):
+        super().__init__(out)
+
     def result(self, r: dict[str, Any]) -> None:
-        print(json.dumps(r, separators=(",", ":")), file=self.out, flush=True)
+        self._line(json.dumps(r, separators=(",", ":")))
 
     def summary(self, s: dict[str, Any]) -> None:
-        print(json.dumps({"summary": s}, separators=(",", ":")), file=self.out, flush=True)
+        self._line(json.dumps({"summary": s}, separators=(",", ":")))
 
-    def forecast(self, r: dict[str, Any]) -> None:
-        print(json.dumps(r, separators=(",", ":")), file=self.out, flush=True)
 
-    def forecast_summary(self, s: dict[str, Any]) -> None:
-        self.summary(s)
+class NullSink(_Sink):
+    """Discards results (``edgekit bench`` times the loop, it does not print it)."""
+
+    def result(self, r: dict[str, Any]) -> None:
+        pass
+
+    def note(self, msg: str) -> None:
+        pass
+
+    def warn(self, msg: str) -> None:
+        pass

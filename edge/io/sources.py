@@ -28,7 +28,6 @@ class Block:
 @dataclass
 class Source:
     name: str
-    realtime: bool = False
     notes: list[str] = field(default_factory=list)   # e.g. "resampling 44100 Hz → 12800 Hz"
     dropped_blocks: int = 0
     dropped_samples: int = 0         # at the model's sample rate
@@ -49,9 +48,6 @@ class SyntheticSource(Source):
     def __init__(self, spec, seed: int = 0):
         super().__init__("synthetic")
         self.spec, self.seed = spec, seed
-        if spec.task != "stft":
-            raise EdgekitError(f"--source synthetic streams vibration signals; this model's task is "
-                               f"'{spec.task}'")
 
     def blocks(self) -> Iterator[Block]:
         from edgekit.edge.io.synth import vibration_stream
@@ -160,7 +156,7 @@ class MicSource(Source):
     """Live audio from sounddevice; blocks that the pipeline could not take in time are counted as dropped."""
 
     def __init__(self, fs: float, device=None, queue_blocks: int = 64):
-        super().__init__("mic", realtime=True)
+        super().__init__("mic")
         sd = self._sd = _sounddevice()
         self.fs = fs
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)

@@ -244,11 +244,6 @@ class WavReader:
     # reading
     # ---------------------------------------------------------------------------------------
     @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.frames / self.fs
-
-    @property
     def closed(self) -> bool:
         return self._file is None
 

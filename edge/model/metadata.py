@@ -3,8 +3,10 @@
 * TFLite: the flatbuffer's ``metadata`` table maps a name to a buffer; edgekit stores its spec as JSON
   under :data:`~edgekit.edge.model.spec.METADATA_KEY`. A small reader over the ``flatbuffers`` runtime walks
   the schema fields we need (operator codes, operators, buffers, metadata).
-* ONNX: ``ModelProto.metadata_props`` holds the same JSON. A minimal protobuf wire-format walker reads it
-  and counts the graph's operators, skipping over the weights.
+* ONNX: ``ModelProto.metadata_props`` holds the same JSON, read through ONNX Runtime's
+  ``custom_metadata_map`` (the session the model runs on). A minimal protobuf wire-format walker only counts
+  the graph's operators for ``edgekit info``: ONNX Runtime exposes no graph nodes, and the ``onnx`` package
+  is a workstation extra.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from edgekit.edge.model.backends import model_format, read_model_bytes
 class ModelFileInfo:
     format: str
     size_bytes: int
-    metadata: dict[str, bytes] = field(default_factory=dict)
+    metadata: dict[str, bytes | str] = field(default_factory=dict)
     operators: Counter = field(default_factory=Counter)
 
 
@@ -142,7 +144,7 @@ def _fields(buf: bytes, start: int = 0, end: int | None = None):
 
 
 def onnx_file_info(buf: bytes) -> ModelFileInfo:
-    meta: dict[str, bytes] = {}
+    """Size and operator counts of an ONNX model (its metadata comes from ONNX Runtime)."""
     ops: Counter = Counter()
     saw_graph = False
     try:
@@ -158,30 +160,30 @@ def onnx_file_info(buf: bytes) -> ModelFileInfo:
                             elif nnum == 7 and nwt == 2:
                                 domain = buf[nv[0]:nv[1]].decode("utf-8", "replace")
                         ops[f"{domain}.{op}" if domain and domain != "ai.onnx" else op] += 1
-            elif num == 14 and wt == 2:       # ModelProto.metadata_props
-                k = val = b""
-                for enum, ewt, ev in _fields(buf, *v):
-                    if ewt == 2 and enum == 1:
-                        k = buf[ev[0]:ev[1]]
-                    elif ewt == 2 and enum == 2:
-                        val = buf[ev[0]:ev[1]]
-                meta[k.decode("utf-8", "replace")] = val
     except ValueError as e:
         raise EdgekitError(f"not a valid ONNX model ({e})") from None
     if not saw_graph:
         raise EdgekitError("not a valid ONNX model (no graph)")
-    return ModelFileInfo("onnx", len(buf), meta, ops)
+    return ModelFileInfo("onnx", len(buf), {}, ops)
 
 
 # -- public ------------------------------------------------------------------------------------------
 
-def file_info(path: str | Path) -> ModelFileInfo:
+def file_info(path: str | Path, metadata: dict | None = None) -> ModelFileInfo:
+    """What the file at ``path`` is. For ONNX, ``metadata`` is the running session's
+    ``custom_metadata_map`` (read through a session of its own when not given)."""
     fmt = model_format(path)
     buf = read_model_bytes(path)
     try:
-        return tflite_file_info(buf) if fmt == "tflite" else onnx_file_info(buf)
+        info = tflite_file_info(buf) if fmt == "tflite" else onnx_file_info(buf)
     except EdgekitError as e:
         raise EdgekitError(f"{path}: {e.message}") from None
+    if fmt == "onnx":
+        if metadata is None:
+            from edgekit.edge.model.backends.onnx import OnnxBackend
+            metadata = OnnxBackend(path, threads=1).metadata
+        info.metadata = dict(metadata)
+    return info
 
 
 def read_spec(path: str | Path, info: ModelFileInfo | None = None) -> Spec | None:

@@ -21,9 +21,10 @@ class Model:
     def __init__(self, path: str | Path, threads: int | None = None, provider: str | None = None,
                  spec: Spec | None = None):
         self.path = Path(path)
-        self.file: ModelFileInfo = file_info(path)
-        self.spec = spec if spec is not None else read_spec(path, self.file)
+        fmt = backends.model_format(path)
         self.backend = backends.load(path, threads=threads, provider=provider)
+        self.file: ModelFileInfo = file_info(path, self.backend.metadata if fmt == "onnx" else None)
+        self.spec = spec if spec is not None else read_spec(path, self.file)
         if self.spec is not None:
             self._check_shapes()
 

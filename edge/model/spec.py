@@ -22,9 +22,8 @@ SUPPORTED_MAJOR = 1
 SPEC_FILENAME = "spec.json"
 METADATA_KEY = "edgekit_spec"          # name of the TFLite metadata entry / ONNX metadata_props key
 
-TASKS = ("stft", "traffic", "image")
+TASKS = ("stft", "traffic", "image")   # the modules of edgekit.edge.tasks
 KINDS = ("classification", "regression")
-MAX_WINDOW_SECONDS = 600.0             # a window longer than 10 minutes of signal is absurd for these models
 MAX_SAMPLE_RATE = 1_000_000.0
 
 
@@ -199,11 +198,10 @@ def _parse(d: Any, source: str) -> Spec:
     kind = _string(d["kind"], "kind", source, KINDS)
     sample_rate = _number(d["sample_rate"], "sample_rate", source, positive=True, hi=MAX_SAMPLE_RATE)
     window = _integer(d["window"], "window", source, lo=1)
-    if window / sample_rate > MAX_WINDOW_SECONDS and task != "traffic":
-        raise _fail(source, f"window of {window} samples at {sample_rate:g} Hz is "
-                            f"{window / sample_rate:.0f} s, more than {MAX_WINDOW_SECONDS:.0f} s")
-    if task == "traffic" and window > 100_000:
-        raise _fail(source, f"look-back window of {window} rows is absurd")
+    from edgekit.edge import tasks
+    problem = tasks.get(task).window_problem(window, sample_rate)
+    if problem:
+        raise _fail(source, problem)
     shape = d["input_shape"]
     if not isinstance(shape, list) or not shape or len(shape) > 4:
         raise _fail(source, f"'input_shape' must be a list of 1–4 positive integers, got {shape!r}")

@@ -9,7 +9,7 @@ import numpy as np
 from edgekit.edge._quiet import captured_stderr
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.quant import TensorInfo
-from edgekit.edge.model.backends import read_model_bytes
+from edgekit.edge.model.backends.base import read_model_bytes
 
 # (module holding Interpreter, distribution name shown to users)
 _CANDIDATES = (

@@ -1,0 +1,156 @@
+"""The ``stft`` task: a 1-D signal (vibration, acoustic) cut into windows, one label per window.
+
+Sources: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin`` (raw PCM), ``mic``
+(:mod:`edgekit.edge.io.sources`). Windows of ``spec.window`` samples start every ``--hop`` seconds (default:
+one window, no overlap); a recording boundary or dropped audio restarts the framing, so no window spans
+it, and time moves on by what was lost. A window is scored against the source's label only when it lies
+wholly inside one labelled recording.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend.frames import Framer
+from edgekit.edge.io.sinks import plural, stage_times
+from edgekit.edge.tasks import BaseRun, Input, Options, Tally, seconds_window_problem
+
+SOURCES = ("synthetic", "wav", "pkl", "stdin", "mic")
+WHAT = "signals"
+SOURCE_HELP = "a signal model reads synthetic, wav:PATH, pkl:PATH, stdin or mic"
+
+
+window_problem = seconds_window_problem
+
+def open_source(src: str, spec, opt: Options):
+    from edgekit.edge.io.sources import open_source as _open
+    return _open(src, spec, seed=opt.seed, device=opt.device, pcm_format=opt.pcm_format)
+
+
+def check_options(opt: Options) -> None:
+    """A one-line error for flags this task does not take."""
+    if opt.rate is not None:
+        raise EdgekitError("--rate paces detector rows; it applies to traffic models only")
+
+
+class Run(BaseRun):
+    def __init__(self, spec, source, sink, opt: Options):
+        check_options(opt)
+        super().__init__(spec, source, sink)
+        fs = self.fs = spec.sample_rate
+        self.hop = spec.window if opt.hop is None else int(round(opt.hop * fs))
+        if self.hop < 1:
+            raise EdgekitError(f"--hop {opt.hop} is shorter than one sample at {fs:g} Hz")
+        self.framer = Framer(spec.window, self.hop)
+        self.duration = opt.duration
+        self.limit = None if opt.duration is None else int(round(opt.duration * fs))
+        self.tally = Tally()
+        self.lost = 0                    # samples of dropped audio the framer skipped over
+        self.stopped_by = "end of source"
+
+    def inputs(self) -> Iterator[Input]:
+        source, framer, limit = self.source, self.framer, self.limit
+        for note in source.notes:
+            self.sink.note(note)
+        shown = len(source.notes)
+        for block in source.blocks():
+            data = block.data
+            if block.reset:
+                # a new recording, or dropped audio: no window spans it, and time moves on by what was lost
+                framer.reset(framer.position + block.lost)
+                self.lost += block.lost
+            block_start = framer.position
+            if limit is not None:
+                data = data[:max(0, limit - framer.position)]
+            for start, window in framer.push(data):
+                # the truth only for windows wholly inside one labelled recording
+                truth = block.label if block.label is not None and start >= block_start else None
+                yield Input(window, {"start": start, "truth": truth})
+            if limit is not None and framer.position >= limit:
+                self.stopped_by = f"--duration {self.duration:g} s"
+                break
+        for note in source.notes[shown:]:     # facts learnt at the end (e.g. trailing bytes on stdin)
+            self.sink.note(note)
+
+    def invalid(self, item: Input) -> str:
+        return (f"{self.source.name}: the window at t={item.meta['start'] / self.fs:.2f} s holds NaN/inf "
+                "samples; skipped (counted in the summary)")
+
+    def result(self, item: Input, answer, latency_ms: dict[str, float]) -> dict[str, Any]:
+        label, score, _ = answer
+        return self.tally.add({"t": round(item.meta["start"] / self.fs, 6), "label": label,
+                               "score": round(score, 6), "latency_ms": latency_ms}, item.meta["truth"])
+
+    def empty(self, invalid: int) -> EdgekitError:
+        if invalid:
+            return EdgekitError(f"{self.source.name}: every window held NaN/inf samples ({invalid} skipped); "
+                                "check the sensor or the file")
+        spec = self.spec
+        return EdgekitError(f"{self.source.name}: the source ended before one full window "
+                            f"({self.framer.position} samples; the model needs {spec.window} at "
+                            f"{self.fs:g} Hz = {spec.window_seconds:.2f} s)")
+
+    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
+        source = self.source
+        compute = times.total_seconds()
+        signal_seconds = (self.framer.position - self.lost) / self.fs
+        windows = sum(self.tally.counts.values())
+        return {
+            "windows": windows, "signal_seconds": round(signal_seconds, 3),
+            "stopped_by": "interrupted" if interrupted else self.stopped_by,
+            "dropped_windows": math.ceil(source.dropped_samples / self.hop) if source.dropped_samples else 0,
+            "invalid_windows": invalid, "dropped_blocks": source.dropped_blocks, "overflows": source.overflows,
+            "labels": dict(self.tally.counts), "labelled_windows": self.tally.labelled,
+            "accuracy": self.tally.accuracy,
+            "real_time_factor": round(signal_seconds / compute, 1) if compute > 0 else None,
+        }
+
+
+def format_result(r: dict[str, Any]) -> str:
+    truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
+    return f"t={r['t']:8.2f}s  {r['label']:<8} {r['score']:.3f}  {stage_times(r['latency_ms'])}{truth}"
+
+
+def format_summary(s: dict[str, Any]) -> tuple[list[str], list[str]]:
+    bad = f", {plural(s['invalid_windows'], 'window')} with NaN/inf samples skipped" \
+        if s.get("invalid_windows") else ""
+    head = [f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of "
+            f"signal, {s['stopped_by']})",
+            f"  model    {s['model']}  [{s['backend']}]",
+            f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}{bad}"]
+    if s.get("accuracy") is not None:
+        head.append(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
+    if s.get("labels"):
+        head.append("  labels   " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
+    tail = []
+    if s["real_time_factor"] is not None:
+        tail.append(f"  real-time factor  {s['real_time_factor']:.0f}× (seconds of signal per second of compute)")
+    return head, tail
+
+
+def bench_windows(spec, n: int, seed: int) -> tuple[np.ndarray, str]:
+    """Synthetic vibration (:func:`edgekit.edge.io.synth.vibration`) at the spec's rate and window, half
+    healthy and half faulty; white noise when the rate is below what the vibration model needs (12 kHz,
+    e.g. 8 kHz speech models)."""
+    if spec.sample_rate >= 12000:
+        from edgekit.edge.io.synth import vibration
+        x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)
+        return x, "synthetic vibration"
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal((n, spec.window))).astype(np.float32), "random data of the window's shape"
+
+
+def seconds_per_answer(spec) -> float:
+    """A whole window of signal (windows do not overlap by default)."""
+    return spec.window_seconds
+
+
+def describe(spec) -> str:
+    return f"{spec.sample_rate:g} Hz, window {spec.window} ({spec.window_seconds:.3g} s)"
+
+
+def bench_what(spec) -> str:
+    return f"window {spec.window} = {spec.window_seconds:.4g} s of signal"
