@@ -17,10 +17,10 @@ ap.add_argument("--extra", type=int, default=1000); ap.add_argument("--runs", ty
 ap.add_argument("--rounds", type=int, default=6); ap.add_argument("--calib", type=int, default=300)
 a = ap.parse_args()
 
-from edgekit.train.fit import quiet_tensorflow; quiet_tensorflow()
+from edgekit.convert.tf import quiet_tensorflow; quiet_tensorflow()
 import onnx, onnxruntime, tf2onnx
 from importlib.metadata import version
-from edgekit.train.artifacts import open_run
+from edgekit.convert.rundir import open_run
 from edgekit.convert.calibration import calibration_features
 from edgekit.convert import onnx as cx
 from edgekit.convert.tflite import to_tflite

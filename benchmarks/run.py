@@ -245,7 +245,7 @@ def bench_task(task: str, run_dir: Path, reports: dict, threads: list[int], n_wi
                rounds: int, seed: int) -> list[dict[str, Any]]:
     import keras
     from edgekit.edge.model.backends import load as load_backend
-    from edgekit.train.artifacts import open_run
+    from edgekit.convert.rundir import open_run
 
     run = open_run(run_dir)
     spec = run.spec()
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     load_start = os.getloadavg()
 
-    from edgekit.train.fit import quiet_tensorflow
+    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     import warnings
     warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")

@@ -5,6 +5,8 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 
+from .batching import batched
+
 
 def calibration_features(run, n: int, log=print) -> np.ndarray:
     raw = run.calibration()
@@ -12,4 +14,4 @@ def calibration_features(run, n: int, log=print) -> np.ndarray:
         log(f"note: --calib {n} asked, the run kept {len(raw)} training windows; using all of them")
     raw = raw[:n]
     front = fe.build(run.spec())
-    return np.concatenate([front(raw[i:i + 256]) for i in range(0, len(raw), 256)])
+    return batched(front, raw, 256)

@@ -11,6 +11,7 @@ import numpy as np
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 
+from .batching import batched
 from .verify import verify_artifact
 
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -34,27 +35,13 @@ def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
         raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder: ``path`` is either the old
-    file or the complete new one, never half of one."""
-    fd, tmp = _temp_beside(path, path.suffix + ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "float32",
                 output: str | Path | None = None, calib: int = 300, log=print,
                 onnx_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    from edgekit.train.fit import quiet_tensorflow
+    from .tf import keras_outputs, quiet_tensorflow
     quiet_tensorflow()
-    from edgekit.train.artifacts import open_run
     from .calibration import calibration_features
+    from .rundir import open_run
 
     run = open_run(run_dir)
     spec = run.spec()
@@ -70,7 +57,7 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
     try:
         front = fe.build(spec)
         x_raw, y = run.test_split()
-        x = np.concatenate([front(x_raw[i:i + 256]) for i in range(0, len(x_raw), 256)])
+        x = batched(front, x_raw, 256)
         reference = keras_outputs(model, x)
         rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
         quant = {"precision": precision}
@@ -85,8 +72,10 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
             quant.update(_io_quantization(tmp))
             tmp.write_bytes(embed_tflite(blob, spec.with_(quantization=quant)))
         else:
+            from edgekit.edge.model.metadata import read_spec
             from .onnx import to_onnx
-            quant.update(to_onnx(model, spec, precision, tmp, rep_data, **(onnx_options or {})))
+            tmp.write_bytes(to_onnx(model, spec, precision, rep_data, **(onnx_options or {})))
+            quant.update(read_spec(tmp).quantization)    # the facts the file carries
         report = verify_artifact(tmp, precision, spec, x, y, reference, int(model.count_params()), name=out)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
@@ -94,13 +83,6 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
         tmp.unlink(missing_ok=True)
     report["quantization"] = quant
     return report
-
-
-def keras_outputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Keras outputs in batches via ``model(x)``: no tf.data pipeline (``model.predict`` builds one per call,
-    which is slower for small sets and logs noise)."""
-    outs = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
 def _io_quantization(path: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ ENTROPY_BINS = 2048       # histogram bins searched by entropy calibration (Tens
 def _workstation_imports() -> None:
     """Import TensorFlow quietly, then tf2onnx and onnx; a missing one is a one-line error naming the extra."""
     try:
-        from edgekit.train.fit import quiet_tensorflow
+        from .tf import quiet_tensorflow
         quiet_tensorflow()                  # tf2onnx imports TensorFlow: silence its start-up first
         import onnx  # noqa: F401
         import tf2onnx  # noqa: F401
@@ -230,19 +230,18 @@ def _entropy_ranges(model_path: Path, reader: _Reader, tmp: Path) -> str:
     return str(path)
 
 
-def to_onnx(model, spec, precision: str, out: Path, rep_data: np.ndarray | None = None, *,
+def to_onnx(model, spec, precision: str, rep_data: np.ndarray | None = None, *,
             opset: int = DEFAULT_OPSET, quant_format: str = DEFAULT_QUANT_FORMAT,
             calibration: str = DEFAULT_CALIBRATION, per_channel: bool = DEFAULT_PER_CHANNEL,
-            activation_type: str = DEFAULT_ACTIVATION_TYPE) -> dict[str, Any]:
-    """Export ``model`` to ONNX at ``out`` with ``spec`` embedded; returns the quantization facts recorded
-    in the embedded spec (and in ``edgekit convert``'s report). Verification is the caller's job."""
+            activation_type: str = DEFAULT_ACTIVATION_TYPE) -> bytes:
+    """``model`` as the bytes of an ONNX file with ``spec`` embedded, its ``quantization`` the facts of
+    this export (what ``edgekit convert`` reports). Verification is the caller's job."""
     check_options(precision, opset, quant_format, calibration, per_channel, activation_type)
     proto = keras_to_onnx(model, opset)          # (imports TensorFlow, tf2onnx and onnx, or names the extra)
     import onnx
     import onnxruntime
     import tf2onnx
 
-    from .export import _write_atomic
     from .metadata import embed_onnx
 
     quant: dict[str, Any] = {"precision": precision, "opset": opset, "converter": f"tf2onnx {tf2onnx.__version__}"}
@@ -264,5 +263,4 @@ def to_onnx(model, spec, precision: str, out: Path, rep_data: np.ndarray | None 
     except Exception as e:
         raise EdgekitError(f"the exported ONNX model does not pass the ONNX checker: "
                            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
-    _write_atomic(Path(out), proto.SerializeToString())
-    return quant
+    return proto.SerializeToString()

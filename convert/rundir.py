@@ -1,4 +1,4 @@
-"""The training run directory: what ``edgekit train`` writes and ``convert``/``compare`` read.
+"""The training run directory format: what ``edgekit train`` writes and ``convert``/``compare`` read.
 
 DIR/model.keras          the trained Keras model
 DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.model.spec.Spec``)

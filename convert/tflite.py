@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Iterable
 
 import numpy as np
+
+from .batching import batches
 
 PRECISIONS = ("float32", "dynamic", "int8")
 
 
-def to_tflite(model, precision: str, representative: np.ndarray | None = None) -> bytes:
+def converter(model, precision: str, representative: np.ndarray | None = None, int8_io: bool = True):
+    """The ``TFLiteConverter`` of ``model`` set up for ``precision``; int8 is calibrated one window at a
+    time on ``representative`` (float features), with int8 input and output unless ``int8_io`` is False
+    (the quantization debugger compares float tensors)."""
     import tensorflow as tf
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}")
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision in ("dynamic", "int8"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -25,17 +31,16 @@ def to_tflite(model, precision: str, representative: np.ndarray | None = None) -
         if representative is None or len(representative) == 0:
             raise ValueError("int8 needs a representative dataset")
         samples = np.asarray(representative, dtype=np.float32)
-
-        def gen() -> Iterable[list[np.ndarray]]:
-            for i in range(len(samples)):
-                yield [samples[i:i + 1]]
-
-        conv.representative_dataset = gen
+        conv.representative_dataset = lambda: ([b] for b in batches(samples, 1))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    elif precision != "float32" and precision != "dynamic":
-        raise ValueError(f"unknown precision {precision!r}")
+        if int8_io:
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+    return conv
+
+
+def to_tflite(model, precision: str, representative: np.ndarray | None = None) -> bytes:
+    conv = converter(model, precision, representative)
     from edgekit.edge._quiet import captured_stderr
     from edgekit.edge.errors import EdgekitError
     try:

@@ -186,11 +186,11 @@ def test_bench_json_without_tensorflow(tiny_run):
     assert rep["precision"] == "int8" and rep["runs"] == 25 and rep["warmup"] == 4
     assert [r["threads"] for r in rep["results"]] == [1, 2]
     for r in rep["results"]:
-        assert set(r["stages"]) == {"features", "quantize", "invoke", "postprocess", "total"}
+        assert set(r["stages"]) == {"features", "quantize", "inference", "postprocess", "total"}
         for s in r["stages"].values():
             _check_stats(s, 25)
         st = r["stages"]
-        assert st["total"]["mean"] >= st["invoke"]["mean"] and st["total"]["min"] >= st["invoke"]["min"]
+        assert st["total"]["mean"] >= st["inference"]["mean"] and st["total"]["min"] >= st["inference"]["min"]
         assert r["init_ms"] > 0 and r["first_inference_ms"] > 0 and r["warmup"]["runs"] == 4
         # real-time factor: seconds of signal per second of compute
         assert r["real_time_factor"] == pytest.approx(rep["window_seconds"] / (st["total"]["mean"] / 1e3),
@@ -203,7 +203,7 @@ def test_bench_text_output_and_bad_input(tiny_run, tmp_path):
     model = str(tiny_run / "stft" / "stft_float32.tflite")
     p = run(bin_path("edgekit"), "bench", model, "--runs", "10", "--warmup", "0")
     out = p.stdout
-    for words in ("threads 1:", "init", "first inference", "front end", "quantize", "invoke", "post-process",
+    for words in ("threads 1:", "init", "first inference", "front end", "quantize", "inference", "post-process",
                   "total", "p50", "p90", "p99", "real-time factor", "peak RSS"):
         assert words in out, (words, out)
     one_line_error(run(bin_path("edgekit"), "bench", model, "--threads", "0", check=False), "--threads")

@@ -77,7 +77,7 @@ def test_bad_labels():
 
 
 def test_stratified_sample_gives_exactly_n_in_proportion():
-    from edgekit.train.fit import stratified_sample
+    from edgekit.train.splits import stratified_sample
     rng = np.random.default_rng(0)
     for trial in range(200):
         y = rng.integers(0, int(rng.integers(1, 6)), size=int(rng.integers(5, 400)))

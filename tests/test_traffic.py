@@ -13,8 +13,8 @@ from conftest import bin_path, device_python, run
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import (Continuity, RollingWindow, RowParser, assemble, column_key, format_time,
-                               parse_time, read_rows)
+from edgekit.edge.io.rows import RowParser, column_key, parse_time, read_rows
+from edgekit.edge.frontend.rows import Continuity, RollingWindow, assemble, format_time
 from edgekit.edge.model.spec import Spec
 
 HEADERS = {"Occ.Rate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate",
@@ -61,10 +61,10 @@ def test_traffic_cnn_is_the_course_model_with_147713_parameters():
     assert traffic_cnn(288, 3).count_params() == 147_713 + 2 * 6 * 32
 
 
-# -- parsing: pandas on the workstation, the csv module on the device ------------------------------------
+# -- parsing: training reads a file with the device's row parser -------------------------------------------
 
 @pytest.mark.parametrize("header", ["Occ.Rate", "OccRate"])
-def test_hand_made_csv_parses_the_same_with_pandas_and_on_the_device(tmp_path, header):
+def test_hand_made_csv_parses_the_same_in_training_and_on_the_device(tmp_path, header):
     from edgekit.train.traffic import load_detector_csv
 
     path = write_csv(tmp_path / "d.csv", header=header)
@@ -80,7 +80,7 @@ def test_hand_made_csv_parses_the_same_with_pandas_and_on_the_device(tmp_path, h
     assert column_key("Occ.Rate") == column_key("OccRate") == "occrate"
 
 
-def test_device_parser_agrees_with_pandas_on_vds_csv(shared_data):
+def test_device_parser_agrees_with_training_on_vds_csv(shared_data):
     from edgekit.train.traffic import load_detector_csv
 
     path = shared_data / "vds" / "vds.csv"
@@ -279,6 +279,133 @@ def test_rows_spec_is_validated():
         fe.build(Spec.from_dict(d))(np.zeros((2, 7, 1)))
 
 
+# -- parity: the windows training learns from = what the device feeds the model ------------------------
+
+def _messy_csv(path: Path) -> Path:
+    """3 synthetic days (OccRate header) made messy: a 2-row gap, malformed rows of every kind (each
+    leaving a 1-row hole), a duplicate and an out-of-order row, a blank line, a 10-row gap, an off-grid
+    time, and a repeated header (files concatenated) with another column order and spelling."""
+    from edgekit.train.traffic_data import synthetic_traffic, traffic_csv_lines
+
+    header, *rows = traffic_csv_lines(synthetic_traffic(3, 3), "OccRate")
+    order = [0, 5, 6, 1, 2, 3, 4]                                  # Date,Speed,Occ.Rate,ToVol,...
+    out = [header]
+    for i, r in enumerate(rows):
+        f = r.split(",")
+        if i in (100, 101) or 200 <= i < 210:
+            continue                                               # gaps: filled (2 rows) / reset (10 rows)
+        if i == 150:
+            f[5] = "n/a"                                           # Speed not a number
+        elif i == 170:
+            f = f[:5]                                              # too few fields
+        elif i == 180:
+            f[0] = "03/04/2017 " + f[0].split()[1]                 # a time in another format
+        elif i == 400:
+            f[0] = f[0][:-2] + f"{int(f[0][-2:]) + 2:02d}"        # 2 minutes off the 5-minute grid
+        elif i == 500:
+            f.append("7")                                          # one field too many
+        elif i == 600:
+            f[6] = "nan"                                           # Occ.Rate not a number
+        if i == 300:
+            out.append("Date,Speed,Occ.Rate,ToVol,SmVol,MeVol,LaVol")
+        if i >= 300:
+            f = [f[k] for k in order] if len(f) == 7 else f
+        out.append(",".join(f))
+        if i == 185:
+            out.append("")                                         # a blank line: no data
+        if i == 190:
+            out.append(out[-1])                                    # the same row again
+        if i == 195:
+            out.append(rows[120])                                  # a row from the past
+    path.write_bytes(("\r\n".join(out) + "\r\n").encode())
+    return path
+
+
+def _device_examples(path: Path, spec: Spec):
+    """Replay a CSV as edge-run does, from the device's parts (RowParser → Continuity → RollingWindow →
+    fe.build(spec)), and pair each window with the row after it. Returns (examples, skipped lines, gaps);
+    an example is (model input, fed: whether edge-run feeds this window to the model, the next row's
+    target value, its time). A window whose newest row was filled in is not fed (edge-run forecasts only
+    when a real row arrives), but its rolling window holds it then; it is what ``fed=False`` records."""
+    feat = spec.features
+    columns, target = feat["columns"], spec.target["column"]
+    wanted = columns + ([target] if target not in columns else [])
+    t_idx, n = wanted.index(target), len(columns)
+    skipped = []
+    parser = RowParser(wanted, date_column=feat["date_column"], date_format=feat["date_format"],
+                       source=str(path), on_skip=lambda line, msg: skipped.append(line))
+    cont = Continuity(feat["step_seconds"], feat["fill"], feat["max_fill_rows"])
+    window, front = RollingWindow(spec.window, n), fe.build(spec)
+    pushes, gaps = [], 0                     # (input or None, real, target value, time); None: a reset
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        for row in parser.parse(f):
+            prev_t = cont.last_t
+            kind, _, filled = cont.advance(row.t, row.values)
+            if kind == "back":
+                skipped.append(row.line)
+                continue
+            gaps += kind in ("gap", "fill")
+            if kind == "gap":
+                window.reset()
+                pushes.append(None)
+            for j, r in enumerate(filled if filled is not None else []):
+                window.push(r[:n])
+                pushes.append((front(window.window()) if window.full else None, False, r[t_idx],
+                               prev_t + (j + 1) * cont.step))
+            window.push(row.values[:n])
+            pushes.append((front(window.window()) if window.full else None, True, row.values[t_idx], row.t))
+    examples = [(a[0], a[1], b[2], b[3]) for a, b in zip(pushes, pushes[1:])
+                if a is not None and b is not None and a[0] is not None and b[1]]
+    return examples, sorted(skipped), gaps
+
+
+@pytest.mark.parametrize("fill, max_fill", [(None, 12), ("linear", 3), ("previous", 3)])
+def test_training_windows_are_what_the_device_feeds_the_model(tmp_path, fill, max_fill):
+    """Raw rows → front end → model input: training (load_detector_csv → prepare → Prepared.inputs) and the
+    device's row by row path give the same float32 arrays, bit for bit, on a CSV with gaps (filled and
+    resetting), malformed rows and a repeated header; so do the targets and the skipped rows."""
+    from edgekit.train.traffic import load_detector_csv, needed_columns, prepare
+
+    path = _messy_csv(tmp_path / "messy.csv")
+    with pytest.raises(EdgekitError, match=r"messy.csv: line 150: column 'Speed': 'n/a' is not a number"):
+        load_detector_csv(path, ["Speed", "Occ.Rate"])               # by default a malformed row stops training
+    ds = load_detector_csv(path, needed_columns("Speed", "Occ.Rate"), malformed="skip")
+    prep = prepare(ds, look_back=12, target="Speed", features="Occ.Rate", fill=fill, max_fill_rows=max_fill)
+    spec = Spec.from_json(prep.spec.to_json())                       # as the device loads it
+    examples, skipped, gaps = _device_examples(path, spec)
+
+    parts = ("train", "val", "test")
+    assert all(len(prep.x[p]) for p in parts)
+    got = np.concatenate([prep.inputs(p) for p in parts])
+    assert got.dtype == np.float32 and got.shape[1:] == (12, 2)
+    np.testing.assert_array_equal(got, np.stack([e[0] for e in examples]))
+    np.testing.assert_array_equal(np.concatenate([prep.target_times[p] for p in parts]), [e[3] for e in examples])
+    tscale = spec.target["scaling"]
+    np.testing.assert_array_equal(np.concatenate([prep.y[p] for p in parts]),
+                                  np.asarray(fe.normalize(np.array([e[2] for e in examples]), tscale), np.float32))
+    # the same rows skipped (5 malformed, a duplicate, one out of order) and the same gaps
+    assert [line for line, _ in ds.skipped] == skipped and len(skipped) == 7
+    assert any("header line again" in note for note in ds.notes)
+    assert len(prep.series.gaps) == gaps
+    fed = sum(e[1] for e in examples)
+    assert fed > 600
+    if fill:      # training also learns from windows ending in a filled row (the device holds, not feeds, them)
+        assert len(examples) - fed == sum(g["filled"] for g in prep.series.gaps) > 0
+    else:
+        assert fed == len(examples)
+
+
+def test_train_traffic_cli_skip_malformed_counts_what_it_skips(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes((HEADERS["Occ.Rate"] + "\r\n2017-04-02 0:00,43,34,9,0,n/a,1.9\r\n").encode())
+    p = run(bin_path("edgekit"), "train", "traffic", "--data", str(path), "--skip-malformed", "--out",
+            str(tmp_path / "o"), check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "no data rows" in err[0] and "1 malformed row(s) skipped" in err[0], p.stderr
+    assert "line 2: column 'Speed': 'n/a' is not a number" in err[0]
+
+
 # -- end to end: train → convert → edge-run ---------------------------------------------------------------
 
 LOOK_BACK = 24
@@ -337,6 +464,22 @@ def test_train_writes_metrics_with_persistence(traffic_run):
     assert spec.task == "traffic" and spec.kind == "regression" and spec.window == LOOK_BACK
     assert spec.features["columns"] == ["Speed"] and spec.target["units"] == "km/h"
     assert spec.sample_rate == pytest.approx(1 / 300)
+
+
+@pytest.mark.slow
+def test_train_skip_malformed_skips_and_counts_the_rows_edge_run_skips(traffic_run, tmp_path):
+    d, _ = traffic_run
+    lines = (d / "feed.csv").read_bytes().split(b"\r\n")
+    lines[30] = lines[30].replace(b",", b";", 2)                                # line 31: 5 fields
+    lines[41] = lines[40]                                                       # line 42: a duplicate time
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\r\n".join(lines))
+    p = run(bin_path("edgekit"), "train", "traffic", "--data", str(bad), "--skip-malformed", "--look-back",
+            str(LOOK_BACK), "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert "malformed: 2 row(s) skipped" in p.stdout and "line 31: the row has 5 fields" in p.stdout
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["malformed_rows"] == 2 and m["n_rows"] == 6 * 288 - 13 - 2
+    assert json.loads((d / "run" / "metrics.json").read_text())["malformed_rows"] == 0
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ def demo(out, epochs, n, seed, stream_seconds):
     from edgekit.edge.errors import EdgekitError
     from edgekit.edge.io.synth import vibration
     from .datasets import SignalDataset, save_course_pickle
-    from .fit import quiet_tensorflow
+    from edgekit.convert.tf import quiet_tensorflow
     from .stft import train_stft
 
     quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written

@@ -1,4 +1,4 @@
-"""Fitting helpers shared by the tasks: seeding, the Keras fit loop, evaluation."""
+"""Fitting helpers shared by the tasks: seeding, the Keras fit loop, class counts."""
 from __future__ import annotations
 
 import os
@@ -19,17 +19,6 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
     except Exception:  # older TF
         pass
-
-
-def quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up chatter (CUDA probing on CPU-only hosts, oneDNN notes).
-    Set EDGEKIT_VERBOSE=1 to see it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edgekit.edge._quiet import captured_stderr
-
-    with captured_stderr():
-        import tensorflow as tf
-        tf.constant(0.0) + 0.0   # the first op logs device discovery
 
 
 def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
@@ -55,21 +44,3 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
 
 def class_counts(y: np.ndarray, names) -> dict[str, int]:
     return {str(n): int((y == i).sum()) for i, n in enumerate(names)}
-
-
-def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Up to n indices, classes in proportion, seeded (the int8 calibration sample)."""
-    rng = np.random.default_rng(seed)
-    if n >= len(y):
-        return rng.permutation(len(y))
-    classes, counts = np.unique(y, return_counts=True)
-    # Largest-remainder apportionment: every class gets at least one, and the shares add up to exactly n.
-    share = n * counts / len(y)
-    k = np.minimum(np.maximum(1, np.floor(share).astype(int)), counts)
-    for i in np.argsort(-(share - np.floor(share)), kind="stable"):
-        if k.sum() >= n:
-            break
-        if k[i] < counts[i]:
-            k[i] += 1
-    idx = [rng.choice(np.flatnonzero(y == c), size=int(kc), replace=False) for c, kc in zip(classes, k)]
-    return rng.permutation(np.concatenate(idx))[:n]

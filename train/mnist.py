@@ -32,10 +32,13 @@ from typing import Any
 import click
 import numpy as np
 
+from edgekit.convert.batching import batched
 from edgekit.edge import frontend as fe
 from edgekit.edge.io import idx
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import Spec
+
+from .splits import stratified_holdout, stratified_sample
 
 ARCHS = {"course": ("mnist_course", "adam"), "keras": ("mnist_keras", "rmsprop")}
 TEST_FRACTION = 0.2
@@ -222,22 +225,6 @@ def load_images(data: str | Path | None, spec: Spec, log=print) -> ImageData:
                        "mnist.npz or a folder of images with one sub-folder per label")
 
 
-def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(keep, held) index arrays: ``round(fraction · N)`` held out, every class in proportion (largest
-    remainders), seeded. Both sorted."""
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y, return_counts=True)
-    want = fraction * counts
-    take = np.floor(want).astype(int)
-    short = int(round(fraction * len(y))) - int(take.sum())
-    if short > 0:
-        take[np.argsort(-(want - take), kind="stable")[:short]] += 1
-    held = [rng.permutation(np.flatnonzero(y == c))[:t] for c, t in zip(classes, take)]
-    held = np.sort(np.concatenate(held)) if held else np.zeros(0, int)
-    keep = np.setdiff1d(np.arange(len(y)), held)
-    return keep, held
-
-
 def make_spec(labels, height: int = SIDE, width: int = SIDE, invert: bool = False,
               resize: str = "area") -> Spec:
     """The spec of an MNIST-style classifier: grayscale pictures resized to height×width, optionally
@@ -250,7 +237,6 @@ def make_spec(labels, height: int = SIDE, width: int = SIDE, invert: bool = Fals
 
 
 def _subsample(x, y, n: int | None, seed: int):
-    from .fit import stratified_sample
     if n is None or n >= len(y):
         return x, y
     keep = np.sort(stratified_sample(y, n, seed))
@@ -302,15 +288,15 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
         raise EdgekitError(f"validation fraction {val_fraction} must be in [0, 1)")
     if not 0 <= shift <= 8:
         raise EdgekitError(f"--shift {shift}: give 0 (no augmentation) to 8 pixels")
-    from .artifacts import prepare_out
+    from edgekit.convert.rundir import prepare_out
     prepare_out(out)                                  # an unwritable --out fails now, not after training
     probe = make_spec(("0", "1"), invert=invert)      # decoding/resizing options for a folder of pictures
     ds = load_images(data, probe, log=log)            # bad data fails before TensorFlow is imported
-    from .fit import quiet_tensorflow
+    from edgekit.convert.rundir import save_run
+    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     from . import models
-    from .artifacts import save_run
-    from .fit import class_counts, seed_everything, stratified_sample
+    from .fit import class_counts, seed_everything
     if ds.has_test_set:
         x_pool, y_pool = _subsample(ds.x, ds.y, n, seed)
         n_test = None if n is None else max(len(ds.label_names), n // 4)
@@ -334,7 +320,7 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
         f"{', '.join(ds.label_names)} ({ds.source}); split train {len(tr):,} / val {len(va):,} / test "
         f"{len(y_test):,}")
     front = fe.build(spec)
-    feats = lambda x: np.concatenate([front(x[i:i + 1024]) for i in range(0, len(x), 1024)])  # noqa: E731
+    feats = lambda x: batched(front, x, 1024)  # noqa: E731
     x_tr, x_te = feats(x_pool[tr]), feats(x_test)
     x_va = feats(x_pool[va]) if len(va) else x_pool[:0, ..., None]
     y_tr, y_va = y_pool[tr], y_pool[va]

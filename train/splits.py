@@ -1,4 +1,6 @@
-"""Seeded, stratified train/validation/test splits."""
+"""Seeded, stratified index selection: train/validation/test splits, hold-outs and samples.
+
+One apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut serve them all."""
 from __future__ import annotations
 
 import math
@@ -48,14 +50,49 @@ def stratified_split(labels, fractions=(0.7, 0.1, 0.2), seed: int = 0
     if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or abs(sum(fr) - 1) > 1e-6:
         raise EdgekitError(f"stratified_split: fractions must be three non-negative numbers "
                            f"(train, validation, test) summing to 1, got {fractions!r}")
-    rng = np.random.default_rng(seed)
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for c in np.unique(y):
+    return tuple(_cut_classes(y, 3, lambda i, m: np.cumsum(_allocate(m, fr)[:2]),
+                              np.random.default_rng(seed)))  # type: ignore[return-value]
+
+
+def apportion(counts: np.ndarray, share: np.ndarray, total: int, minimum: int = 0) -> np.ndarray:
+    """Whole numbers ``k <= counts`` near ``share`` that add up to ``total`` where the caps allow: the
+    floors (at least ``minimum``), then one more each to the largest remainders (ties: the first)."""
+    k = np.minimum(np.maximum(minimum, np.floor(share).astype(int)), counts)
+    for i in np.argsort(-(share - np.floor(share)), kind="stable"):
+        if k.sum() >= total:
+            break
+        if k[i] < counts[i]:
+            k[i] += 1
+    return k
+
+
+def _cut_classes(y: np.ndarray, n_parts: int, cuts, rng: np.random.Generator) -> list[np.ndarray]:
+    """The members of every class (sorted label order), shuffled with ``rng`` and cut into ``n_parts``
+    at the positions ``cuts(i, m)`` of its m members; per part the indices over all classes, sorted int64."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(n_parts)]
+    for i, c in enumerate(np.unique(y)):
         members = rng.permutation(np.flatnonzero(y == c))
-        n_tr, n_va, _ = _allocate(len(members), fr)
-        parts[0].append(members[:n_tr])
-        parts[1].append(members[n_tr:n_tr + n_va])
-        parts[2].append(members[n_tr + n_va:])
-    out = tuple(np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64)
-                for p in parts)
-    return out  # type: ignore[return-value]
+        for part, piece in zip(parts, np.split(members, [int(p) for p in cuts(i, len(members))])):
+            part.append(piece)
+    return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
+
+
+def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, held) index arrays: ``round(fraction · N)`` held out, every class in proportion (largest
+    remainders), seeded. Both sorted."""
+    _, counts = np.unique(y, return_counts=True)
+    take = apportion(counts, fraction * counts, int(round(fraction * len(y))))
+    held, keep = _cut_classes(y, 2, lambda i, m: [take[i]], np.random.default_rng(seed))
+    return keep, held
+
+
+def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Up to n indices, classes in proportion, seeded (the int8 calibration sample)."""
+    rng = np.random.default_rng(seed)
+    if n >= len(y):
+        return rng.permutation(len(y))
+    classes, counts = np.unique(y, return_counts=True)
+    # Every class gets at least one, and the shares add up to exactly n.
+    k = apportion(counts, n * counts / len(y), n, minimum=1)
+    idx = [rng.choice(np.flatnonzero(y == c), size=int(kc), replace=False) for c, kc in zip(classes, k)]
+    return rng.permutation(np.concatenate(idx))[:n]

@@ -5,8 +5,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edgekit.convert.batching import batched
 from edgekit.edge import frontend as fe
 from edgekit.edge.model.spec import Spec
 
@@ -20,21 +19,17 @@ def make_spec(fs: float, window: int, labels, normalization: dict | None = None,
                 normalization=normalization or {"type": "none"}, labels=tuple(labels))
 
 
-def featurize(front, signals: np.ndarray, chunk: int = 256) -> np.ndarray:
-    return np.concatenate([front(signals[i:i + chunk]) for i in range(0, len(signals), chunk)])
-
-
 def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
                seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
                patience: int | None = None, log=print) -> dict[str, Any]:
-    from .artifacts import prepare_out, save_run
+    from edgekit.convert.rundir import prepare_out, save_run
     prepare_out(out)                    # an unwritable --out fails now, not after training
-    from .fit import quiet_tensorflow
+    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     from .datasets import load_signals
-    from .fit import class_counts, fit, seed_everything, stratified_sample
+    from .fit import class_counts, fit, seed_everything
     from .models import stft_cnn
-    from .splits import stratified_split
+    from .splits import stratified_sample, stratified_split
 
     ds = load_signals(data, fs=fs, seed=seed, n=n)
     log(f"data: {len(ds.signals)} signals × {ds.signals.shape[1]} samples at {ds.fs:g} Hz, classes "
@@ -44,10 +39,10 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
     # Fit the normalisation on the training part only, through the same front end the device runs.
     spec = make_spec(ds.fs, ds.signals.shape[1], ds.label_names)
     raw = fe.build(spec).raw
-    train_raw = np.concatenate([raw(ds.signals[tr][i:i + 256]) for i in range(0, len(tr), 256)])
+    train_raw = batched(raw, ds.signals[tr], 256)
     spec = spec.with_(normalization=fe.fit_standard(train_raw))
     front = fe.build(spec)
-    x = {k: featurize(front, ds.signals[idx]) for k, idx in (("train", tr), ("val", va), ("test", te))}
+    x = {k: batched(front, ds.signals[idx], 256) for k, idx in (("train", tr), ("val", va), ("test", te))}
     y = {k: ds.labels[idx] for k, idx in (("train", tr), ("val", va), ("test", te))}
     log(f"features: {list(spec.input_shape)} per window; split train {len(tr)} / val {len(va)} / "
         f"test {len(te)} (stratified, seed {seed})")

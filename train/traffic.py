@@ -1,13 +1,19 @@
 """Task ``traffic``: forecast the next 5-minute value (mean speed by default) at a road detector.
 
-Data: a vehicle-detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted),
-parsed with pandas and validated (a missing column, a non-numeric value or an empty file is a one-line
-error naming the file, line and column), or the deterministic synthetic feed of
-:mod:`edgekit.train.traffic_data`.
+Data: a vehicle-detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted), or
+the deterministic synthetic feed of :mod:`edgekit.train.traffic_data` as CSV lines. Either is read by the
+device's row parser (:func:`edgekit.edge.io.rows.read_table`): the same column matching, time parsing,
+blank lines, headerless feeds and repeated headers, and the same malformed rows — a wrong field count, a
+value that is not a number, a time that does not parse, or a row not after the previous one
+(:class:`~edgekit.edge.frontend.rows.Continuity`). By default the first malformed row is a one-line error
+naming the file, line and column (a training set should be clean); with ``malformed="skip"``
+(``--skip-malformed``) such rows are skipped and counted, as ``edge-run`` skips them on a stream.
 
 Windows: ``look_back`` consecutive rows predict the next row's target. Rows are assembled with
-:func:`edgekit.edge.io.rows.assemble` — the code the device uses row by row — so no window spans a time gap
-unless ``fill`` says how to fill it (and filled rows are never targets).
+:func:`edgekit.edge.frontend.rows.assemble` — :class:`~edgekit.edge.frontend.rows.Continuity`, which the
+device applies row by row — so no window spans a time gap unless ``fill`` says how to fill it (and filled
+rows are never targets). The windows stay raw (float64, as parsed); the model sees them through the spec's
+front end (:func:`edgekit.edge.frontend.build`), the very call the device makes on its rolling window.
 
 Split: chronological, no shuffling: a window belongs to the part its *target* row falls in; the test
 part is the last 20 % of the rows, validation the 10 % before it, training the rest. The min-max scaler
@@ -20,9 +26,7 @@ compare it with persistence (next = last) on the same test windows.
 from __future__ import annotations
 
 import platform
-import re
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,8 +34,9 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, MAX_FILL_ROWS, STEP_SECONDS, VDS_COLUMNS,
-                               Series, assemble, column_key, describe_format, units_of)
+from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, VDS_COLUMNS, RowTable, column_key, parse_table,
+                                  read_table, units_of)
+from edgekit.edge.frontend.rows import MAX_FILL_ROWS, STEP_SECONDS, Continuity, Series, assemble, format_time
 from edgekit.edge.model.spec import Spec
 
 DEFAULT_LOOK_BACK = 288          # one day of 5-minute rows
@@ -39,13 +44,15 @@ TEST_FRACTION = 0.2
 VAL_FRACTION = 0.1
 CALIB_KEEP = 1000                # raw training windows kept (shuffled) for int8 calibration
 SYNTH_DAYS = 28
+MALFORMED = ("error", "skip")    # what a malformed row does: stop training, or skip it as the device does
 
 
 # -- loading ----------------------------------------------------------------------------------------
 
 @dataclass
 class DetectorData:
-    """Detector rows: times (epoch seconds), numeric columns by canonical name, source line numbers."""
+    """Detector rows as the device accepts them: times (epoch seconds), numeric columns by canonical name,
+    source line numbers, and the malformed rows skipped."""
 
     source: str
     times: np.ndarray                    # (N,) float64
@@ -53,6 +60,8 @@ class DetectorData:
     lines: np.ndarray                    # (N,) file line of each row (header = line 1)
     date_column: str = DATE_COLUMN
     date_format: str = DATE_FORMAT
+    skipped: list[tuple[int, str]] = field(default_factory=list)   # (line, why) of each skipped row
+    notes: list[str] = field(default_factory=list)                 # the parser's notes (a repeated header)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -78,94 +87,45 @@ def _canonical(header: str) -> str:
 
 
 def load_detector_csv(path: str | Path, columns: Sequence[str] | None = None,
-                      date_column: str = DATE_COLUMN, date_format: str = DATE_FORMAT) -> DetectorData:
-    """Parse and validate a detector CSV with pandas.
+                      date_column: str = DATE_COLUMN, date_format: str = DATE_FORMAT,
+                      malformed: str = "error") -> DetectorData:
+    """Read a detector CSV with the device's row parser (:func:`edgekit.edge.io.rows.read_table`).
 
     ``columns``: the numeric columns needed (canonical or any spelling); default every column but the
-    date. Errors are one line naming the file, the line (header = line 1) and the column.
+    date. ``malformed``: ``error`` — the first malformed row is a one-line error naming the file, the line
+    (header = line 1) and the column; ``skip`` — malformed rows are skipped and listed in ``skipped``.
     """
-    import pandas as pd
+    if malformed not in MALFORMED:
+        raise ValueError(f"malformed={malformed!r}: use one of {MALFORMED}")
+    table = read_table(str(path), columns, date_column=date_column, date_format=date_format,
+                       strict=malformed == "error")
+    return _accept(table, str(path), date_format, strict=malformed == "error")
 
-    path = Path(path)
-    src = str(path)
-    if not path.is_file():
-        raise EdgekitError(f"{src}: no such file; give a detector CSV ({','.join(VDS_COLUMNS)})")
-    if path.stat().st_size == 0 or not path.read_bytes().strip():
-        raise EdgekitError(f"{src}: the file is empty (line 1: expected the header {','.join(VDS_COLUMNS)} "
-                           "followed by 5-minute rows)")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pd.errors.ParserWarning)
-            # index_col=False: a first data row with an extra field must not become an index column
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                             skipinitialspace=True, encoding="utf-8-sig", index_col=False)
-        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-            _raise_bad_width(path)
-    except pd.errors.ParserError as e:
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-        if m:
-            raise EdgekitError(f"{src}: line {m.group(2)}: the row has {m.group(3)} fields, the header has "
-                               f"{m.group(1)}") from None
-        raise EdgekitError(f"{src}: not a well-formed CSV ({msg})") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise EdgekitError(f"{src}: cannot read it as a text CSV ({e})") from None
-    header = [str(h).strip() for h in df.columns]
-    by_key: dict[str, str] = {}
-    for h in header:
-        if column_key(h) in by_key:
-            raise EdgekitError(f"{src}: line 1 (header): columns {by_key[column_key(h)]!r} and {h!r} are the "
-                               "same column; rename one")
-        by_key[column_key(h)] = h
-    df.columns = header
-    lines = np.arange(len(df)) + 2                      # the header is line 1
-    blank = np.ones(len(df), bool)
-    for h in header:
-        blank &= df[h].astype(str).str.strip().eq("").to_numpy() | df[h].isna().to_numpy()
-    df, lines = df[~blank], lines[~blank]
-    if len(df) == 0:
-        raise EdgekitError(f"{src}: line 1 is a header but no data rows follow")
 
-    def require(name: str) -> str:
-        h = by_key.get(column_key(name))
-        if h is None:
-            raise EdgekitError(f"{src}: line 1 (header): column {name!r} is missing (the header has "
-                               f"{', '.join(header)}); export the detector data with a {name} column")
-        return h
-
-    date_h = require(date_column)
-    wanted = [c for c in header if c != date_h] if columns is None else [require(c) for c in columns]
-    # Rows with too few fields come back with NaN in the missing cells.
-    for h in [date_h, *wanted]:
-        miss = df[h].isna().to_numpy()
-        if miss.any():
-            i = int(np.argmax(miss))
-            raise EdgekitError(f"{src}: line {lines[i]}, column {h!r}: the row has fewer fields than the header")
-    text_t = df[date_h].astype(str).str.strip()
-    times = pd.to_datetime(text_t, format=date_format, errors="coerce")
-    bad = times.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise EdgekitError(f"{src}: line {lines[i]}, column {date_h!r}: {text_t.iloc[i]!r} is not a "
-                           f"{describe_format(date_format)} time")
-    t = (times.to_numpy().astype("datetime64[ns]").astype(np.int64) / 1e9).astype(np.float64)
-    cols: dict[str, np.ndarray] = {}
-    for h in wanted:
-        text = df[h].astype(str).str.strip()
-        v = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(v)
-        if bad.any():
-            i = int(np.argmax(bad))
-            what = "is empty (a missing value, or a row with fewer fields than the header)" \
-                if not text.iloc[i] else f"{text.iloc[i]!r} is not a number"
-            raise EdgekitError(f"{src}: line {lines[i]}, column {h!r}: {what}")
-        cols[_canonical(h)] = v
-    back = np.flatnonzero(np.diff(t) <= 0)
-    if back.size:
-        i = int(back[0]) + 1
-        raise EdgekitError(f"{src}: line {lines[i]}, column {date_h!r}: {text_t.iloc[i]} is not after the "
-                           f"previous row's {text_t.iloc[i - 1]}; sort the rows and remove duplicates")
-    return DetectorData(src, t, cols, lines, date_column=date_h, date_format=date_format)
+def _accept(table: RowTable, source: str, date_format: str, strict: bool) -> DetectorData:
+    """The parsed rows the device would accept: a row not after the previous accepted one (the device's
+    :class:`~edgekit.edge.frontend.rows.Continuity` says ``back``) is malformed — an error, or skipped."""
+    order = Continuity()
+    keep = np.ones(len(table.times), bool)
+    skipped = list(table.skipped)
+    for i, (t, line) in enumerate(zip(table.times, table.lines)):
+        prev = order.last_t
+        if order.advance(t, table.values[i])[0] != "back":
+            continue
+        if strict:
+            raise EdgekitError(f"{source}: line {line}, column {table.date_column!r}: {format_time(t)} is not after "
+                               f"the previous row's {format_time(prev)}; sort the rows and remove duplicates")
+        skipped.append((line, f"time {format_time(t)} is not after the previous row's {format_time(prev)}"))
+        keep[i] = False
+    skipped.sort()
+    if not keep.any():
+        why = f" ({len(skipped)} malformed row(s) skipped; the first: line {skipped[0][0]}: {skipped[0][1]})" \
+            if skipped else ""
+        raise EdgekitError(f"{source}: line {table.header_line} is a header but no data rows follow{why}")
+    cols = {_canonical(name): table.values[keep, k] for k, name in enumerate(table.columns)}
+    return DetectorData(source, table.times[keep], cols, np.asarray(table.lines, np.int64)[keep],
+                        date_column=table.date_column, date_format=date_format, skipped=skipped,
+                        notes=list(table.notes))
 
 
 def feature_names(features: Sequence[str] | str | None) -> list[str] | None:
@@ -183,28 +143,14 @@ def needed_columns(target: str, features: Sequence[str] | str | None) -> list[st
     return None if names is None else list(dict.fromkeys([target, *names]))
 
 
-def _raise_bad_width(path: Path) -> None:
-    """pandas only warns about rows with more fields than the header; find the first one and say where."""
-    import csv
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f)
-        width = len(next(rows, []))
-        for fields in rows:
-            if fields and len(fields) > width:
-                raise EdgekitError(f"{path}: line {rows.line_num}: the row has {len(fields)} fields, the header "
-                                   f"has {width}")
-    raise EdgekitError(f"{path}: rows have more fields than the header")
-
-
 def synthetic_detector(days: int = SYNTH_DAYS, seed: int = 0) -> DetectorData:
-    """The built-in synthetic feed (see :mod:`edgekit.train.traffic_data`) as DetectorData."""
-    from .traffic_data import synthetic_times, synthetic_traffic
+    """The built-in synthetic feed (see :mod:`edgekit.train.traffic_data`): its CSV lines, read as a file
+    written by ``edgekit data synth traffic`` is read."""
+    from .traffic_data import synthetic_traffic, traffic_csv_lines
 
-    table = synthetic_traffic(days, seed)
-    cols = {c: np.asarray(table[c], np.float64) for c in VDS_COLUMNS[1:]}
-    n = len(table["Date"])
-    return DetectorData(f"synthetic ({days} days, seed {seed})", synthetic_times(table), cols,
-                        np.arange(n) + 2)
+    source = f"synthetic ({days} days, seed {seed})"
+    table = parse_table(traffic_csv_lines(synthetic_traffic(days, seed)), None, source=source)
+    return _accept(table, source, DATE_FORMAT, strict=True)
 
 
 def infer_step(times: np.ndarray) -> float:
@@ -230,13 +176,18 @@ class Prepared:
 
     spec: Spec
     series: Series
-    x: dict[str, np.ndarray]               # part → raw windows (n, look_back, C) float32
+    x: dict[str, np.ndarray]               # part → raw windows (n, look_back, C) float64, as parsed
     y: dict[str, np.ndarray]               # part → scaled target (n,) float32
     last: dict[str, np.ndarray]            # part → raw target value of each window's last row (persistence)
     target_times: dict[str, np.ndarray]    # part → epoch seconds of each window's target row
     boundaries: dict[str, float]           # val / test: first target time of the part
     columns: list[str]
     target: str
+
+    def inputs(self, part: str) -> np.ndarray:
+        """A part's model inputs (float32): its raw windows through the spec's front end — the call the
+        device makes on each window it forms, with the same min-max scaler."""
+        return fe.build(self.spec)(self.x[part])
 
 
 def make_windows(series: Series, look_back: int, target_col: int,
@@ -307,7 +258,7 @@ def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str 
     out = Prepared(spec, series, {}, {}, {}, {}, {"val": float(t_val), "test": float(t_test)}, columns, target)
     for i, p in enumerate(names):
         m = part_of == i
-        out.x[p] = x[m].astype(np.float32)
+        out.x[p] = x[m]
         out.y[p] = np.asarray(y_scaled[m], np.float32)
         out.last[p] = last[m]
         out.target_times[p] = tt[m]
@@ -331,27 +282,34 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
                   target: str = "Speed", features: Sequence[str] | str | None = None, epochs: int = 30,
                   seed: int = 0, fill: str | None = None, max_fill_rows: int = MAX_FILL_ROWS,
                   batch_size: int = 32, patience: int | None = 8, days: int = SYNTH_DAYS,
-                  verbose: int = 2, log=print) -> dict[str, Any]:
-    """Train the course's traffic CNN and write the run directory (see ``edgekit.train.artifacts``).
+                  verbose: int = 2, log=print, malformed: str = "error") -> dict[str, Any]:
+    """Train the course's traffic CNN and write the run directory (see ``edgekit.convert.rundir``).
 
     ``data``: a detector CSV, or None for the synthetic feed (``days`` days, ``seed``). ``patience``:
     stop when the validation loss has not improved for that many epochs and keep the best epoch's
-    weights (None: train all ``epochs``). Returns the metrics written to metrics.json.
+    weights (None: train all ``epochs``). ``malformed``: ``error`` or ``skip`` (see
+    :func:`load_detector_csv`). Returns the metrics written to metrics.json.
     """
-    from .artifacts import prepare_out
+    from edgekit.convert.rundir import prepare_out
     prepare_out(out)                    # an unwritable --out fails now, not after training
     # Data first: a bad file is reported before TensorFlow takes seconds to start.
     ds = synthetic_detector(days, seed) if data is None else \
-        load_detector_csv(data, needed_columns(target, features))
+        load_detector_csv(data, needed_columns(target, features), malformed=malformed)
     step = infer_step(ds.times)
     prep = prepare(ds, look_back, target, features, fill, max_fill_rows, step)
     log(f"data: {len(ds)} rows every {step / 60:g} min from {ds.source}, columns {', '.join(ds.columns)}")
+    for note in ds.notes[:5]:
+        log(f"note: {note}")
+    if ds.skipped:
+        first = "; ".join(f"line {line}: {why}" for line, why in ds.skipped[:3])
+        log(f"malformed: {len(ds.skipped)} row(s) skipped, as edge-run skips them ({first}"
+            f"{'; …' if len(ds.skipped) > 3 else ''})")
 
-    from .fit import quiet_tensorflow
+    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     import keras
 
-    from .artifacts import save_run
+    from edgekit.convert.rundir import save_run
     from .fit import seed_everything
     from .models import traffic_cnn
     spec = prep.spec
@@ -366,9 +324,7 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         f"{prep.target}; chronological split train {n['train']} / val {n['val']} / test {n['test']} "
         f"(test from {_fmt_t(prep.boundaries['test'])}); scaler fitted on the training rows")
 
-    front = fe.build(spec)
-    x = {p: front(prep.x[p]) if len(prep.x[p]) else np.zeros((0, *spec.input_shape), np.float32)
-         for p in prep.x}
+    x = {p: prep.inputs(p) for p in prep.x}
     seed_everything(seed)
     model = traffic_cnn(look_back, len(prep.columns))
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
@@ -399,7 +355,7 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         **cnn,
         "persistence": persist,
         "beats_persistence": bool(cnn["test_mse"] < persist["test_mse"]),
-        "n_rows": int(len(ds)), "gaps": len(g), "missing_rows": int(sum(x["missing"] for x in g)),
+        "n_rows": int(len(ds)), "malformed_rows": len(ds.skipped), "gaps": len(g), "missing_rows": int(sum(x["missing"] for x in g)),
         "filled_rows": int((~prep.series.real).sum()),
         "n_train": n["train"], "n_val": n["val"], "n_test": n["test"],
         "test_from": _fmt_t(prep.boundaries["test"]), "val_from": _fmt_t(prep.boundaries["val"]),
@@ -418,5 +374,4 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
 
 
 def _fmt_t(t: float) -> str:
-    from edgekit.edge.io.rows import format_time
     return format_time(t) if np.isfinite(t) else "-"

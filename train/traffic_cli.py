@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgekit.edge.io.rows import MAX_FILL_ROWS
+from edgekit.edge.frontend.rows import MAX_FILL_ROWS
 
 
 @click.command("traffic")
@@ -19,6 +19,10 @@ from edgekit.edge.io.rows import MAX_FILL_ROWS
               help="How to fill time gaps; 'none': no window spans a gap.")
 @click.option("--max-fill", "max_fill", type=click.IntRange(min=0), default=MAX_FILL_ROWS, show_default=True,
               help="With --fill: longest gap (rows) that is filled; longer gaps restart the window.")
+@click.option("--skip-malformed", "skip_malformed", is_flag=True,
+              help="Skip malformed rows (a wrong field count, a value that is not a number, a bad time, a row "
+                   "not after the previous one) as edge-run does, and count them in metrics.json; default: "
+                   "the first one is an error.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
               help="Stop after this many epochs without a better validation loss and keep the best "
@@ -28,12 +32,14 @@ from edgekit.edge.io.rows import MAX_FILL_ROWS
 @click.option("--days", type=click.IntRange(min=2), default=28, show_default=True,
               help="Days of synthetic data (without --data).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def traffic_cmd(data, look_back, target, features, fill, max_fill, epochs, patience, batch_size, seed, days, out):
+def traffic_cmd(data, look_back, target, features, fill, max_fill, skip_malformed, epochs, patience, batch_size,
+                seed, days, out):
     """The course's Conv1D forecaster of the next 5-minute value at a road detector."""
     from .traffic import train_traffic
     train_traffic(out, data=data, look_back=look_back, target=target, features=features,
                   epochs=epochs, seed=seed, fill=None if fill == "none" else fill, max_fill_rows=max_fill,
-                  batch_size=batch_size, patience=patience or None, days=days, log=click.echo)
+                  batch_size=batch_size, patience=patience or None, days=days, log=click.echo,
+                  malformed="skip" if skip_malformed else "error")
 
 
 @click.command("traffic")

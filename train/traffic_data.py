@@ -1,8 +1,9 @@
 """A deterministic synthetic vehicle-detector feed, in the VDS export's layout.
 
 Columns ``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, one row every 5 minutes, ``YYYY-MM-DD H:MM``
-dates, CRLF line endings — the same file the real detector gives (``../shared/data/vds/vds.csv``), so every
-code path (pandas on the workstation, the csv-module parser on the device) is exercised by it.
+dates, CRLF line endings — the same file the real detector gives (``../shared/data/vds/vds.csv``). Training
+on the built-in feed reads these very lines through the device's row parser, so ``edgekit train traffic``
+and ``edgekit train traffic --data`` on the written file see the same rows.
 
 The model behind it: traffic demand follows a daily profile (quiet nights, a sharp morning and a broader
 evening rush hour on weekdays, one flat midday bump at weekends) scaled by a weekly factor, with slowly
@@ -13,13 +14,14 @@ capacity (the rush-hour dips), plus AR(1) noise; occupancy rises with volume and
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import STEP_SECONDS, VDS_COLUMNS
+from edgekit.edge.io.rows import VDS_COLUMNS
+from edgekit.edge.frontend.rows import STEP_SECONDS
 
 START = "2017-04-02 00:00"        # a Sunday, as in vds.csv
 
@@ -89,15 +91,19 @@ def drop_gaps(table: dict[str, np.ndarray], n_gaps: int, seed: int = 0, max_rows
     return {k: v[keep] for k, v in table.items()}
 
 
-def write_traffic_csv(path: str | Path, table: dict[str, np.ndarray], occ_header: str = "Occ.Rate") -> Path:
-    """Write a detector table as the VDS export does: CRLF line endings, a final CRLF, plain numbers.
+def traffic_csv_lines(table: dict[str, np.ndarray], occ_header: str = "Occ.Rate") -> list[str]:
+    """A detector table as the VDS export's text lines (header first, no line endings, plain numbers).
     ``occ_header`` names the last column (``Occ.Rate``, or ``OccRate`` as another export spells it)."""
-    path = Path(path)
     header = [c if c != "Occ.Rate" else occ_header for c in VDS_COLUMNS]
     cols = [table[c] for c in VDS_COLUMNS]
-    lines = [",".join(header)]
-    for i in range(len(cols[0])):
-        lines.append(",".join(_fmt(c[i]) for c in cols))
+    return [",".join(header)] + [",".join(_fmt(c[i]) for c in cols) for i in range(len(cols[0]))]
+
+
+def write_traffic_csv(path: str | Path, table: dict[str, np.ndarray], occ_header: str = "Occ.Rate") -> Path:
+    """Write a detector table as the VDS export does (:func:`traffic_csv_lines`): CRLF line endings, a
+    final CRLF."""
+    path = Path(path)
+    lines = traffic_csv_lines(table, occ_header)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(("\r\n".join(lines) + "\r\n").encode("ascii"))
@@ -113,8 +119,3 @@ def _fmt(v) -> str:
         return str(int(v))
     return f"{float(v):g}"
 
-
-def synthetic_times(table: dict[str, np.ndarray]) -> np.ndarray:
-    """Epoch seconds of a synthetic table's ``Date`` column (UTC-naive wall clock, as the parsers read it)."""
-    return np.array([datetime.strptime(d, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc).timestamp()
-                     for d in table["Date"]])

@@ -1,0 +1,171 @@
+"""What a comparison reads: the artifacts (each with its spec and a predict function), the training run
+an artifact came from, the test split, and the test windows' front-end features."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.spec import Spec
+
+from ..batching import batched
+
+
+@dataclass
+class Artifact:
+    path: Path
+    format: str
+    precision: str
+    backend: str
+    size_bytes: int
+    spec: Spec
+    predict: Callable[[np.ndarray], np.ndarray]     # float features (N, ...) → float outputs (N, C)
+    model: Any = field(default=None, repr=False)    # the edgekit Model (tflite/onnx) or the Keras model
+
+
+def _keras_spec(p: Path) -> Spec:
+    spec_file = p.parent / "spec.json"
+    if not spec_file.is_file():
+        raise EdgekitError(f"{p}: no spec.json next to it, so its front end and labels are unknown; compare the "
+                           "model.keras of a run directory written by 'edgekit train'")
+    return Spec.load(spec_file)
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    """Load one model file for comparison; a one-line :class:`EdgekitError` if it is not a usable model."""
+    p = Path(path)
+    if p.is_dir():
+        raise EdgekitError(f"{p}: is a directory; give model files (.keras, .tflite, .onnx), e.g. "
+                           f"{p / 'model.keras'}")
+    if not p.exists():
+        raise EdgekitError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".keras":
+        with open(p, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise EdgekitError(f"{p}: not a Keras model (a .keras file is a zip archive)")
+        spec = _keras_spec(p)
+        from ..tf import keras_outputs, quiet_tensorflow
+        quiet_tensorflow()
+        import keras
+        try:
+            model = keras.models.load_model(p, compile=False)
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise EdgekitError(f"{p}: cannot load the Keras model ({type(e).__name__}: {first[:200]})") from None
+        shape = tuple(int(s) for s in model.input_shape[1:] if s is not None)
+        if shape != tuple(spec.input_shape):
+            raise EdgekitError(f"{p}: the model takes {list(shape)} but {p.parent / 'spec.json'} says "
+                               f"{list(spec.input_shape)}; the spec belongs to another model")
+        import tensorflow as tf
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            return keras_outputs(model, x).astype(np.float32, copy=False)
+        return Artifact(p, "keras", "float32", f"keras {keras.__version__} (tensorflow {tf.__version__})",
+                        p.stat().st_size, spec, predict, model)
+    if suffix in (".tflite", ".onnx"):
+        from edgekit.edge.model.model import Model
+        m = Model(p)
+        if m.spec is None:
+            raise EdgekitError(f"{p}: carries no edgekit metadata, so its task and test data are unknown; "
+                               "compare models exported by 'edgekit convert'")
+        return Artifact(p, m.format, m.precision, m.backend.name, m.file.size_bytes, m.spec, m.predict, m)
+    raise EdgekitError(f"{p}: not a model (give .keras, .tflite or .onnx files)")
+
+
+def task_difference(a: Spec, b: Spec) -> str | None:
+    """What makes spec ``a`` another task than ``b`` (None if they are the same task)."""
+    checks = (("task", a.task, b.task), ("kind", a.kind, b.kind), ("labels", list(a.labels), list(b.labels)),
+              ("window", a.window, b.window), ("sample rate", a.sample_rate, b.sample_rate),
+              ("input shape", list(a.input_shape), list(b.input_shape)),
+              ("target", (a.target or {}).get("column"), (b.target or {}).get("column")))
+    for name, x, y in checks:
+        if x != y:
+            return f"{name} {x} vs {y}"
+    return None
+
+
+def pick_reference(arts: list[Artifact]) -> Artifact:
+    return next((a for a in arts if a.format == "keras"), None) or \
+        next((a for a in arts if a.precision == "float32"), arts[0])
+
+
+def find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
+    """The training run the artifact was converted from: model.keras whose sha256 is in its spec, with
+    calibration.npz. Looked for next to the given .keras artifacts and next to the artifact itself."""
+    from edgekit.edge.model.spec import file_sha256
+
+    candidates = [a.path.parent for a in arts if a.format == "keras"] + [art.path.parent]
+    tried = []
+    for d in dict.fromkeys(candidates):
+        mk = d / "model.keras"
+        if not mk.is_file():
+            tried.append(f"{d} (no model.keras)")
+            continue
+        if art.spec.model_sha256 and file_sha256(mk) != art.spec.model_sha256:
+            tried.append(f"{d} (another model)")
+            continue
+        if not (d / "calibration.npz").is_file():
+            tried.append(f"{d} (no calibration.npz)")
+            continue
+        return d
+    raise EdgekitError(f"--layers for {art.path.name} needs the training run it was converted from "
+                       f"(model.keras and calibration.npz); tried {', '.join(tried)}")
+
+
+def load_test_data(arts: list[Artifact], data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(raw windows x, targets y, where they came from): ``--data`` (a .npz with x and y, or a training
+    run directory), else the test split recorded next to the first artifact that has one."""
+    if data:
+        f = Path(data)
+        f = f / "test.npz" if f.is_dir() else f
+        if not f.is_file() or f.suffix.lower() != ".npz":
+            raise EdgekitError(f"--data {data}: give a test .npz (arrays x and y) or a training run directory "
+                               "holding test.npz")
+        candidates = [f]
+    else:
+        candidates = [a.path.parent / "test.npz" for a in arts]
+    for f in candidates:
+        if f.is_file():
+            try:
+                with np.load(f, allow_pickle=False) as z:
+                    x, y = z["x"], z["y"]
+            except (KeyError, ValueError, OSError, EOFError) as e:
+                raise EdgekitError(f"{f}: not a test split (needs arrays x and y): {e}") from None
+            if len(x) == 0 or len(x) != len(y):
+                raise EdgekitError(f"{f}: the test split has {len(x)} windows and {len(y)} targets; need as "
+                                   "many targets as windows, at least one")
+            return x, y, str(f)
+    raise EdgekitError("no test data found next to the artifacts; give --data DIR/test.npz (arrays x, y)")
+
+
+def check_targets(spec: Spec, y: np.ndarray, source: str) -> np.ndarray:
+    if spec.kind == "classification":
+        yi = np.asarray(y)
+        if yi.ndim != 1 or not np.issubdtype(yi.dtype, np.number) or not np.all(np.isfinite(yi)) \
+                or not np.all(yi == np.round(yi)):
+            raise EdgekitError(f"{source}: y must hold class indices for a classifier")
+        yi = yi.astype(np.int64)
+        bad = (yi < 0) | (yi >= len(spec.labels))
+        if bad.any():
+            raise EdgekitError(f"{source}: {int(bad.sum())} target(s) outside the model's {len(spec.labels)} "
+                               f"classes ({', '.join(spec.labels)})")
+        return yi
+    yf = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(yf)):
+        raise EdgekitError(f"{source}: y holds NaN/inf targets")
+    return yf
+
+
+def features(spec: Spec, x_raw: np.ndarray, cache: dict) -> np.ndarray:
+    """Front-end features of the test windows for this spec (cached per front end + normalisation)."""
+    key = json.dumps([spec.features, spec.normalization, list(spec.input_shape)], sort_keys=True)
+    if key not in cache:
+        front = fe.build(spec)
+        cache[key] = batched(front, x_raw, 256)
+    return cache[key]

@@ -1,0 +1,63 @@
+"""The task metrics of one artifact's outputs on the test split, and its agreement with the reference:
+accuracy, macro-F1 and the confusion matrix of a classifier; MSE/MAE of a regressor, also in physical units."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
+from edgekit.edge.model.spec import Spec
+
+REGRESSION_AGREEMENT_TOL = 0.01     # fraction of the reference outputs' range
+
+
+def task_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The row's metric fields: ``metric``, ``value`` and the rest for the spec's kind of task."""
+    if spec.kind != "classification":
+        return regression_metrics(spec, out, ref, y)
+    pred = out.argmax(1)
+    return dict(metric="accuracy", value=float((pred == y).mean()), macro_f1=macro_f1(y, pred, len(spec.labels)),
+                agreement=float((pred == ref.argmax(1)).mean()), confusion=confusion(y, pred, len(spec.labels)))
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Unweighted mean of the per-class F1 scores (a class absent from both truth and prediction
+    counts as 0, as scikit-learn's ``zero_division=0``)."""
+    f1s = []
+    for c in range(n_classes):
+        tp = np.sum((pred == c) & (y == c))
+        fp = np.sum((pred == c) & (y != c))
+        fn = np.sum((pred != c) & (y == c))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1s))
+
+
+def confusion(y, pred, n):
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (np.asarray(y, int), np.asarray(pred, int)), 1)
+    return m.tolist()
+
+
+def regression_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    o = out.reshape(len(out), -1).astype(np.float64)
+    r = ref.reshape(len(ref), -1).astype(np.float64)
+    t = np.asarray(y, np.float64).reshape(len(y), -1)
+    if t.shape[1] != o.shape[1]:
+        raise EdgekitError(f"the test targets have {t.shape[1]} value(s) per window but the model outputs "
+                           f"{o.shape[1]}")
+    scaling = (spec.target or {}).get("scaling") or {"type": "none"}
+    op, tp = fe.denormalize(o, scaling), fe.denormalize(t, scaling)
+    span = float(r.max() - r.min()) or 1.0
+    within = np.all(np.abs(o - r) <= REGRESSION_AGREEMENT_TOL * span, axis=1)
+    return {"metric": "mse", "value": float(((o - t) ** 2).mean()), "mse": float(((o - t) ** 2).mean()),
+            "mae": float(np.abs(o - t).mean()), "mse_physical": float(((op - tp) ** 2).mean()),
+            "mae_physical": float(np.abs(op - tp).mean()),
+            "unit": target_units(spec),
+            "agreement": float(within.mean())}
+
+
+def target_units(spec: Spec) -> str:
+    t = spec.target or {}
+    return str(t.get("units") or t.get("unit") or t.get("column") or "")
