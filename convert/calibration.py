@@ -5,7 +5,7 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 
-from .batching import batched
+from .tf import batched
 
 
 def calibration_features(run, n: int, log=print) -> np.ndarray:

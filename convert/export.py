@@ -11,34 +11,16 @@ import numpy as np
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 
-from .batching import batched
+from .tf import batched, keras_outputs, quiet_tensorflow
 from .verify import verify_artifact
 
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
-
-
-# Default file names follow the training command (`edgekit train mnist` → mnist_int8.tflite).
-STEMS = {"image": "mnist"}
-
-
-def default_output(run_dir: Path, task: str, fmt: str, precision: str) -> Path:
-    return run_dir / f"{STEMS.get(task, task)}_{precision}{FORMATS[fmt]}"
-
-
-def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
-    """A new temporary file in ``path``'s folder (created if missing), as ``mkstemp`` returns it; a folder
-    that cannot be written is a one-line error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    except OSError as e:
-        raise EdgekitError(f"{path}: cannot write there ({e.strerror or e}); choose another -o") from None
+STEMS = {"image": "mnist"}   # default names follow the training command: `edgekit train mnist` → mnist_int8.tflite
 
 
 def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "float32",
                 output: str | Path | None = None, calib: int = 300, log=print,
                 onnx_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    from .tf import keras_outputs, quiet_tensorflow
     quiet_tensorflow()
     from .calibration import calibration_features
     from .rundir import open_run
@@ -46,24 +28,27 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
     run = open_run(run_dir)
     spec = run.spec()
     model = run.load_model()
-    out = Path(output) if output else default_output(run.path, spec.task, fmt, precision)
+    out = Path(output) if output else run.path / f"{STEMS.get(spec.task, spec.task)}_{precision}{FORMATS[fmt]}"
     if out.suffix.lower() != FORMATS[fmt]:
         raise EdgekitError(f"-o {out}: a {fmt} model needs the {FORMATS[fmt]} extension")
-    # Convert into a temporary file beside the output and move it into place only once it has passed
-    # verification: a failed or interrupted conversion leaves an existing artifact as it was.
-    fd, tmp_name = _temp_beside(out, out.suffix)     # keeps the extension: the backend is chosen by it
+    # Convert into a temporary file beside the output (with its extension: the backend is chosen by it) and
+    # move it into place only once it has passed verification: a failed or interrupted conversion leaves an
+    # existing artifact as it was.
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
+    except OSError as e:
+        raise EdgekitError(f"{out}: cannot write there ({e.strerror or e}); choose another -o") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        front = fe.build(spec)
         x_raw, y = run.test_split()
-        x = batched(front, x_raw, 256)
+        x = batched(fe.build(spec), x_raw, 256)
         reference = keras_outputs(model, x)
         rep_data = calibration_features(run, calib, log=log) if precision == "int8" else None
         quant = {"precision": precision}
         if rep_data is not None:
             quant["calibration_samples"] = int(len(rep_data))
-
         if fmt == "tflite":
             from .tflite import to_tflite
             from .metadata import embed_tflite

@@ -1,23 +1,13 @@
 """Keras → ONNX (float32, and static int8 through ONNX Runtime's quantizer).
 
-float32: ``tf2onnx.convert.from_function`` on ``model(x, training=False)`` with a dynamic batch axis.
-(``tf2onnx.convert.from_keras`` fails on Keras 3 Sequential models.)
-
-int8: the float model → ``quant_pre_process`` (shape inference + graph optimisation; needs ``sympy``) →
-``onnxruntime.quantization.quantize_static`` calibrated on front-end-processed training windows. The
-result keeps float32 input and output tensors: the graph quantizes and dequantizes inside, so the device
-feeds it exactly like the float model. Options:
-
-quant_format   'qdq' (QuantizeLinear/DequantizeLinear pairs around float ops, fused by ORT at load time)
-               or 'qoperator' (QLinearConv / QLinearMatMul ... operators written into the graph)
-calibration    'minmax', 'entropy' or 'percentile' (how activation ranges are chosen)
-per_channel    one weight scale per output channel (True) or per tensor (False)
-opset          ONNX opset of the export (13 … the newest tf2onnx supports)
-activation_type 'uint8' or 'int8' activations (``--activations``; weights are always int8). TensorRT
-               needs symmetric int8 activations.
-
-The defaults were chosen by measurement on a trained STFT run (``benchmarks/onnx_int8_options.md``).
-The spec (with the quantization parameters) is embedded in ``metadata_props`` before the file is written.
+float32: ``tf2onnx.convert.from_function`` on ``model(x, training=False)`` with a dynamic batch axis
+(``tf2onnx.convert.from_keras`` fails on Keras 3 Sequential models). int8: the float model →
+``quant_pre_process`` (shape inference + graph optimisation; needs ``sympy``) → ``quantize_static``
+calibrated on front-end-processed training windows: QDQ pairs around float ops (fused by ORT at load time)
+or QOperator form (QLinearConv ...), minmax/entropy/percentile activation ranges, weight scales per channel
+or per tensor, uint8 or int8 activations (TensorRT needs symmetric int8); weights are always int8. The
+result keeps float32 input and output tensors (it quantizes and dequantizes inside), so the device feeds it
+exactly like the float model. The spec, with the quantization facts, is embedded in ``metadata_props``.
 """
 from __future__ import annotations
 
@@ -32,6 +22,8 @@ import numpy as np
 from edgekit.edge._quiet import captured_stderr
 from edgekit.edge.errors import EdgekitError, MissingExtraError
 from edgekit.edge.model.spec import edgekit_version
+
+from .metadata import embed_onnx
 
 PRECISIONS = ("float32", "int8")
 QUANT_FORMATS = ("qdq", "qoperator")
@@ -61,24 +53,10 @@ def _workstation_imports() -> None:
         raise MissingExtraError("ONNX export", (e.name or "tf2onnx").split(".")[0], "train") from None
 
 
-def max_opset() -> int:
-    """The newest opset the installed tf2onnx can export."""
-    _workstation_imports()
-    from tf2onnx import constants
-    return max(constants.OPSET_TO_IR_VERSION)
-
-
-def _fail(what: str, e: BaseException, log) -> EdgekitError:
-    """One line with the useful part of a converter/quantizer failure (its message, else its last log line)."""
-    msg = str(e).strip().splitlines()
-    detail = msg[0] if msg else (log.last_line() or type(e).__name__)
-    return EdgekitError(f"{what} failed: {type(e).__name__}: {detail[:300]} (set EDGEKIT_VERBOSE=1 to see "
-                        "its log)")
-
-
 @contextlib.contextmanager
 def _quiet(what: str):
-    """Silence TF/tf2onnx/ORT chatter (C-level stderr, Python stdout, their loggers); failures → one line."""
+    """Silence TF/tf2onnx/ORT chatter (C-level stderr, Python stdout, their loggers); a failure is one line
+    with the useful part: its message, else its last log line."""
     import logging
 
     loggers = [logging.getLogger(n) for n in ("tf2onnx", "root", "onnxruntime")]
@@ -92,7 +70,10 @@ def _quiet(what: str):
             except EdgekitError:
                 raise
             except Exception as e:  # converters raise anything: ValueError, RuntimeError, onnx checker errors
-                raise _fail(what, e, log) from None
+                msg = str(e).strip().splitlines()
+                detail = msg[0] if msg else (log.last_line() or type(e).__name__)
+                raise EdgekitError(f"{what} failed: {type(e).__name__}: {detail[:300]} (set EDGEKIT_VERBOSE=1 "
+                                   "to see its log)") from None
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
@@ -108,7 +89,11 @@ def check_options(precision: str, opset: int = DEFAULT_OPSET, quant_format: str 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
         raise EdgekitError(f"--opset {opset!r}: edgekit exports ONNX opset {MIN_OPSET} (per-channel int8 needs "
                            f"it) or later; the default is {DEFAULT_OPSET}")
-    hi = max_opset() if opset > DEFAULT_OPSET else DEFAULT_OPSET    # (max_opset imports TensorFlow)
+    hi = DEFAULT_OPSET
+    if opset > hi:                          # ask tf2onnx (it imports TensorFlow) only when needed
+        _workstation_imports()
+        from tf2onnx import constants
+        hi = max(constants.OPSET_TO_IR_VERSION)     # the newest opset this tf2onnx writes
     if opset > hi:
         raise EdgekitError(f"--opset {opset}: edgekit exports ONNX opsets {MIN_OPSET} (per-channel int8 needs "
                            f"it) to {hi} (the newest this tf2onnx writes); the default is {DEFAULT_OPSET}")
@@ -141,10 +126,8 @@ def keras_to_onnx(model, opset: int = DEFAULT_OPSET):
 
 
 class _Reader:
-    """``CalibrationDataReader`` over float features, up to ``CALIB_BATCH`` windows per inference.
-
-    All batches have the same size (the largest divisor of N up to ``batch``): the histogram calibrators
-    (entropy, percentile) stack the batches' outputs into one array, and every window is used."""
+    """``CalibrationDataReader`` over float features in batches of one size, the largest divisor of N up to
+    ``batch``: the histogram calibrators (entropy, percentile) stack the batches' outputs into one array."""
 
     def __init__(self, input_name: str, data: np.ndarray, batch: int = CALIB_BATCH):
         self.input_name = input_name
@@ -202,12 +185,9 @@ def quantize_int8(float_proto, rep_data: np.ndarray, *, quant_format: str = DEFA
 
 def _entropy_ranges(model_path: Path, reader: _Reader, tmp: Path) -> str:
     """KL-divergence (entropy) activation ranges over ``ENTROPY_BINS`` histogram bins, saved as an ORT
-    calibration cache for ``quantize_static``.
-
-    ``quantize_static`` builds its entropy calibrator with 128 histogram bins and 128 quantized bins, which
-    leaves exactly one candidate threshold — the full range — so its "entropy" equals MinMax (measured:
-    identical models). TensorRT's setting, 2048 bins searched down to 128, is what entropy calibration means.
-    """
+    calibration cache for ``quantize_static``. Its own entropy calibrator has 128 histogram bins and 128
+    quantized bins: one candidate threshold, the full range, so its "entropy" equals MinMax (measured:
+    identical models). TensorRT's setting, 2048 bins searched down to 128, is what entropy calibration means."""
     import inspect
 
     from onnxruntime.quantization import CalibrationMethod, quantize_static
@@ -241,8 +221,6 @@ def to_onnx(model, spec, precision: str, rep_data: np.ndarray | None = None, *,
     import onnx
     import onnxruntime
     import tf2onnx
-
-    from .metadata import embed_onnx
 
     quant: dict[str, Any] = {"precision": precision, "opset": opset, "converter": f"tf2onnx {tf2onnx.__version__}"}
     if precision == "int8":

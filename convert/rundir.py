@@ -24,6 +24,16 @@ from edgekit.edge.model.spec import Spec
 MODEL, TEST, CALIB, METRICS = "model.keras", "test.npz", "calibration.npz", "metrics.json"
 
 
+def load_keras(path: Path):
+    """A Keras model file (without its optimizer state); a file Keras cannot load is a one-line error."""
+    import keras
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise EdgekitError(f"{path}: cannot load the Keras model ({type(e).__name__}: {first[:200]})") from None
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -36,14 +46,9 @@ class RunDir:
         return Spec.load(self.path)
 
     def load_model(self):
-        import keras
         if not self.model_path.is_file():
             raise EdgekitError(f"{self.path}: no {MODEL} here; give the directory written by 'edgekit train'")
-        try:
-            return keras.models.load_model(self.model_path, compile=False)
-        except Exception as e:
-            raise EdgekitError(f"{self.model_path}: cannot load the Keras model ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        return load_keras(self.model_path)
 
     def _npz(self, name: str) -> dict[str, np.ndarray]:
         p = self.path / name
@@ -51,8 +56,7 @@ class RunDir:
             with np.load(p, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         except FileNotFoundError:
-            raise EdgekitError(f"{self.path}: no {name} here; give the directory written by 'edgekit train'") \
-                from None
+            raise EdgekitError(f"{self.path}: no {name} here; give the directory written by 'edgekit train'") from None
         except (ValueError, OSError) as e:
             raise EdgekitError(f"{p}: unreadable ({e})") from None
 
@@ -72,8 +76,7 @@ def open_run(path: str | Path) -> RunDir:
     if not p.is_dir():
         raise EdgekitError(f"{path}: not a directory; give the output directory of 'edgekit train'")
     if not (p / "spec.json").is_file() or not (p / MODEL).is_file():
-        raise EdgekitError(f"{path}: no model.keras and spec.json here; give the output directory of "
-                           "'edgekit train'")
+        raise EdgekitError(f"{path}: no model.keras and spec.json here; give the output directory of 'edgekit train'")
     return RunDir(p)
 
 
@@ -103,8 +106,7 @@ def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metric
         out.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
     except OSError as e:
-        raise EdgekitError(f"--out {out}: cannot write there ({e.strerror or e}); choose another --out") \
-            from None
+        raise EdgekitError(f"--out {out}: cannot write there ({e.strerror or e}); choose another --out") from None
     try:
         # Save the architecture and weights only: the optimizer state would triple the file for nothing.
         # (clone_model would carry the optimizer over; a model rebuilt from its config has none.)

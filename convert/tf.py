@@ -1,11 +1,11 @@
-"""TensorFlow for the converters and for training: imported without its start-up chatter, Keras run in batches."""
+"""TensorFlow for the converters and for training: imported without its start-up chatter; Keras (and any
+array function) run batch by batch, so memory stays flat."""
 from __future__ import annotations
 
 import os
+from typing import Callable, Iterator
 
 import numpy as np
-
-from .batching import batched
 
 
 def quiet_tensorflow() -> None:
@@ -17,6 +17,18 @@ def quiet_tensorflow() -> None:
     with captured_stderr():
         import tensorflow as tf
         tf.constant(0.0) + 0.0   # the first op logs device discovery
+
+
+def batches(x, size: int) -> Iterator:
+    """``x[0:size]``, ``x[size:2 * size]``, ... (the last one may be shorter; none for an empty ``x``)."""
+    for i in range(0, len(x), size):
+        yield x[i:i + size]
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray], x, size: int) -> np.ndarray:
+    """``fn`` over ``x`` in batches of at most ``size``, stacked (an empty float32 array for an empty ``x``)."""
+    outs = [fn(b) for b in batches(x, size)]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
 def keras_outputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from .batching import batches
+from .tf import batches
 
 PRECISIONS = ("float32", "dynamic", "int8")
 

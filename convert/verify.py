@@ -55,8 +55,7 @@ def verify_artifact(path: str | Path, precision: str, spec, x: np.ndarray, y: np
     if not np.all(np.isfinite(out)):
         raise VerificationError(f"{shown}: the converted model outputs NaN/inf on the test split {NOT_WRITTEN}")
     rep = {"artifact": str(shown), "format": model.format, "precision": precision, "size_bytes": size,
-           "backend": model.backend.name, "n_test": int(len(x)),
-           **compare_outputs(spec.kind, reference, out, y)}
+           "backend": model.backend.name, "n_test": int(len(x)), **compare_outputs(spec.kind, reference, out, y)}
     if spec.kind == "classification":
         need = MIN_AGREEMENT[precision]
         if rep["agreement"] < need:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import click
 
+from edgekit.edge.frontend.rows import MAX_FILL_ROWS
+
+from .mnist import mnist_cmd
+
 
 @click.group()
 def train():
@@ -30,6 +34,45 @@ def train_stft_cmd(data, fs, epochs, seed, n, batch_size, patience, out):
                log=click.echo)
 
 
+@train.command("traffic")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="Detector CSV (Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate); default: synthetic.")
+@click.option("--look-back", "look_back", type=click.IntRange(min=1, max=100_000), default=288,
+              show_default=True, help="Rows per window (288 = one day of 5-minute rows).")
+@click.option("--target", default="Speed", show_default=True, help="Column to forecast (Speed, ToVol, ...).")
+@click.option("--features", default=None,
+              help="Extra input columns for a multivariate model: comma-separated names, or 'all'. "
+                   "Default: the target only (univariate, as in the course).")
+@click.option("--fill", type=click.Choice(["none", "linear", "previous"]), default="none", show_default=True,
+              help="How to fill time gaps; 'none': no window spans a gap.")
+@click.option("--max-fill", "max_fill", type=click.IntRange(min=0), default=MAX_FILL_ROWS, show_default=True,
+              help="With --fill: longest gap (rows) that is filled; longer gaps restart the window.")
+@click.option("--skip-malformed", "skip_malformed", is_flag=True,
+              help="Skip malformed rows (a wrong field count, a value that is not a number, a bad time, a row "
+                   "not after the previous one) as edge-run does, and count them in metrics.json; default: "
+                   "the first one is an error.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Stop after this many epochs without a better validation loss and keep the best "
+                   "weights (0: train all epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--days", type=click.IntRange(min=2), default=28, show_default=True,
+              help="Days of synthetic data (without --data).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+def traffic_cmd(data, look_back, target, features, fill, max_fill, skip_malformed, epochs, patience, batch_size,
+                seed, days, out):
+    """The course's Conv1D forecaster of the next 5-minute value at a road detector."""
+    from .traffic import train_traffic
+    train_traffic(out, data=data, look_back=look_back, target=target, features=features,
+                  epochs=epochs, seed=seed, fill=None if fill == "none" else fill, max_fill_rows=max_fill,
+                  batch_size=batch_size, patience=patience or None, days=days, log=click.echo,
+                  malformed="skip" if skip_malformed else "error")
+
+
+train.add_command(mnist_cmd, "mnist")
+
+
 @click.group()
 def data():
     """Data utilities."""
@@ -46,18 +89,28 @@ def synth():
 @click.option("--seed", type=int, default=0, show_default=True)
 def synth_stft(out, n, seed):
     """Vibration signals (A = healthy, B = bearing fault), 10000 samples at 12.8 kHz, course format."""
-    from edgekit.edge.io.synth import vibration
-    from .datasets import SignalDataset, save_course_pickle
+    from .datasets import load_signals, save_course_pickle
 
-    x, y = vibration(n, seed=seed)
-    save_course_pickle(out, SignalDataset(x, y, ["A", "B"], 12800.0, "synthetic"))
-    click.echo(f"wrote {out}: {n} signals × {x.shape[1]} samples at 12800 Hz, classes A ({(y == 0).sum()}) "
-               f"and B ({(y == 1).sum()})")
+    ds = load_signals(None, seed=seed, n=n)
+    save_course_pickle(out, ds)
+    click.echo(f"wrote {out}: {n} signals × {ds.signals.shape[1]} samples at 12800 Hz, classes A "
+               f"({(ds.labels == 0).sum()}) and B ({(ds.labels == 1).sum()})")
 
 
-from .mnist import mnist_cmd  # noqa: E402  (issue 6: image task)
-train.add_command(mnist_cmd, "mnist")
+@synth.command("traffic")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output .csv.")
+@click.option("--days", type=click.IntRange(min=1, max=3660), default=28, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--gaps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Remove this many short runs of rows (a detector going quiet).")
+@click.option("--header", "occ_header", type=click.Choice(["Occ.Rate", "OccRate"]), default="Occ.Rate",
+              show_default=True, help="Name of the occupancy column (the two exports differ).")
+def synth_traffic_cmd(out, days, seed, gaps, occ_header):
+    """Detector rows every 5 minutes (daily and weekly cycles, rush-hour dips, noise), VDS CSV layout."""
+    from .traffic_data import drop_gaps, synthetic_traffic, write_traffic_csv
 
-from .traffic_cli import synth_traffic_cmd, traffic_cmd  # noqa: E402  (issue 5: traffic task)
-train.add_command(traffic_cmd, "traffic")
-synth.add_command(synth_traffic_cmd, "traffic")
+    table = drop_gaps(synthetic_traffic(days, seed), gaps, seed)
+    write_traffic_csv(out, table, occ_header)
+    n = len(table["Date"])
+    click.echo(f"wrote {out}: {n} rows every 5 min from {table['Date'][0]} to {table['Date'][-1]}"
+               f"{f' ({days * 288 - n} rows removed in gaps)' if gaps else ''}")

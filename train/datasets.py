@@ -1,26 +1,18 @@
 """Loading the vibration (or any 1-D signal) classification data: :func:`load_signals`.
 
-Sources
--------
 ``None``                synthetic vibration data (:func:`edgekit.edge.io.synth.vibration`), classes A, B.
-``*.pkl``/``*.pickle``  the course format: a dict with ``time`` (sample times, shape ``(L,)`` or
-                        ``(N, L)``), ``signal`` (``N × L``: an array or a list of equal-length arrays)
-                        and ``label`` (one-hot ``N × C``, C ≥ 2; column 0 = A, 1 = B, 2 = C, ...).
-                        Loaded with :func:`~edgekit.edge.io.safe_pickle.safe_load` (no code runs). An
-                        optional ``label_names`` list names the columns; ``time`` may be left out
-                        when ``fs`` is given.
-``*.npz``               arrays ``signal`` (N × L), ``label`` (one-hot N × C or class indices N),
-                        optional ``fs`` (scalar) or ``time``, optional ``label_names``; loaded with
-                        ``allow_pickle=False``.
-a directory             ``root/<label>/*.wav``: one class per sub-folder (labels sorted
-                        alphabetically), every file mixed down to mono, resampled from its own rate
-                        to a common rate (``fs`` if given, else the first file's), then cut or
+``*.pkl``/``*.pickle``  the course format, read by :mod:`edgekit.edge.io.course` (no code runs): ``time``
+                        (``(L,)`` or ``(N, L)``; may be left out when ``fs`` is given), ``signal`` (N × L),
+                        one-hot ``label`` (N × C, C ≥ 2; column 0 = A, 1 = B, ...), optional ``label_names``.
+``*.npz``               ``signal`` (N × L), ``label`` (one-hot N × C or class indices N), optional ``fs``
+                        (scalar) or ``time``, optional ``label_names``; loaded with ``allow_pickle=False``.
+a directory             ``root/<label>/*.wav``, one class per sub-folder (sorted): every file mixed down to
+                        mono, resampled to a common rate (``fs``, else the first file's), then cut or
                         zero-padded at the end to ``length`` samples (default: the median length).
 
-The sample rate of the course format is ``1 / median(diff(time))``, snapped to a whole number of Hz
-when it is within 0.01 % of one (``1 / 7.8125e-5`` → 12800.0). If ``fs`` is also given and the two
-disagree by more than 0.1 %, that is an error. Every problem is an :class:`EdgekitError` naming the
-file.
+The rate from ``time`` is ``1 / median(diff(time))``, snapped to a whole number of Hz within 0.01 % of one
+(``1 / 7.8125e-5`` → 12800.0); a given ``fs`` that disagrees by more than 0.1 % is an error. Every problem is
+an :class:`EdgekitError` naming the file.
 """
 from __future__ import annotations
 
@@ -28,11 +20,11 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgekit.edge.io.course import (  # noqa: F401  (SignalDataset and fs_from_time are re-exported)
+from edgekit.edge.io.course import (  # noqa: F401  (SignalDataset is re-exported: what load_signals returns)
     FS_TOLERANCE, PICKLE_SUFFIXES, SignalDataset, _check_classes, _labels, _names, _resolve_fs, _signals,
     default_label_names, fs_from_time, load_course_pickle,
 )
@@ -49,8 +41,7 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
             missing = [k for k in ("signal", "label") if k not in keys]
             if missing:
                 raise EdgekitError(f"{path}: missing array(s) {', '.join(repr(k) for k in missing)} "
-                                   f"(arrays: {', '.join(sorted(keys)) or 'none'}); an .npz needs "
-                                   f"'signal' and 'label'")
+                                   f"(arrays: {', '.join(sorted(keys)) or 'none'}); an .npz needs 'signal' and 'label'")
             data = {k: z[k] for k in ("signal", "label", "fs", "time", "label_names") if k in keys}
     except EdgekitError:
         raise
@@ -107,12 +98,8 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
     if len(names) < 2:
         raise EdgekitError(f"{root}: only one class folder ({names[0]}); a classifier needs at least 2 "
                            f"(root/<label>/*.wav)")
-    if fs is not None:
-        fs = float(fs)
-        if not np.isfinite(fs) or fs <= 0:
-            raise EdgekitError(f"fs must be a positive number of Hz, got {fs!r}")
+    rate = None if fs is None else _resolve_fs(None, fs, root, "")     # (a given fs: checked)
     signals: list[np.ndarray] = []
-    rate: float | None = fs
     for p, _ in files:
         data, sr = read_wav(p)
         if data.shape[0] == 0:
@@ -140,13 +127,9 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
 
 def load_signals(path: str | os.PathLike | None = None, fs: float | None = None, seed: int = 0,
                  n: int = 600, length: int | None = None) -> SignalDataset:
-    """Load a signal classification data set (see the module docstring for the formats).
-
-    ``path`` None → ``n`` synthetic vibration signals with ``seed`` (A = healthy, B = fault) at
-    12800 Hz. ``fs`` gives or checks the sample rate. ``length`` (WAV folders only) is the common
-    signal length in samples: longer files are cut, shorter ones zero-padded at the end; default the
-    median file length after resampling.
-    """
+    """Load a signal classification data set (the formats: the module docstring). ``path`` None → ``n``
+    synthetic signals with ``seed`` at 12800 Hz (or ``fs``); ``fs`` gives or checks the sample rate;
+    ``length``: the common length of a WAV folder's signals."""
     if path is None:
         from edgekit.edge.io.synth import vibration
 
@@ -175,15 +158,14 @@ def save_course_pickle(path: str | os.PathLike, ds: SignalDataset) -> None:
     x = np.asarray(ds.signals, dtype=np.float32)
     y = np.asarray(ds.labels)
     if x.ndim != 2 or y.shape != (len(x),):
-        raise EdgekitError(f"{os.fspath(path)}: cannot save: signals {x.shape} and labels {y.shape} "
-                           f"do not match (N × L and N)")
+        raise EdgekitError(f"{os.fspath(path)}: cannot save: signals {x.shape} and labels {y.shape} do not match "
+                           "(N × L and N)")
     c = len(ds.label_names)
     if len(y) and (y.min() < 0 or y.max() >= c):
         raise EdgekitError(f"{os.fspath(path)}: cannot save: labels outside 0..{c - 1}")
     onehot = np.zeros((len(y), c), dtype=np.float64)
     onehot[np.arange(len(y)), y.astype(np.int64)] = 1.0
-    obj: dict[str, Any] = {"time": np.arange(x.shape[1], dtype=np.float64) / float(ds.fs),
-                           "signal": x, "label": onehot}
+    obj: dict[str, Any] = {"time": np.arange(x.shape[1], dtype=np.float64) / float(ds.fs), "signal": x, "label": onehot}
     if list(ds.label_names) != default_label_names(c):
         obj["label_names"] = [str(s) for s in ds.label_names]
     try:
@@ -192,6 +174,3 @@ def save_course_pickle(path: str | os.PathLike, ds: SignalDataset) -> None:
     except OSError as e:
         raise EdgekitError(f"{os.fspath(path)}: cannot write ({e.strerror or e})") from None
 
-
-__all__: Sequence[str] = ("SignalDataset", "load_signals", "save_course_pickle", "fs_from_time",
-                          "default_label_names")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-
 DEMO_MARKER = ".edgekit-demo"
 
 
@@ -28,12 +27,12 @@ def _rule(title: str) -> None:
 def demo(out, epochs, n, seed, stream_seconds):
     """Synthesize vibration data, train the STFT CNN, convert to TFLite float32 and int8, compare them,
     and stream synthetic signal through edge-run on the int8 model."""
-    from edgekit.convert.compare import compare_artifacts, print_table
+    from edgekit.convert.compare import compare
+    from edgekit.convert.compare.report import print_table
     from edgekit.convert.export import convert_run, print_report
-    from edgekit.edge.errors import EdgekitError
-    from edgekit.edge.io.synth import vibration
-    from .datasets import SignalDataset, save_course_pickle
     from edgekit.convert.tf import quiet_tensorflow
+    from edgekit.edge.errors import EdgekitError
+    from .datasets import load_signals, save_course_pickle
     from .stft import train_stft
 
     quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written
@@ -46,14 +45,13 @@ def demo(out, epochs, n, seed, stream_seconds):
                                "another --out, or remove it yourself")
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / DEMO_MARKER).write_text("written by 'edgekit demo'; the next demo with this --out replaces this "
-                                   "folder\n")
+    (out / DEMO_MARKER).write_text("written by 'edgekit demo'; the next demo with this --out replaces this folder\n")
     run_dir = out / "stft"
 
     _rule("1. data: synthetic vibration (A = healthy, B = bearing fault), course format")
-    x, y = vibration(n, seed=seed)
-    save_course_pickle(out / "data.pkl", SignalDataset(x, y, ["A", "B"], 12800.0, "synthetic"))
-    click.echo(f"wrote {out / 'data.pkl'}: {n} signals × {x.shape[1]} samples at 12800 Hz")
+    ds = load_signals(None, seed=seed, n=n)
+    save_course_pickle(out / "data.pkl", ds)
+    click.echo(f"wrote {out / 'data.pkl'}: {n} signals × {ds.signals.shape[1]} samples at 12800 Hz")
 
     _rule("2. train: edgekit train stft")
     train_stft(run_dir, data=str(out / "data.pkl"), epochs=epochs, seed=seed, verbose=2, log=click.echo)
@@ -66,15 +64,13 @@ def demo(out, epochs, n, seed, stream_seconds):
         artifacts.append(rep["artifact"])
 
     _rule("4. compare: Keras float32 (reference) vs TFLite float32 vs TFLite int8")
-    rows = compare_artifacts([str(run_dir / "model.keras"), *artifacts], log=click.echo)
-    print_table(rows, click.echo)
+    print_table(compare([str(run_dir / "model.keras"), *artifacts], log=click.echo)["rows"], click.echo)
 
     _rule(f"5. device: edge-run --model {artifacts[-1]} --source synthetic --duration {stream_seconds:g}")
     edge_run = Path(sys.executable).with_name("edge-run")
-    cmd = [str(edge_run) if edge_run.exists() else sys.executable, *([] if edge_run.exists() else
-           ["-m", "edgekit.edge.run"]), "--model", artifacts[-1], "--source", "synthetic",
-           "--duration", f"{stream_seconds:g}", "--quiet"]
-    proc = subprocess.run(cmd)
+    head = [str(edge_run)] if edge_run.exists() else [sys.executable, "-m", "edgekit.edge.run"]
+    proc = subprocess.run([*head, "--model", artifacts[-1], "--source", "synthetic", "--duration",
+                           f"{stream_seconds:g}", "--quiet"])
     if proc.returncode != 0:
         raise click.ClickException(f"edge-run failed with exit code {proc.returncode}")
     click.echo(f"\ndemo finished in {time.perf_counter() - t_start:.0f} s; artifacts in {out}/")

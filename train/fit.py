@@ -22,15 +22,16 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
-        seed: int = 0, patience: int | None = None) -> dict[str, Any]:
+        patience: int | None = None, keep_best: bool = True) -> dict[str, Any]:
     """Keras fit that ends with the weights of the epoch with the lowest validation loss (one unlucky last
-    epoch must not decide the model), stopping early after ``patience`` epochs without improvement."""
+    epoch must not decide the model), stopping early after ``patience`` epochs without improvement;
+    ``keep_best=False`` without ``patience``: all epochs, the last one's weights."""
     import keras
 
     t0 = time.perf_counter()
     has_val = len(x_val) > 0
     callbacks = []
-    if has_val:
+    if has_val and (keep_best or patience is not None):
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience if patience is not None else epochs,
             restore_best_weights=True, verbose=0))

@@ -1,25 +1,18 @@
 """Task ``image``: the course's MNIST CNNs, through the same train → convert (int8) → device path.
 
-Data (``--data``; all give raw pixels in [0, 255], which the spec's front end scales to [0, 1]):
+Data (``--data``; raw pixels in [0, 255], which the spec's front end scales to [0, 1]): MNIST's IDX files
+(gzipped or raw; an images file with its labels next to it, or a folder with the ``train`` and/or ``t10k``
+pairs), Keras's ``mnist.npz`` (read without pickle), or a folder with one sub-folder of pictures per label
+(decoded with Pillow, ``edgekit[images]``, and resized to 28×28 by the numpy code the device runs; files
+that are not images are reported, skipped and counted). With an official train/test split it is used;
+otherwise (e.g. the 10k test set alone, what ``../shared/data/mnist`` holds) a stratified, seeded 80/20
+split — ``metrics.json`` says which. Without ``--data``: ``$EDGEKIT_MNIST``, else ``../shared/data/mnist``;
+no download and no synthetic stand-in, since digit accuracy only means something on real digits.
 
-- IDX files (MNIST's own format, gzipped or raw): an images file (its labels file is found next to it)
-  or a folder holding ``train-images-idx3-ubyte[.gz]`` and/or ``t10k-images-idx3-ubyte[.gz]`` with their
-  labels. With both, the official 60k/10k split is used; with the 10k test set alone (what
-  ``../shared/data/mnist`` holds), a stratified, seeded 80/20 split of it — ``metrics.json`` says which.
-- Keras's ``mnist.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``), read without pickle.
-- A folder with one sub-folder of pictures per label (``digits/7/*.png``); pictures are decoded with
-  Pillow (``pip install 'edgekit[images]'``) and resized to 28×28 by the same numpy code the device runs.
-  Files that are not images are reported, skipped and counted. An 80/20 split as for the 10k set.
-
-Without ``--data``: ``$EDGEKIT_MNIST``, else the shared copy of the 10k test set (``../shared/data/mnist``
-next to the repository or the working directory); there is no download and no synthetic stand-in, since
-digits numbers are only meaningful on real digits.
-
-Models (``train/models.py``): ``--arch course`` (421,642 parameters, Adam) and ``--arch keras`` (131,242,
-RMSprop), both with sparse categorical cross-entropy, batch 32. Training images are shifted by up to ±2
-pixels, afresh each epoch (``--shift``; with 8,000 training images this is what lifts the course model from
-about 97.6 % to about 98.4 % test accuracy). A tenth of the training part is held out for validation
-(monitoring only; no early stopping); the test part is only looked at after training.
+``--arch course`` (421,642 parameters, Adam) or ``keras`` (131,242, RMSprop), sparse categorical
+cross-entropy. Training images are shifted by up to ±2 pixels afresh each epoch (``--shift``; on 8,000
+training images this lifts the course model from about 97.6 % to about 98.4 % test accuracy). A tenth of the
+training part is held out for validation (monitoring only); the test part is only looked at after training.
 """
 from __future__ import annotations
 
@@ -32,7 +25,8 @@ from typing import Any
 import click
 import numpy as np
 
-from edgekit.convert.batching import batched
+from edgekit.convert.rundir import prepare_out, save_run
+from edgekit.convert.tf import batched, quiet_tensorflow
 from edgekit.edge import frontend as fe
 from edgekit.edge.io import idx
 from edgekit.edge.errors import EdgekitError
@@ -71,15 +65,13 @@ def _indexed(y_sets: list[np.ndarray]) -> tuple[list[np.ndarray], tuple[str, ...
     """Integer labels → class indices 0..K-1 (sorted label values) and their names."""
     values = np.unique(np.concatenate(y_sets))
     if len(values) < 2:
-        raise EdgekitError(f"the data holds a single class ({values.tolist()}); a classifier needs at "
-                           "least two")
+        raise EdgekitError(f"the data holds a single class ({values.tolist()}); a classifier needs at least two")
     return [np.searchsorted(values, y).astype(np.int64) for y in y_sets], tuple(str(int(v)) for v in values)
 
 
 def _check_images(x: np.ndarray, where: str) -> np.ndarray:
     if x.ndim != 3 or 0 in x.shape:
-        raise EdgekitError(f"{where}: expected grayscale images (count, height, width), got shape "
-                           f"{list(x.shape)}")
+        raise EdgekitError(f"{where}: expected grayscale images (count, height, width), got shape {list(x.shape)}")
     if x.dtype.kind not in "uif":
         raise EdgekitError(f"{where}: pixels must be numbers, got {x.dtype}")
     x = x.astype(np.float32, copy=False)
@@ -95,10 +87,8 @@ def _check_images(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def _find_idx(folder: Path, name: str) -> Path | None:
-    for cand in (f"{name}-images-idx3-ubyte.gz", f"{name}-images-idx3-ubyte", f"{name}-images.idx3-ubyte"):
-        if (folder / cand).is_file():
-            return folder / cand
-    return None
+    names = (f"{name}-images-idx3-ubyte.gz", f"{name}-images-idx3-ubyte", f"{name}-images.idx3-ubyte")
+    return next((folder / n for n in names if (folder / n).is_file()), None)
 
 
 def load_idx(path: str | Path) -> ImageData:
@@ -115,13 +105,7 @@ def load_idx(path: str | Path) -> ImageData:
     for x, _ in pairs.values():
         _check_images(x, str(path))
     if "train" in pairs and "t10k" in pairs:
-        (x, y), (xt, yt) = pairs["train"], pairs["t10k"]
-        if x.shape[1:] != xt.shape[1:]:
-            raise EdgekitError(f"{path}: training and test images differ in size ({x.shape[1:]} vs "
-                               f"{xt.shape[1:]})")
-        (y, yt), names = _indexed([y, yt])
-        return ImageData(x.astype(np.float32), y, names, f"IDX {path} (official train/test split)",
-                         xt.astype(np.float32), yt)
+        return _with_test_set(*pairs["train"], *pairs["t10k"], path, "IDX")
     (name, (x, y)), = pairs.items()
     (y,), names = _indexed([y])
     what = "the official 10k test set only" if name == "t10k" else "one IDX file"
@@ -148,10 +132,15 @@ def load_npz(path: str | Path) -> ImageData:
         if len(a) != len(imgs):
             raise EdgekitError(f"{path}: {len(imgs):,} images but {len(a):,} labels in {k}; the arrays do not "
                                "belong together")
+    return _with_test_set(x, y, xt, yt, path, "Keras npz")
+
+
+def _with_test_set(x, y, xt, yt, path: Path, what: str) -> ImageData:
     if x.shape[1:] != xt.shape[1:]:
         raise EdgekitError(f"{path}: training and test images differ in size ({x.shape[1:]} vs {xt.shape[1:]})")
     (y, yt), names = _indexed([y, yt])
-    return ImageData(x, y, names, f"Keras npz {path} (official train/test split)", xt, yt)
+    return ImageData(x.astype(np.float32, copy=False), y, names, f"{what} {path} (official train/test split)",
+                     xt.astype(np.float32, copy=False), yt)
 
 
 def load_folder(path: str | Path, spec: Spec, log=print) -> ImageData:
@@ -186,8 +175,7 @@ def load_folder(path: str | Path, spec: Spec, log=print) -> ImageData:
     y = np.asarray(labels, dtype=np.int64)
     empty = [c for k, c in enumerate(classes) if not (y == k).any()]
     if empty:
-        raise EdgekitError(f"{path}: no usable images for label(s) {', '.join(empty)} ({skipped} file(s) "
-                           "skipped)")
+        raise EdgekitError(f"{path}: no usable images for label(s) {', '.join(empty)} ({skipped} file(s) skipped)")
     if skipped:
         log(f"note: skipped {skipped} file(s) that are not usable images")
     return ImageData(np.stack(images), y, tuple(classes), f"folder {path}", skipped=skipped)
@@ -225,15 +213,13 @@ def load_images(data: str | Path | None, spec: Spec, log=print) -> ImageData:
                        "mnist.npz or a folder of images with one sub-folder per label")
 
 
-def make_spec(labels, height: int = SIDE, width: int = SIDE, invert: bool = False,
-              resize: str = "area") -> Spec:
+def make_spec(labels, height: int = SIDE, width: int = SIDE, invert: bool = False, resize: str = "area") -> Spec:
     """The spec of an MNIST-style classifier: grayscale pictures resized to height×width, optionally
     inverted, scaled from [0, 255] to [0, 1]."""
     feats = fe.image_features(height, width, grayscale=True, invert=invert, max_value=MAX_VALUE, resize=resize)
     return Spec(task="image", kind="classification", sample_rate=1.0, window=1,
                 input_shape=fe.image_shape(feats), features=feats,
-                normalization={"type": "scale", "scale": 1.0 / MAX_VALUE, "offset": 0.0},
-                labels=tuple(labels))
+                normalization={"type": "scale", "scale": 1.0 / MAX_VALUE, "offset": 0.0}, labels=tuple(labels))
 
 
 def _subsample(x, y, n: int | None, seed: int):
@@ -276,24 +262,18 @@ def fit_shifted(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_siz
 
 def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "course", epochs: int = 10,
                 seed: int = 0, n: int | None = None, batch_size: int = 32, invert: bool = False,
-                shift: int = 2, val_fraction: float = VAL_FRACTION, verbose: int = 2,
-                log=print) -> dict[str, Any]:
-    """Train ``arch`` on MNIST-style data and write the run directory (model.keras, spec.json, test.npz
-    with raw test pictures, calibration.npz, metrics.json). ``n`` caps the images used (a stratified
-    sample; with an official split, n training and n/4 test images). ``shift``: training images are
-    moved by up to this many pixels, afresh each epoch (augmentation; 0 = off). Returns the metrics."""
+                shift: int = 2, val_fraction: float = VAL_FRACTION, verbose: int = 2, log=print) -> dict[str, Any]:
+    """Train ``arch`` on MNIST-style data, write the run directory and return the metrics. ``n`` caps the
+    images used (a stratified sample; with an official split, n training and n/4 test images)."""
     if arch not in ARCHS:
         raise EdgekitError(f"--arch {arch!r}: use one of {', '.join(ARCHS)}")
     if not 0 <= val_fraction < 1:
         raise EdgekitError(f"validation fraction {val_fraction} must be in [0, 1)")
     if not 0 <= shift <= 8:
         raise EdgekitError(f"--shift {shift}: give 0 (no augmentation) to 8 pixels")
-    from edgekit.convert.rundir import prepare_out
     prepare_out(out)                                  # an unwritable --out fails now, not after training
     probe = make_spec(("0", "1"), invert=invert)      # decoding/resizing options for a folder of pictures
     ds = load_images(data, probe, log=log)            # bad data fails before TensorFlow is imported
-    from edgekit.convert.rundir import save_run
-    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     from . import models
     from .fit import class_counts, seed_everything
@@ -317,8 +297,7 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
     h, w = ds.x.shape[1:]
     spec = make_spec(ds.label_names, h, w, invert=invert)
     log(f"data: {len(ds.y) + (len(ds.y_test) if ds.has_test_set else 0):,} images of {h}×{w}, classes "
-        f"{', '.join(ds.label_names)} ({ds.source}); split train {len(tr):,} / val {len(va):,} / test "
-        f"{len(y_test):,}")
+        f"{', '.join(ds.label_names)} ({ds.source}); split train {len(tr):,} / val {len(va):,} / test {len(y_test):,}")
     front = fe.build(spec)
     feats = lambda x: batched(front, x, 1024)  # noqa: E731
     x_tr, x_te = feats(x_pool[tr]), feats(x_test)

@@ -23,7 +23,6 @@ def _needs(minimum: str):
     return wrap
 
 
-
 @_needs("a spectrogram of at least 2 × 2 (frequencies × frames): signals of at least nperseg + hop samples")
 def stft_cnn(input_shape=(129, 44, 1), n_classes: int = 2):
     """Conv2D(16,3×3,relu,same) → Conv2D(16,3×3,relu,same) → MaxPool(2×2) → Flatten → Dense(128,relu)

@@ -1,6 +1,5 @@
-"""Seeded, stratified index selection: train/validation/test splits, hold-outs and samples.
-
-One apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut serve them all."""
+"""Seeded, stratified index selection: train/validation/test splits, hold-outs and samples, all from one
+apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut."""
 from __future__ import annotations
 
 import math
@@ -30,19 +29,13 @@ def _allocate(m: int, fractions: tuple[float, float, float]) -> list[int]:
     return counts
 
 
-def stratified_split(labels, fractions=(0.7, 0.1, 0.2), seed: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(train_idx, val_idx, test_idx)``: disjoint, together covering ``range(len(labels))``.
-
-    Each class is split in the given proportions (rounded per class, largest remainder), and is
-    present in every part with a positive fraction when it has at least that many members. The
-    members of each class are shuffled with ``seed``: same labels and seed → same split. The index
-    arrays are sorted int64.
-    """
+def stratified_split(labels, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx, test_idx)``, disjoint and together ``range(len(labels))``, sorted int64. Each
+    class is split in the given proportions (largest remainder per class) and is in every part with a
+    positive fraction when it has that many members; its members are shuffled with ``seed``."""
     y = np.asarray(labels)
     if y.ndim != 1:
-        raise EdgekitError(f"stratified_split: labels must be one label per example (1-D), got shape "
-                           f"{y.shape}")
+        raise EdgekitError(f"stratified_split: labels must be one label per example (1-D), got shape {y.shape}")
     try:
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):

@@ -5,7 +5,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from edgekit.convert.batching import batched
+from edgekit.convert.rundir import prepare_out, save_run
+from edgekit.convert.tf import batched, quiet_tensorflow
 from edgekit.edge import frontend as fe
 from edgekit.edge.model.spec import Spec
 
@@ -22,9 +23,7 @@ def make_spec(fs: float, window: int, labels, normalization: dict | None = None,
 def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
                seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
                patience: int | None = None, log=print) -> dict[str, Any]:
-    from edgekit.convert.rundir import prepare_out, save_run
     prepare_out(out)                    # an unwritable --out fails now, not after training
-    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
     from .datasets import load_signals
     from .fit import class_counts, fit, seed_everything
@@ -51,18 +50,15 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
     model = stft_cnn(spec.input_shape, len(ds.label_names))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     result = fit(model, x["train"], y["train"], x["val"], y["val"], epochs=epochs, batch_size=batch_size,
-                 verbose=verbose, seed=seed, patience=patience)
+                 verbose=verbose, patience=patience)
     test_loss, test_acc = model.evaluate(x["test"], y["test"], verbose=0)
     calib = ds.signals[tr][stratified_sample(y["train"], CALIB_KEEP, seed)]
     metrics = {
         "task": "stft", "test_accuracy": float(test_acc), "test_loss": float(test_loss),
         "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)),
-        "class_counts": {"train": class_counts(y["train"], ds.label_names),
-                         "val": class_counts(y["val"], ds.label_names),
-                         "test": class_counts(y["test"], ds.label_names)},
+        "class_counts": {part: class_counts(labels, ds.label_names) for part, labels in y.items()},
         "labels": list(ds.label_names), "sample_rate": ds.fs, "data": ds.source, "epochs": epochs,
-        "seed": seed, "parameters": int(model.count_params()), "machine": platform.machine(),
-        **result,
+        "seed": seed, "parameters": int(model.count_params()), "machine": platform.machine(), **result,
     }
     save_run(out, model, spec, ds.signals[te], y["test"], calib, metrics)
     log(f"kept the weights of epoch {result['best_epoch']} (lowest validation loss); test accuracy "

@@ -1,27 +1,18 @@
 """Task ``traffic``: forecast the next 5-minute value (mean speed by default) at a road detector.
 
-Data: a vehicle-detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted), or
-the deterministic synthetic feed of :mod:`edgekit.train.traffic_data` as CSV lines. Either is read by the
-device's row parser (:func:`edgekit.edge.io.rows.read_table`): the same column matching, time parsing,
-blank lines, headerless feeds and repeated headers, and the same malformed rows — a wrong field count, a
-value that is not a number, a time that does not parse, or a row not after the previous one
-(:class:`~edgekit.edge.frontend.rows.Continuity`). By default the first malformed row is a one-line error
-naming the file, line and column (a training set should be clean); with ``malformed="skip"``
-(``--skip-malformed``) such rows are skipped and counted, as ``edge-run`` skips them on a stream.
+Data: a detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted) or the synthetic
+feed of :mod:`edgekit.train.traffic_data`, read by the device's row parser and continuity rules
+(:func:`edgekit.edge.io.rows.read_table`, :class:`~edgekit.edge.frontend.rows.Continuity`), so training finds
+the malformed rows ``edge-run`` finds (a wrong field count, a value that is not a number, a bad time, a row not
+after the previous one). The first is a one-line error naming file, line and column (a training set should be
+clean), unless ``malformed="skip"`` skips and counts them as ``edge-run`` does on a stream.
 
-Windows: ``look_back`` consecutive rows predict the next row's target. Rows are assembled with
-:func:`edgekit.edge.frontend.rows.assemble` — :class:`~edgekit.edge.frontend.rows.Continuity`, which the
-device applies row by row — so no window spans a time gap unless ``fill`` says how to fill it (and filled
-rows are never targets). The windows stay raw (float64, as parsed); the model sees them through the spec's
-front end (:func:`edgekit.edge.frontend.build`), the very call the device makes on its rolling window.
-
-Split: chronological, no shuffling: a window belongs to the part its *target* row falls in; the test
-part is the last 20 % of the rows, validation the 10 % before it, training the rest. The min-max scaler
-(inputs and target) is fitted on the training rows only and stored in the spec, so the device scales
-and un-scales the same way.
-
-Model: the course's Conv1D(32, 6) → Flatten → Dense(16) → Dense(1), Adam, MSE, MAE metric. Metrics
-compare it with persistence (next = last) on the same test windows.
+Windows: ``look_back`` rows predict the next row's target, assembled as the device assembles them, so no window
+spans a time gap unless ``fill`` fills it (filled rows are never targets); they stay raw (float64) and reach the
+model through the spec's front end, the very call the device makes. Split: chronological by target row (test
+the last 20 % of the rows, validation the 10 % before, training the rest); the min-max scalers are fitted on
+the training rows only. Model: the course's Conv1D(32, 6) → Flatten → Dense(16) → Dense(1), Adam, MSE; the
+metrics compare it with persistence (next = last) on the same test windows.
 """
 from __future__ import annotations
 
@@ -32,6 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit.convert.rundir import prepare_out, save_run
+from edgekit.convert.tf import quiet_tensorflow
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, VDS_COLUMNS, RowTable, column_key, parse_table,
@@ -71,8 +64,7 @@ class DetectorData:
         for c in self.columns:
             if column_key(c) == column_key(name):
                 return c
-        raise EdgekitError(f"{what} {name!r} is not a column of {self.source} (columns: "
-                           f"{', '.join(self.columns)})")
+        raise EdgekitError(f"{what} {name!r} is not a column of {self.source} (columns: {', '.join(self.columns)})")
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         return np.stack([self.columns[n] for n in names], axis=1)
@@ -80,21 +72,14 @@ class DetectorData:
 
 def _canonical(header: str) -> str:
     """A header name → the VDS spelling when it is one of the VDS columns (``OccRate`` → ``Occ.Rate``)."""
-    for c in VDS_COLUMNS:
-        if column_key(c) == column_key(header):
-            return c
-    return header.strip()
+    return next((c for c in VDS_COLUMNS if column_key(c) == column_key(header)), header.strip())
 
 
 def load_detector_csv(path: str | Path, columns: Sequence[str] | None = None,
                       date_column: str = DATE_COLUMN, date_format: str = DATE_FORMAT,
                       malformed: str = "error") -> DetectorData:
-    """Read a detector CSV with the device's row parser (:func:`edgekit.edge.io.rows.read_table`).
-
-    ``columns``: the numeric columns needed (canonical or any spelling); default every column but the
-    date. ``malformed``: ``error`` — the first malformed row is a one-line error naming the file, the line
-    (header = line 1) and the column; ``skip`` — malformed rows are skipped and listed in ``skipped``.
-    """
+    """Read a detector CSV as the device does; ``columns``: the numeric ones needed (any spelling; default
+    all), ``malformed``: ``error`` (the first is a one-line error) or ``skip`` (listed in ``skipped``)."""
     if malformed not in MALFORMED:
         raise ValueError(f"malformed={malformed!r}: use one of {MALFORMED}")
     table = read_table(str(path), columns, date_column=date_column, date_format=date_format,
@@ -166,8 +151,7 @@ def infer_step(times: np.ndarray) -> float:
 def fit_minmax(x: np.ndarray) -> dict[str, Any]:
     """Per-column min-max scaler of (N, C) rows (fitted on training rows only)."""
     x = np.asarray(x, np.float64)
-    return {"type": "minmax", "min": [float(v) for v in x.min(axis=0)],
-            "max": [float(v) for v in x.max(axis=0)]}
+    return {"type": "minmax", "min": [float(v) for v in x.min(axis=0)], "max": [float(v) for v in x.max(axis=0)]}
 
 
 @dataclass
@@ -192,11 +176,9 @@ class Prepared:
 
 def make_windows(series: Series, look_back: int, target_col: int,
                  columns_idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Windows of ``look_back`` rows inside one segment, each predicting the next row, which must be real.
-
-    Returns raw windows (n, look_back, C), the target's raw value (n,), the last row's target value
-    (n,) and the target rows' indices in the series.
-    """
+    """Windows of ``look_back`` rows inside one segment, each predicting the next row, which must be real:
+    raw windows (n, look_back, C), the raw target (n,), the last row's target value (n,) and the target
+    rows' indices in the series."""
     ends = series.window_ends(look_back + 1)                   # rows i-look_back … i in one segment
     ends = ends[series.real[ends]]                             # the target row itself is real
     idx = ends[:, None] - look_back + np.arange(look_back)[None, :]
@@ -230,11 +212,9 @@ def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str 
     if len(x) == 0:
         raise EdgekitError(f"{data.source}: no window of {look_back} consecutive rows plus a next row "
                            f"({n_rows} rows, {len(series.gaps)} gap(s)); use a shorter --look-back or --fill")
-    real_times = data.times
-    n_test = int(round(n_rows * test_fraction))
-    n_val = int(round(n_rows * val_fraction))
-    t_test = real_times[n_rows - n_test] if n_test else np.inf
-    t_val = real_times[n_rows - n_test - n_val] if n_val else t_test
+    n_test, n_val = int(round(n_rows * test_fraction)), int(round(n_rows * val_fraction))
+    t_test = data.times[n_rows - n_test] if n_test else np.inf
+    t_val = data.times[n_rows - n_test - n_val] if n_val else t_test
     tt = series.times[ends]
     part_of = np.where(tt >= t_test, 2, np.where(tt >= t_val, 1, 0))
     names = ("train", "val", "test")
@@ -244,16 +224,12 @@ def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str 
                            f"test windows of {look_back} rows; give more data or a shorter --look-back")
     # Scalers: the training rows only (real rows before the validation part).
     train_rows = series.real & (series.times < t_val)
-    scaler = fit_minmax(series.values[train_rows][:, col_idx])
-    tscale = fit_minmax(series.values[train_rows][:, [0]])
-    tscale = {"type": "minmax", "min": tscale["min"][0], "max": tscale["max"][0]}
-    units = units_of(target, step)
+    rows = series.values[train_rows]
+    tscale = {"type": "minmax", "min": float(rows[:, 0].min()), "max": float(rows[:, 0].max())}
     spec = Spec(task="traffic", kind="regression", sample_rate=1.0 / step, window=int(look_back),
-                input_shape=(int(look_back), len(columns)),
-                features=fe.rows_features(columns, target, step, fill, max_fill_rows, DATE_COLUMN,
-                                          data.date_format),
-                normalization=scaler,
-                target={"column": target, "units": units, "scaling": tscale})
+                input_shape=(int(look_back), len(columns)), normalization=fit_minmax(rows[:, col_idx]),
+                features=fe.rows_features(columns, target, step, fill, max_fill_rows, DATE_COLUMN, data.date_format),
+                target={"column": target, "units": units_of(target, step), "scaling": tscale})
     y_scaled = fe.normalize(y_raw, tscale)
     out = Prepared(spec, series, {}, {}, {}, {}, {"val": float(t_val), "test": float(t_test)}, columns, target)
     for i, p in enumerate(names):
@@ -283,14 +259,9 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
                   seed: int = 0, fill: str | None = None, max_fill_rows: int = MAX_FILL_ROWS,
                   batch_size: int = 32, patience: int | None = 8, days: int = SYNTH_DAYS,
                   verbose: int = 2, log=print, malformed: str = "error") -> dict[str, Any]:
-    """Train the course's traffic CNN and write the run directory (see ``edgekit.convert.rundir``).
-
-    ``data``: a detector CSV, or None for the synthetic feed (``days`` days, ``seed``). ``patience``:
-    stop when the validation loss has not improved for that many epochs and keep the best epoch's
-    weights (None: train all ``epochs``). ``malformed``: ``error`` or ``skip`` (see
-    :func:`load_detector_csv`). Returns the metrics written to metrics.json.
-    """
-    from edgekit.convert.rundir import prepare_out
+    """Train the course's traffic CNN and write the run directory; returns the metrics. ``data``: a detector
+    CSV, or None for the synthetic feed (``days`` days, ``seed``). ``patience``: stop after that many epochs
+    without a lower validation loss and keep the best epoch's weights (None: all ``epochs``, the last's)."""
     prepare_out(out)                    # an unwritable --out fails now, not after training
     # Data first: a bad file is reported before TensorFlow takes seconds to start.
     ds = synthetic_detector(days, seed) if data is None else \
@@ -305,20 +276,15 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         log(f"malformed: {len(ds.skipped)} row(s) skipped, as edge-run skips them ({first}"
             f"{'; …' if len(ds.skipped) > 3 else ''})")
 
-    from edgekit.convert.tf import quiet_tensorflow
     quiet_tensorflow()
-    import keras
-
-    from edgekit.convert.rundir import save_run
-    from .fit import seed_everything
+    from .fit import fit, seed_everything
     from .models import traffic_cnn
     spec = prep.spec
     g = prep.series.gaps
     if g:
         filled = sum(x["missing"] for x in g if x["filled"])
         how = f"{filled} filled ({fill}, gaps of at most {max_fill_rows} rows)" if fill else "none filled"
-        log(f"gaps: {len(g)} ({sum(x['missing'] for x in g)} missing rows; {how}; no window spans an "
-            "unfilled gap)")
+        log(f"gaps: {len(g)} ({sum(x['missing'] for x in g)} missing rows; {how}; no window spans an unfilled gap)")
     n = {p: len(prep.x[p]) for p in prep.x}
     log(f"windows: {look_back} rows × {len(prep.columns)} column(s) ({', '.join(prep.columns)}) → next "
         f"{prep.target}; chronological split train {n['train']} / val {n['val']} / test {n['test']} "
@@ -328,19 +294,8 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
     seed_everything(seed)
     model = traffic_cnn(look_back, len(prep.columns))
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
-    callbacks = []
-    has_val = n["val"] > 0
-    if patience is not None and has_val:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                       restore_best_weights=True))
-    import time
-    t0 = time.perf_counter()
-    hist = model.fit(x["train"], prep.y["train"], validation_data=(x["val"], prep.y["val"]) if has_val else None,
-                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=callbacks)
-    train_seconds = round(time.perf_counter() - t0, 2)
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    epochs_run = len(history.get("loss", []))
-    best_epoch = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run
+    result = fit(model, x["train"], prep.y["train"], x["val"], prep.y["val"], epochs=epochs, batch_size=batch_size,
+                 verbose=verbose, patience=patience, keep_best=False)
 
     tscale = spec.target["scaling"]
     pred = model.predict(x["test"], batch_size=256, verbose=0).reshape(-1)
@@ -355,14 +310,13 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         **cnn,
         "persistence": persist,
         "beats_persistence": bool(cnn["test_mse"] < persist["test_mse"]),
-        "n_rows": int(len(ds)), "malformed_rows": len(ds.skipped), "gaps": len(g), "missing_rows": int(sum(x["missing"] for x in g)),
-        "filled_rows": int((~prep.series.real).sum()),
+        "n_rows": int(len(ds)), "malformed_rows": len(ds.skipped), "gaps": len(g),
+        "missing_rows": int(sum(x["missing"] for x in g)), "filled_rows": int((~prep.series.real).sum()),
         "n_train": n["train"], "n_val": n["val"], "n_test": n["test"],
         "test_from": _fmt_t(prep.boundaries["test"]), "val_from": _fmt_t(prep.boundaries["val"]),
         "scaler": {"fitted_on": "training rows", "normalization": spec.normalization, "target": tscale},
-        "data": ds.source, "epochs": epochs, "epochs_run": epochs_run, "best_epoch": best_epoch,
-        "batch_size": batch_size, "seed": seed, "parameters": int(model.count_params()),
-        "machine": platform.machine(), "history": history, "train_seconds": train_seconds,
+        "data": ds.source, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+        "parameters": int(model.count_params()), "machine": platform.machine(), **result,
     }
     save_run(out, model, spec, prep.x["test"], prep.y["test"], calib, metrics)
     verdict = "beats" if metrics["beats_persistence"] else "does NOT beat"

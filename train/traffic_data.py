@@ -1,16 +1,12 @@
 """A deterministic synthetic vehicle-detector feed, in the VDS export's layout.
 
-Columns ``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, one row every 5 minutes, ``YYYY-MM-DD H:MM``
-dates, CRLF line endings — the same file the real detector gives (``../shared/data/vds/vds.csv``). Training
-on the built-in feed reads these very lines through the device's row parser, so ``edgekit train traffic``
-and ``edgekit train traffic --data`` on the written file see the same rows.
-
-The model behind it: traffic demand follows a daily profile (quiet nights, a sharp morning and a broader
-evening rush hour on weekdays, one flat midday bump at weekends) scaled by a weekly factor, with slowly
-varying (AR(1)) day-to-day noise. Volumes are Poisson around the demand, split into small/medium/large
-vehicles. Speed is free-flow speed minus a congestion dip that grows steeply as demand approaches
-capacity (the rush-hour dips), plus AR(1) noise; occupancy rises with volume and falls with speed. Same
-``seed``, same rows.
+Columns ``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, a row every 5 minutes, ``YYYY-MM-DD H:MM`` dates, CRLF
+line endings, as the real detector's file (``../shared/data/vds/vds.csv``). Training on the built-in feed reads
+these very lines through the device's row parser, so it sees the rows the written file gives. Demand follows a
+daily profile (quiet nights; weekdays a sharp morning and a broader evening rush hour, weekends one midday
+bump) times a weekly factor, with AR(1) day-to-day noise; volumes are Poisson around it; speed is free-flow
+minus a congestion dip that grows steeply near capacity, plus noise; occupancy rises with volume and falls
+with speed. Same ``seed``, same rows.
 """
 from __future__ import annotations
 

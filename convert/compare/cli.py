@@ -35,8 +35,7 @@ def _check_output_path(opt: str, path: str | None, suffix: str | None = None) ->
               help="Test data: a .npz with x (raw windows) and y, or a run directory (default: the test split "
                    "recorded at training, next to the artifacts).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a 'rows' list.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the table as CSV.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG: metric vs latency and size, confusion matrices.")
 @click.option("--layers", is_flag=True, help="Per-layer quantization error of the int8 models.")

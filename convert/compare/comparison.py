@@ -13,9 +13,8 @@ from edgekit.edge.bench import peak_rss_mb, reset_peak_rss
 from edgekit.edge.errors import EdgekitError
 
 from .data import check_targets, features, load_artifact, load_test_data, pick_reference, task_difference
-from .latency import latency
 from .layers import LAYER_WINDOWS, check_layers, layer_errors
-from .metrics import task_metrics
+from .metrics import latency, task_metrics
 from .report import finite, short_names
 
 INPUT_NOUNS = {"image": "images"}     # what one test input is called, by front end (else "windows")
@@ -23,22 +22,17 @@ INPUT_NOUNS = {"image": "images"}     # what one test input is called, by front 
 
 def compare(paths: list[str], data: str | None = None, runs: int = 100, log=print, layers: bool = False,
             outputs: dict | None = None) -> dict[str, Any]:
-    """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}``.
-
-    ``layers=True`` adds, for every int8 artifact, ``row["layers"]``: the per-layer quantization error
-    (see :func:`edgekit.convert.compare.layers.layer_errors`). ``outputs``, if given, receives the raw
-    float outputs per artifact path (used for the plot).
-    """
+    """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}`` (the reference's
+    row first). ``layers=True`` adds ``row["layers"]`` to every int8 artifact's row (:func:`.layers.layer_errors`);
+    ``outputs``, if given, receives the raw float outputs per artifact path (for the plot)."""
     if not paths:
         raise EdgekitError("give at least one artifact (.keras, .tflite or .onnx)")
     if runs < 1:
         raise EdgekitError(f"--runs must be at least 1, got {runs}")
-    seen = set()
-    for p in paths:
-        key = os.path.realpath(p)
-        if key in seen:
+    real = [os.path.realpath(p) for p in paths]
+    for i, p in enumerate(paths):
+        if real[i] in real[:i]:
             raise EdgekitError(f"{p}: given twice; list each artifact once")
-        seen.add(key)
     arts = [load_artifact(p) for p in paths]
     ref = pick_reference(arts)
     for a in arts:
@@ -55,8 +49,7 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
                          "its agreement is between two models, not a conversion check")
     int8 = [a for a in arts if a.precision == "int8"]
     if layers and not int8:
-        raise EdgekitError("--layers reports the quantization error of int8 models; none of the artifacts is "
-                           "int8")
+        raise EdgekitError("--layers reports the quantization error of int8 models; none of the artifacts is int8")
     if layers:
         check_layers(int8, arts)
     x_raw, y, source = load_test_data(arts, data)
@@ -69,7 +62,8 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
         log(f"note: {n}")
     outs: dict[Path, np.ndarray] = {}
     rows = []
-    for a in [ref] + [a for a in arts if a is not ref]:
+    order = [ref] + [a for a in arts if a is not ref]
+    for a in order:
         x = features(a.spec, x_raw, cache)
         can_reset = reset_peak_rss()
         out = a.predict(x)                            # (in batches)
@@ -91,12 +85,8 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
         r["delta"] = r["value"] - ref_row["value"]
         r["size_ratio"] = r["size_bytes"] / ref_row["size_bytes"]
         r["speedup_p50"] = ref_row["latency_ms"]["p50"] / r["latency_ms"]["p50"] if r["latency_ms"]["p50"] else None
-    if layers:
-        by_path = {str(a.path): a for a in arts}
-        for r in rows:
-            a = by_path[r["artifact"]]
-            if a.precision != "int8":
-                continue
+    for a, r in zip(order, rows):
+        if layers and a.precision == "int8":
             log(f"per-layer quantization error of {a.path.name} ...")
             info = layer_errors(a, arts, features(a.spec, x_raw, cache)[:LAYER_WINDOWS], log=log)
             if info is not None:
@@ -105,11 +95,5 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
         outputs.update({str(k): v for k, v in outs.items()})
     return finite({"reference": str(ref.path), "test_data": source, "n_test": int(len(x_raw)),
                    "task": spec.task, "kind": spec.kind, "labels": list(spec.labels), "target": spec.target,
-                   "notes": notes,
-                   "rows": rows})
+                   "notes": notes, "rows": rows})
 
-
-def compare_artifacts(paths: list[str], data: str | None = None, runs: int = 100,
-                      log=print, layers: bool = False) -> list[dict[str, Any]]:
-    """The rows of :func:`compare` (one dict per artifact, the reference first)."""
-    return compare(paths, data, runs, log, layers)["rows"]

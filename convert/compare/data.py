@@ -13,7 +13,8 @@ from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import Spec
 
-from ..batching import batched
+from ..rundir import load_keras
+from ..tf import batched, keras_outputs, quiet_tensorflow
 
 
 @dataclass
@@ -28,20 +29,11 @@ class Artifact:
     model: Any = field(default=None, repr=False)    # the edgekit Model (tflite/onnx) or the Keras model
 
 
-def _keras_spec(p: Path) -> Spec:
-    spec_file = p.parent / "spec.json"
-    if not spec_file.is_file():
-        raise EdgekitError(f"{p}: no spec.json next to it, so its front end and labels are unknown; compare the "
-                           "model.keras of a run directory written by 'edgekit train'")
-    return Spec.load(spec_file)
-
-
 def load_artifact(path: str | Path) -> Artifact:
     """Load one model file for comparison; a one-line :class:`EdgekitError` if it is not a usable model."""
     p = Path(path)
     if p.is_dir():
-        raise EdgekitError(f"{p}: is a directory; give model files (.keras, .tflite, .onnx), e.g. "
-                           f"{p / 'model.keras'}")
+        raise EdgekitError(f"{p}: is a directory; give model files (.keras, .tflite, .onnx), e.g. {p / 'model.keras'}")
     if not p.exists():
         raise EdgekitError(f"{p}: no such file")
     suffix = p.suffix.lower()
@@ -49,25 +41,21 @@ def load_artifact(path: str | Path) -> Artifact:
         with open(p, "rb") as f:
             if f.read(4) != b"PK\x03\x04":
                 raise EdgekitError(f"{p}: not a Keras model (a .keras file is a zip archive)")
-        spec = _keras_spec(p)
-        from ..tf import keras_outputs, quiet_tensorflow
+        if not (p.parent / "spec.json").is_file():
+            raise EdgekitError(f"{p}: no spec.json next to it, so its front end and labels are unknown; compare "
+                               "the model.keras of a run directory written by 'edgekit train'")
+        spec = Spec.load(p.parent / "spec.json")
         quiet_tensorflow()
         import keras
-        try:
-            model = keras.models.load_model(p, compile=False)
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise EdgekitError(f"{p}: cannot load the Keras model ({type(e).__name__}: {first[:200]})") from None
+        model = load_keras(p)
         shape = tuple(int(s) for s in model.input_shape[1:] if s is not None)
         if shape != tuple(spec.input_shape):
             raise EdgekitError(f"{p}: the model takes {list(shape)} but {p.parent / 'spec.json'} says "
                                f"{list(spec.input_shape)}; the spec belongs to another model")
         import tensorflow as tf
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            return keras_outputs(model, x).astype(np.float32, copy=False)
         return Artifact(p, "keras", "float32", f"keras {keras.__version__} (tensorflow {tf.__version__})",
-                        p.stat().st_size, spec, predict, model)
+                        p.stat().st_size, spec, lambda x: keras_outputs(model, x).astype(np.float32, copy=False),
+                        model)
     if suffix in (".tflite", ".onnx"):
         from edgekit.edge.model.model import Model
         m = Model(p)
@@ -104,16 +92,12 @@ def find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
     tried = []
     for d in dict.fromkeys(candidates):
         mk = d / "model.keras"
-        if not mk.is_file():
-            tried.append(f"{d} (no model.keras)")
-            continue
-        if art.spec.model_sha256 and file_sha256(mk) != art.spec.model_sha256:
-            tried.append(f"{d} (another model)")
-            continue
-        if not (d / "calibration.npz").is_file():
-            tried.append(f"{d} (no calibration.npz)")
-            continue
-        return d
+        why = ("no model.keras" if not mk.is_file() else
+               "another model" if art.spec.model_sha256 and file_sha256(mk) != art.spec.model_sha256 else
+               "no calibration.npz" if not (d / "calibration.npz").is_file() else None)
+        if why is None:
+            return d
+        tried.append(f"{d} ({why})")
     raise EdgekitError(f"--layers for {art.path.name} needs the training run it was converted from "
                        f"(model.keras and calibration.npz); tried {', '.join(tried)}")
 
@@ -166,6 +150,5 @@ def features(spec: Spec, x_raw: np.ndarray, cache: dict) -> np.ndarray:
     """Front-end features of the test windows for this spec (cached per front end + normalisation)."""
     key = json.dumps([spec.features, spec.normalization, list(spec.input_shape)], sort_keys=True)
     if key not in cache:
-        front = fe.build(spec)
-        cache[key] = batched(front, x_raw, 256)
+        cache[key] = batched(fe.build(spec), x_raw, 256)
     return cache[key]

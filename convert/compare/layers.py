@@ -15,18 +15,22 @@ import numpy as np
 from edgekit.edge._quiet import captured_stderr
 from edgekit.edge.errors import EdgekitError
 
-from ..batching import batches
 from ..rundir import open_run
-from ..tf import quiet_tensorflow
+from ..tf import batches, quiet_tensorflow
 from .data import Artifact, find_run_dir
 
 LAYER_WINDOWS = 128                 # test windows used for the per-layer analysis
 UNIFORM_RMSE_OVER_SCALE = 1 / math.sqrt(12)   # rounding error alone, in quantization steps
 
 
+def _sqnr(sig: float, noise: float) -> float:
+    """dB from sums of squares (``qdq_loss_debug.compute_signal_to_quantization_noice_ratio``, accumulated)."""
+    eps = np.finfo(float).eps
+    return 20 * math.log10(max(math.sqrt(sig), eps) / max(math.sqrt(noise), eps))
+
+
 def check_layers(int8: list[Artifact], arts: list[Artifact]) -> None:
-    """Fail before the long part, not after it: a TFLite artifact needs its training run, an ONNX one the
-    QDQ format."""
+    """Fail before the long part: a TFLite artifact needs its training run, an ONNX one the QDQ format."""
     for a in int8:
         if a.format == "tflite":
             find_run_dir(a, arts)
@@ -45,14 +49,11 @@ def layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print) 
 
 
 def tflite_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print) -> dict[str, Any]:
-    """Per-op error of an int8 TFLite model with ``tf.lite.experimental.QuantizationDebugger``.
-
-    The debugger re-quantizes the Keras model with the artifact's calibration (the run's calibration.npz
-    through the front end, as many windows as the artifact's spec records) and runs every quantized op next
-    to its float twin on the same (dequantized) inputs, over the test windows ``x``. The error of each op is
-    reported in units of its output's quantization step: rmse/scale ≈ 0.29 (1/√12) is pure rounding, much
-    more means the op loses information and is a candidate for staying in float.
-    """
+    """Per-op error of an int8 TFLite model with ``tf.lite.experimental.QuantizationDebugger``: it
+    re-quantizes the Keras model with the artifact's calibration (as many of the run's calibration windows as
+    its spec records) and runs every quantized op next to its float twin on the same inputs, over ``x``. The
+    error is in output quantization steps: rmse/scale ≈ 0.29 (1/√12) is rounding alone; much more loses
+    information and marks a candidate for staying in float."""
     quiet_tensorflow()
     import tensorflow as tf
 
@@ -82,17 +83,15 @@ def tflite_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=
         scale = float(rec["scale"])
         if not scale > 0:
             continue
+        rmse = math.sqrt(max(float(rec["mean_squared_error"]), 0.0)) / scale
         layers.append({
             "op": rec["op_name"], "tensor": rec["tensor_name"], "tensor_index": int(rec["tensor_idx"]),
-            "scale": scale, "zero_point": int(float(rec["zero_point"])),
-            "rmse_over_scale": math.sqrt(max(float(rec["mean_squared_error"]), 0.0)) / scale,
+            "scale": scale, "zero_point": int(float(rec["zero_point"])), "rmse_over_scale": rmse,
             "mean_error_over_scale": float(rec["mean_error"]) / scale,
             "max_abs_error_over_scale": float(rec["max_abs_error"]) / scale,
-            "range": 255.0 * scale, "num_elements": int(float(rec["num_elements"])),
+            "range": 255.0 * scale, "num_elements": int(float(rec["num_elements"])), "error": rmse,
         })
     layers.sort(key=lambda L: -L["rmse_over_scale"])
-    for L in layers:
-        L["error"] = L["rmse_over_scale"]
     return {"format": "tflite", "tool": "tf.lite.experimental.QuantizationDebugger", "windows": int(len(xs)),
             "calibration_windows": int(len(rep)), "error_metric": "rmse_over_scale", "layers": layers,
             "explanation": f"rmse/scale: each op against its float twin on the same inputs, in quantization "
@@ -137,8 +136,8 @@ def _float_onnx_for(art: Artifact, arts: list[Artifact], tmp: Path, log=print) -
     return out, f"float export of {run_dir / 'model.keras'}"
 
 
-def _onnx_qparams(proto) -> tuple[dict[str, tuple[float, int, int, int]], dict[str, Any]]:
-    """Per activation tensor quantized in a QDQ graph: (scale, zero point, qmin, qmax); and the initializers."""
+def _onnx_qparams(proto) -> dict[str, tuple[float, int, int, int]]:
+    """Per activation tensor quantized in a QDQ graph: (scale, zero point, qmin, qmax)."""
     from onnx import numpy_helper
 
     inits = {i.name: i for i in proto.graph.initializer}
@@ -153,16 +152,13 @@ def _onnx_qparams(proto) -> tuple[dict[str, tuple[float, int, int, int]], dict[s
             continue
         info = np.iinfo(zp.dtype)
         qparams[n.input[0]] = (float(scale[0]), int(zp[0]) if zp.size else 0, int(info.min), int(info.max))
-    return qparams, inits
+    return qparams
 
 
 def _onnx_weight_errors(qdq_proto, float_path: Path) -> list[dict[str, Any]]:
-    """SQNR (dB) of every int8 weight of the QDQ model against the float model's weight of the same name.
-
-    This is ``qdq_loss_debug.create_weight_matching`` + ``compute_weight_error``, except that the
-    dequantization is done in float64: the library subtracts the zero point in the weights' own int8
-    dtype, which wraps around (onnxruntime 1.32) and reports nonsense for per-tensor int8 biases.
-    """
+    """SQNR (dB) of every int8 weight of the QDQ model against the float model's weight of the same name:
+    ``qdq_loss_debug``'s ``compute_weight_error``, but dequantized in float64 (the library subtracts the zero
+    point in int8, which wraps around in onnxruntime 1.32 and gives nonsense for per-tensor int8 biases)."""
     import onnx
     from onnx import numpy_helper
 
@@ -189,12 +185,10 @@ def _onnx_weight_errors(qdq_proto, float_path: Path) -> list[dict[str, Any]]:
         f = numpy_helper.to_array(fl[name]).astype(np.float64)
         if f.shape != deq.shape:
             continue
-        eps = np.finfo(float).eps
-        sq = 20 * math.log10(max(np.linalg.norm(f), eps) / max(np.linalg.norm(f - deq), eps))
         user = consumer.get(n.output[0])
         out.append({"weight": name, "op": user.op_type if user is not None else "?",
                     "node": user.name if user is not None else "", "per_channel": bool(s.size > 1),
-                    "sqnr_db": sq})
+                    "sqnr_db": _sqnr(float((f ** 2).sum()), float(((f - deq) ** 2).sum()))})
     out.sort(key=lambda w: w["sqnr_db"])
     return out
 
@@ -211,26 +205,18 @@ def _check_qdq(path: Path) -> None:
                            f"around float operators: 'edgekit convert --quant-format qdq'); this one has {has}")
 
 
-def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print,
-                      batch: int = 8) -> dict[str, Any]:
-    """Per-tensor error of an int8 (QDQ) ONNX model with ``onnxruntime.quantization.qdq_loss_debug``.
+def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print, batch: int = 8) -> dict[str, Any]:
+    """Per-tensor error of an int8 (QDQ) ONNX model with ``onnxruntime.quantization.qdq_loss_debug``: every
+    tensor is exposed and paired before and after its QuantizeLinear → DequantizeLinear, and with the same
+    tensor of a float32 ONNX model of the network when there is one (:func:`_float_onnx_for`). Over ``x`` in
+    batches, sums accumulated so that memory stays flat:
 
-    Every tensor of the QDQ model is exposed (``modify_model_output_intermediate_tensors``) and paired
-    before and after its QuantizeLinear → DequantizeLinear (``create_activation_matching``); given a
-    float32 ONNX model of the same network (an artifact, a sibling file, or a fresh export of the run's
-    model.keras), also with the float model's tensor of the same name. Over the test windows ``x``, in
-    batches, with statistics accumulated so that memory stays flat:
-
-    * ``sqnr_db``: signal-to-quantization-noise ratio of the QDQ tensor against the float tensor — the error
-      accumulated up to that point (lower is worse);
-    * ``sqnr_drop_db``: how much SQNR the producing node loses against its own inputs — the error that
-      layer adds (its weights and its output rounding); the ranking key, so the layer that hurts comes
-      first;
+    * ``sqnr_db``: the QDQ tensor against the float one — the error accumulated up to there;
+    * ``sqnr_drop_db``: the SQNR the producing node loses against its inputs — the error that layer adds
+      (weights and output rounding); the ranking key;
     * ``qdq_sqnr_db`` / ``rmse_over_scale`` / ``clipped_fraction``: the tensor's own rounding and clipping
-      (rmse/scale 0.29 = rounding alone; clipping = the calibrated range is too narrow). A range that
-      starts at exactly 0 is a fused ReLU, so values below 0 count as intended, not as clipped;
-    * per weight, the SQNR of the int8 weight against the float one.
-    """
+      (a range starting at exactly 0 is a fused ReLU: values below 0 are intended, not clipped);
+    * per weight, the SQNR of the int8 weight against the float one."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization.qdq_loss_debug import (create_activation_matching,
@@ -241,7 +227,7 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
 
     _check_qdq(art.path)
     proto = onnx.load(str(art.path))
-    qparams, _ = _onnx_qparams(proto)
+    qparams = _onnx_qparams(proto)
     producer = {o: n for n in proto.graph.node for o in n.output}
     # a graph output T is written as  op → T_QuantizeLinear_Input → Q → DQ → T : key both by T
     for t in list(qparams):
@@ -309,11 +295,6 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
         if float_path is not None:
             weights = _onnx_weight_errors(proto, float_path)
 
-    def sqnr(sig: float, noise: float) -> float:
-        # qdq_loss_debug.compute_signal_to_quantization_noice_ratio, from accumulated sums of squares
-        eps = np.finfo(float).eps
-        return 20 * math.log10(max(math.sqrt(sig), eps) / max(math.sqrt(noise), eps))
-
     layers: dict[str, dict[str, Any]] = {}
     for name, a in acc.items():
         if not a["n"]:
@@ -322,11 +303,11 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
         prod = producer.get(name)
         L = {"tensor": name, "op": prod.op_type if prod is not None else "input",
              "node": prod.name if prod is not None else name, "scale": s,
-             "qdq_sqnr_db": sqnr(a["sig"], a["noise"]),
+             "qdq_sqnr_db": _sqnr(a["sig"], a["noise"]),
              "rmse_over_scale": math.sqrt(a["noise"] / a["n"]) / s if s > 0 else None,
              "clipped_fraction": a["clip"] / a["n"], "num_elements": int(a["n"] // max(len(x), 1))}
         if a["fn"]:
-            L["sqnr_db"] = sqnr(a["fsig"], a["fnoise"])
+            L["sqnr_db"] = _sqnr(a["fsig"], a["fnoise"])
         layers[name] = L
     # the SQNR a node loses against its inputs (the tensors feeding it through DequantizeLinear)
     for name, L in layers.items():
@@ -350,8 +331,7 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
             L["error"] = -L["qdq_sqnr_db"]
     expl = ("drop dB: SQNR the layer loses against its inputs (its weights + output rounding; the ranking); "
             "SQNR dB: the QDQ tensor against the float model's (accumulated); QDQ SQNR / rmse/scale / "
-            f"clipped: the tensor's own rounding and clipping ({UNIFORM_RMSE_OVER_SCALE:.2f} steps = rounding "
-            "alone)")
+            f"clipped: the tensor's own rounding and clipping ({UNIFORM_RMSE_OVER_SCALE:.2f} steps = rounding alone)")
     if not has_float:
         expl += f"; no float comparison: {float_note}"
     return {"format": "onnx", "tool": "onnxruntime.quantization.qdq_loss_debug", "windows": int(len(x)),

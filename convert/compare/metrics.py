@@ -1,7 +1,8 @@
-"""The task metrics of one artifact's outputs on the test split, and its agreement with the reference:
-accuracy, macro-F1 and the confusion matrix of a classifier; MSE/MAE of a regressor, also in physical units."""
+"""What one artifact scores on the test split: accuracy, macro-F1 and the confusion matrix of a classifier,
+MSE/MAE of a regressor (also in physical units), agreement with the reference, and latency per window."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -9,8 +10,12 @@ import numpy as np
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import Spec
+from edgekit.edge.pipeline.stats import summarize
+
+from .data import Artifact
 
 REGRESSION_AGREEMENT_TOL = 0.01     # fraction of the reference outputs' range
+LATENCY_KEYS = ("p50", "p90", "p99", "mean", "std", "min", "max")   # the JSON row's latency_ms
 
 
 def task_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -45,19 +50,27 @@ def regression_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarr
     r = ref.reshape(len(ref), -1).astype(np.float64)
     t = np.asarray(y, np.float64).reshape(len(y), -1)
     if t.shape[1] != o.shape[1]:
-        raise EdgekitError(f"the test targets have {t.shape[1]} value(s) per window but the model outputs "
-                           f"{o.shape[1]}")
-    scaling = (spec.target or {}).get("scaling") or {"type": "none"}
+        raise EdgekitError(f"the test targets have {t.shape[1]} value(s) per window but the model outputs {o.shape[1]}")
+    target = spec.target or {}
+    scaling = target.get("scaling") or {"type": "none"}
     op, tp = fe.denormalize(o, scaling), fe.denormalize(t, scaling)
     span = float(r.max() - r.min()) or 1.0
     within = np.all(np.abs(o - r) <= REGRESSION_AGREEMENT_TOL * span, axis=1)
     return {"metric": "mse", "value": float(((o - t) ** 2).mean()), "mse": float(((o - t) ** 2).mean()),
             "mae": float(np.abs(o - t).mean()), "mse_physical": float(((op - tp) ** 2).mean()),
             "mae_physical": float(np.abs(op - tp).mean()),
-            "unit": target_units(spec),
+            "unit": str(target.get("units") or target.get("unit") or target.get("column") or ""),
             "agreement": float(within.mean())}
 
 
-def target_units(spec: Spec) -> str:
-    t = spec.target or {}
-    return str(t.get("units") or t.get("unit") or t.get("column") or "")
+def latency(art: Artifact, front, windows: np.ndarray, runs: int, warmup: int = 10) -> dict[str, float]:
+    """One window at a time: front end → model → argmax, ``runs`` timed after ``warmup``."""
+    pc = time.perf_counter
+    samples = []
+    for i in range(-warmup, runs):
+        t0 = pc()
+        int(np.argmax(art.predict(front(windows[i % len(windows)])[None])))
+        if i >= 0:
+            samples.append((pc() - t0) * 1e3)
+    lat = summarize(samples)
+    return {k: lat[k] for k in LATENCY_KEYS}

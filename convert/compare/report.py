@@ -56,13 +56,10 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
     ref = next(r for r in rows if r["reference"])
     classification = ref["metric"] == "accuracy"
     names = _display_names(rows)
-    if classification:
-        header = ["artifact", "format", "precision", "size MB", "×ref", "accuracy", "Δ pp", "macro-F1",
-                  "agreement", "max|Δout|", "p50 ms", "p99 ms", "speed-up", "peak MB"]
-    else:
-        unit = ref.get("unit") or "units"
-        header = ["artifact", "format", "precision", "size MB", "×ref", "MSE", "Δ MSE", "MAE",
-                  f"MAE [{unit}]", "agreement", "max|Δout|", "p50 ms", "p99 ms", "speed-up", "peak MB"]
+    metric = ["accuracy", "Δ pp", "macro-F1"] if classification else \
+        ["MSE", "Δ MSE", "MAE", f"MAE [{ref.get('unit') or 'units'}]"]
+    header = ["artifact", "format", "precision", "size MB", "×ref", *metric, "agreement", "max|Δout|", "p50 ms",
+              "p99 ms", "speed-up", "peak MB"]
     body = []
     for n, r in zip(names, rows):
         is_ref = r["reference"]
@@ -115,9 +112,10 @@ def print_layers(rows: list[dict[str, Any]], top: int = 10, log=print) -> None:
                     for i, L in enumerate(shown)]
         else:
             header = ["#", "op", "node", "scale", "drop dB", "SQNR dB", "QDQ SQNR dB", "rmse/scale", "clipped"]
-            body = [[str(i + 1), L["op"], _short(L["node"]), f"{L['scale']:.3g}", _fmt(L.get("sqnr_drop_db"), "+.1f", "—"),
-                     _fmt(L.get("sqnr_db"), ".1f", "—"), f"{L['qdq_sqnr_db']:.1f}",
-                     _fmt(L["rmse_over_scale"], ".3f", "—"), f"{L['clipped_fraction']:.2%}"]
+            body = [[str(i + 1), L["op"], _short(L["node"]), f"{L['scale']:.3g}",
+                     _fmt(L.get("sqnr_drop_db"), "+.1f", "—"), _fmt(L.get("sqnr_db"), ".1f", "—"),
+                     f"{L['qdq_sqnr_db']:.1f}", _fmt(L["rmse_over_scale"], ".3f", "—"),
+                     f"{L['clipped_fraction']:.2%}"]
                     for i, L in enumerate(shown)]
         for line in _table(header, body, left=3):
             log("  " + line)
@@ -205,10 +203,9 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
         lo, hi = np.nanmin(metric), np.nanmax(metric)
         pad = max((hi - lo) * 0.3, abs(hi) * 0.01, 1e-6)
         ax.set_ylim(lo - pad, hi + pad * 2)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set(xlabel=xlabel, ylabel=ylabel,
+               title=f"{'accuracy' if classification else 'error'} vs {'latency' if xkey == 'lat' else 'size'}")
         ax.grid(True, alpha=0.3, which="both")
-        ax.set_title(f"{'accuracy' if classification else 'error'} vs {'latency' if xkey == 'lat' else 'size'}")
         if k == 0:
             ax.legend(fontsize=7, loc="best", framealpha=0.85)
     labels = report.get("labels") or []
@@ -224,8 +221,7 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
             ticks = range(len(labels))
             ax.set_xticks(ticks, labels if len(labels) <= 12 else [str(t) for t in ticks], fontsize=8)
             ax.set_yticks(ticks, labels if len(labels) <= 12 else [str(t) for t in ticks], fontsize=8)
-            ax.set_xlabel("predicted")
-            ax.set_ylabel("true")
+            ax.set(xlabel="predicted", ylabel="true")
             ax.set_title(f"{name}\naccuracy {r['value']:.2%}" if r["value"] is not None else name, fontsize=9)
     else:
         ax = fig.add_subplot(gs[1])
@@ -234,18 +230,14 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
         if outputs is not None and y is not None:
             t = fe.denormalize(np.asarray(y, np.float64).reshape(len(y), -1)[:, 0], scaling)
             for i, (r, name) in enumerate(zip(rows, names)):
-                o = fe.denormalize(np.asarray(outputs[r["artifact"]], np.float64).reshape(len(y), -1)[:, 0],
-                                   scaling)
+                o = fe.denormalize(np.asarray(outputs[r["artifact"]], np.float64).reshape(len(y), -1)[:, 0], scaling)
                 ax.scatter(t, o, s=8, alpha=0.5, color=colors[i % len(colors)], label=name)
             lo, hi = float(t.min()), float(t.max())
             ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="ideal")
             ax.legend(fontsize=8)
-        ax.set_xlabel(f"true [{unit}]")
-        ax.set_ylabel(f"predicted [{unit}]")
-        ax.set_title("predicted vs true on the test split")
+        ax.set(xlabel=f"true [{unit}]", ylabel=f"predicted [{unit}]", title="predicted vs true on the test split")
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"edgekit compare — task {report['task']}, {report['n_test']} test windows", fontsize=12)
-    path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return path
+    return Path(path)
