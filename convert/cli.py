@@ -11,7 +11,8 @@ from . import onnx as onnx_defaults
 from .export import convert_run, print_report
 
 _FLAGS = {"opset": "--opset", "quant_format": "--quant-format", "calibration": "--calibration",
-          "per_channel": "--per-channel/--per-tensor", "activation_type": "--activations"}
+          "per_channel": "--per-channel/--per-tensor", "activation_type": "--activations",
+          "reduce_range": "--reduce-range/--full-range"}
 
 
 def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
@@ -32,7 +33,8 @@ def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
                            "--precision int8")
     opts = {"opset": onnx_defaults.DEFAULT_OPSET, "quant_format": onnx_defaults.DEFAULT_QUANT_FORMAT,
             "calibration": onnx_defaults.DEFAULT_CALIBRATION, "per_channel": onnx_defaults.DEFAULT_PER_CHANNEL,
-            "activation_type": onnx_defaults.DEFAULT_ACTIVATION_TYPE, **given}
+            "activation_type": onnx_defaults.DEFAULT_ACTIVATION_TYPE,
+            "reduce_range": onnx_defaults.DEFAULT_REDUCE_RANGE, **given}
     onnx_defaults.check_options(precision, **opts)   # e.g. an --opset tf2onnx cannot export
     return opts
 
@@ -60,13 +62,17 @@ def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
 @click.option("--activations", type=click.Choice(onnx_defaults.ACTIVATION_TYPES), default=None,
               help=f"ONNX int8 only: activation type; int8 (symmetric) for TensorRT on a Jetson "
                    f"[default: {onnx_defaults.DEFAULT_ACTIVATION_TYPE}].")
+@click.option("--reduce-range/--full-range", "reduce_range", default=None,
+              help="ONNX int8 only: 7-bit weights, which ONNX Runtime computes right on every CPU, or the full "
+                   "8 bits, which saturate on x86 CPUs without VNNI [default: --reduce-range].")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification report as JSON.")
 def convert(run_dir, fmt, precision, output, calib, opset, quant_format, calibration, per_channel, activations,
-            as_json):
+            reduce_range, as_json):
     """Convert the model trained in DIR to TFLite or ONNX and verify it against Keras."""
     log = (lambda *a, **k: click.echo(*a, err=True)) if as_json else click.echo
     onnx_options = _onnx_options(fmt, precision, opset=opset, quant_format=quant_format,
-                                 calibration=calibration, per_channel=per_channel, activation_type=activations)
+                                 calibration=calibration, per_channel=per_channel, activation_type=activations,
+                                 reduce_range=reduce_range)
     rep = convert_run(run_dir, fmt, precision, output, calib, log=log, onnx_options=onnx_options)
     if as_json:
         click.echo(json.dumps(rep, indent=2))

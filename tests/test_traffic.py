@@ -655,7 +655,7 @@ def test_edge_run_traffic_needs_neither_tensorflow_nor_pandas(traffic_run):
 @pytest.mark.slow
 def test_onnx_float32_and_int8_stream_like_tflite(traffic_run):
     pytest.importorskip("tf2onnx")
-    if not (Path(fe.__file__).parents[1] / "convert" / "onnx.py").exists():
+    if not (Path(fe.__file__).parents[2] / "convert" / "onnx.py").exists():
         pytest.skip("ONNX export (convert/onnx.py) has not landed")
     d, reports = traffic_run
     for precision in ("float32", "int8"):
