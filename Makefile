@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test fuzz install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+fuzz: $(STAMP)
+	EDGEKIT_FUZZ_N=100000 $(PY) -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

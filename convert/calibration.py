@@ -8,10 +8,16 @@ from edgekit.edge import frontend as fe
 from .tf import batched
 
 
-def calibration_features(run, n: int, log=print) -> np.ndarray:
+DEFAULT_CALIB = 300
+
+
+def calibration_features(run, n: int | None, log=print) -> np.ndarray:
+    """Up to ``n`` (default :data:`DEFAULT_CALIB`) of the run's calibration windows through its front end; a
+    note when more were asked for than the run kept."""
     raw = run.calibration()
-    if n > len(raw):
+    if n is not None and n > len(raw):
         log(f"note: --calib {n} asked, the run kept {len(raw)} training windows; using all of them")
+    n = DEFAULT_CALIB if n is None else n
     raw = raw[:n]
     front = fe.build(run.spec())
     return batched(front, raw, 256)

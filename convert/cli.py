@@ -46,8 +46,8 @@ def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file (default DIR/<stft|traffic|mnist>_<precision>.<format>).")
-@click.option("--calib", type=click.IntRange(min=1), default=300, show_default=True,
-              help="Training windows used to calibrate int8.")
+@click.option("--calib", type=click.IntRange(min=1), default=None,
+              help="Training windows used to calibrate int8 [default: 300, or all the run kept if fewer].")
 @click.option("--opset", type=int, default=None,
               help=f"ONNX only: opset of the export [default: {onnx_defaults.DEFAULT_OPSET}].")
 @click.option("--quant-format", type=click.Choice(onnx_defaults.QUANT_FORMATS), default=None,

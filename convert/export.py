@@ -19,7 +19,7 @@ STEMS = {"image": "mnist"}   # default names follow the training command: `edgek
 
 
 def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "float32",
-                output: str | Path | None = None, calib: int = 300, log=print,
+                output: str | Path | None = None, calib: int | None = None, log=print,
                 onnx_options: dict[str, Any] | None = None) -> dict[str, Any]:
     quiet_tensorflow()
     from .calibration import calibration_features

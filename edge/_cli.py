@@ -6,6 +6,7 @@ import sys
 import click
 
 from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.pipeline.signals import Aborted
 
 # Third-party modules the workstation commands import, and the extra that provides them.
 EXTRA_OF = {"tensorflow": "train", "keras": "train", "tf2onnx": "train", "onnx": "train", "scipy": "train",
@@ -44,11 +45,15 @@ def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> 
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:     # a bad flag: one line, as every other error
+        hint = f" (see {prog_name or command.name} --help)" if isinstance(e, click.UsageError) else ""
+        click.echo(f"error: {' '.join(e.format_message().split())}{hint}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Aborted:                        # a second stop signal
+        click.echo("aborted", err=True)
         sys.exit(130)
     except BrokenPipeError:  # `edge-run ... | head`
         sys.stderr.close()

@@ -55,8 +55,8 @@ class _Replay(tasks.BaseRun):
     def empty(self, invalid: int) -> EdgekitError:
         return EdgekitError("no benchmark window reached the model")
 
-    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
-        return {"stopped_by": "interrupted" if interrupted else "end of source"}
+    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
+        return {"stopped_by": stopped or "end of source"}
 
     def close(self) -> None:
         pass

@@ -25,3 +25,8 @@ class MissingExtraError(EdgekitError):
         super().__init__(f"{what} needs the '{package}' package, which is not installed: {hint}")
         self.package = package
         self.extra = extra
+
+
+class SourceLost(EdgekitError):
+    """A live source died mid-stream (a microphone unplugged, its audio server gone): the stream ends with
+    its summary, then this error."""

@@ -1,10 +1,40 @@
 """``edge-run``: stream sensor data through a model on the device and report latency."""
 from __future__ import annotations
 
+import math
+import os
+
 import click
 
 from edgekit.edge._cli import run_cli
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.errors import EdgekitError, SourceLost
+
+MAX_THREADS = 256          # as edgekit bench: more threads than this is a typo, not a configuration
+
+
+class Finite(click.ParamType):
+    """A finite number (``inf`` and ``nan`` are refused), positive unless ``positive=False``."""
+
+    name = "number"
+
+    def __init__(self, positive: bool = True):
+        self.positive = positive
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or (self.positive and v <= 0):
+            self.fail(f"{value!r}: give a finite{' positive' if self.positive else ''} number", param, ctx)
+        return v
+
+
+def _threads(ctx, param, value):
+    if value is not None and value > MAX_THREADS:
+        raise click.BadParameter(f"{value} threads: give 1 to {MAX_THREADS} (this machine has "
+                                 f"{os.cpu_count() or 'an unknown number of'} cores)")
+    return value
 
 
 def _device(value: str | None):
@@ -15,13 +45,14 @@ def _device(value: str | None):
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help=".tflite or .onnx model file.")
 @click.option("--source", "src", default="synthetic", show_default=True,
               help="synthetic | wav:PATH | pkl:PATH | stdin | mic | images:PATH | csv:PATH (traffic)")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=Finite(), default=None,
               help="Stop after this many seconds of signal.")
-@click.option("--hop", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--hop", type=Finite(), default=None,
               help="Seconds between window starts (default: one window, no overlap).")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--rate", type=Finite(), default=None,
               help="Traffic models: replay N detector rows per second (default: as fast as possible).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, callback=_threads,
+              help=f"Interpreter threads (1 to {MAX_THREADS}).")
 @click.option("--provider", default=None, help="ONNX Runtime execution provider (cpu, cuda, tensorrt).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per window, and a summary object.")
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
@@ -30,7 +61,7 @@ def _device(value: str | None):
               show_default=True, help="Sample format of raw PCM on stdin (little-endian, mono).")
 @click.option("--device", default=None, help="Audio input device (index or name) for --source mic.")
 @click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
-@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--sample-rate", type=Finite(), default=None,
               help="Foreign models only (no edgekit metadata): the signal's sample rate in Hz.")
 @click.option("--labels", default=None, help="Foreign models only: class names, comma-separated.")
 @click.option("--nperseg", type=click.IntRange(min=2), default=None,
@@ -39,8 +70,8 @@ def _device(value: str | None):
               help="Foreign models only: STFT overlap (default nperseg // 8).")
 @click.option("--log/--no-log", "log_features", default=False,
               help="Foreign models only: the model takes log-magnitude spectrograms.")
-@click.option("--mean", type=float, default=None, help="Foreign models only: feature standardisation mean.")
-@click.option("--std", type=float, default=None, help="Foreign models only: feature standardisation std.")
+@click.option("--mean", type=Finite(positive=False), default=None, help="Foreign models only: feature standardisation mean.")
+@click.option("--std", type=Finite(positive=False), default=None, help="Foreign models only: feature standardisation std.")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
              list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
@@ -63,18 +94,27 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,
                                      nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std)
         model._check_shapes()
+    from edgekit.edge.model.probe import probe
+    problem = probe(model.spec)                 # a spec that makes NaN or constant features: refuse at start
+    if problem:
+        raise EdgekitError(f"{model_path}: {problem}")
     task = tasks.for_source(src, model.spec)
     opt = tasks.Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device),
                         pcm_format=pcm_format)
     task.check_options(opt)
     source = task.open_source(src, model.spec, opt)
     sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
-    try:
-        run = task.Run(model.spec, source, sink, opt)
-    except BaseException:
-        source.close()
-        raise
-    sink.summary(run_stream(model, source, sink, run=run))
+    from edgekit.edge.pipeline import signals
+    with signals.handled():                  # SIGINT, SIGTERM, SIGHUP: the summary, then exit 0
+        try:
+            run = task.Run(model.spec, source, sink, opt)
+        except BaseException:
+            source.close()
+            raise
+        summary = run_stream(model, source, sink, run=run)
+        sink.summary(summary)
+    if "error" in summary:
+        raise SourceLost(summary["error"])
     return 0
 
 

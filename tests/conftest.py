@@ -21,8 +21,8 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def run(*args, check=True, **kw):
-    p = subprocess.run([*args], capture_output=True, text=True, timeout=600, **kw)
+def run(*args, check=True, timeout=600, **kw):
+    p = subprocess.run([*args], capture_output=True, text=True, timeout=timeout, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p

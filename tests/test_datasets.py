@@ -182,6 +182,39 @@ def test_malicious_course_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_rows_repeated_by_reference_are_counted_before_numpy_sees_them(tmp_path, monkeypatch):
+    """A small pickle whose 'signal' repeats one row by memo reference ("billion laughs") is refused by its
+    sample count, not converted first (a 10 MB one held hours of conversion)."""
+    import edgekit.edge.io.course as course
+    monkeypatch.setattr(course, "MAX_SAMPLES", 10_000)
+    obj, _, _ = _course()
+    row = [0.0] * L
+    obj.update(signal=[row] * 100, label=[[1.0, 0.0]] * 100)
+    path = _pkl(tmp_path / "laughs.pkl", obj)
+    assert path.stat().st_size < 8000
+    msg = _err(path)
+    assert "laughs.pkl: 'signal' holds 40,000 samples, more than the limit of 10,000; split the file" in msg
+
+
+@pytest.mark.parametrize("key", ["signal", "label", "time", "label_names"])
+def test_deeply_nested_values_are_one_line_errors(tmp_path, key):
+    obj, _, _ = _course()
+    deep = 0.0
+    for _ in range(100):
+        deep = [deep]
+    obj[key] = deep if key == "label_names" else [deep, deep]
+    msg = _err(_pkl(tmp_path / "deep.pkl", obj))
+    assert f"'{key}' is nested too deeply" in msg, msg
+
+
+@pytest.mark.parametrize("bad", ["B\nerror: forged", "\x1b[2JB", "B\u202e", "\ud800"])
+def test_label_names_with_unprintable_characters_are_refused(tmp_path, bad):
+    obj, _, _ = _course()
+    obj["label_names"] = ["A", bad, "C"]
+    msg = _err(_pkl(tmp_path / "names.pkl", obj))
+    assert "names.pkl: label name" in msg and "unprintable character U+" in msg, msg
+
+
 @pytest.mark.parametrize("name, content, words", [
     ("data.csv", b"a,b\n", "unknown data format"),
     ("data", b"xx", "unknown data format"),

@@ -20,8 +20,26 @@ from edgekit.train.splits import stratified_holdout
 # -- IDX ------------------------------------------------------------------------------------------------
 
 def _idx_bytes(magic: int, dims, payload: bytes) -> bytes:
-    """An IDX file written by hand from the format description (not with idx.write_idx)."""
+    """An IDX file written by hand from the format description (not with write_idx)."""
     return struct.pack(">I", magic) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+def write_idx(path, array: np.ndarray, compress: bool | None = None):
+    """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in .gz)."""
+    a = np.asarray(array)
+    code = {v.newbyteorder("="): k for k, v in idx.DTYPES.items()}[a.dtype.newbyteorder("=")]
+    assert 1 <= a.ndim <= 4
+    blob = bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + \
+        np.ascontiguousarray(a, dtype=idx.DTYPES[code]).tobytes()
+    gz = path.suffix == ".gz" if compress is None else compress
+    path.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
+    return path
+
+
+def _header(path):
+    """(magic, dtype, dims) of an IDX file, without reading its data."""
+    with idx._open(path) as f:
+        return idx._header(f, path)
 
 
 PIXELS = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 10
@@ -47,17 +65,17 @@ def test_idx_reader_reads_a_hand_made_pair(pair):
     np.testing.assert_array_equal(x, PIXELS)
     np.testing.assert_array_equal(y, LABELS)
     assert idx.labels_path_for(images) == labels
-    assert idx.read_header(images)[0] == 0x803 and idx.read_header(labels)[2] == (2,)
+    assert _header(images)[0] == 0x803 and _header(labels)[2] == (2,)
 
 
 def test_idx_big_endian_types_round_trip(tmp_path):
     for dtype in (np.int16, np.int32, np.float32, np.float64, np.int8):
         a = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
         for name in ("a.idx", "a.idx.gz"):
-            back = idx.read_idx(idx.write_idx(tmp_path / name, a))
+            back = idx.read_idx(write_idx(tmp_path / name, a))
             assert back.dtype == np.dtype(dtype) and back.dtype.isnative
             np.testing.assert_array_equal(back, a)
-    raw = idx.write_idx(tmp_path / "f.idx", np.array([[1.5]], np.float64)).read_bytes()
+    raw = write_idx(tmp_path / "f.idx", np.array([[1.5]], np.float64)).read_bytes()
     assert raw == b"\x00\x00\x0e\x02" + struct.pack(">2I", 1, 1) + struct.pack(">d", 1.5)  # big-endian
 
 
@@ -227,8 +245,8 @@ BLOCK_PIL = textwrap.dedent("""
 
 
 def test_without_pillow_pictures_name_the_extra_and_idx_still_works(tmp_path):
-    idx.write_idx(tmp_path / "d-images-idx3-ubyte.gz", PIXELS)
-    idx.write_idx(tmp_path / "d-labels-idx1-ubyte.gz", np.array([1, 0], np.uint8))
+    write_idx(tmp_path / "d-images-idx3-ubyte.gz", PIXELS)
+    write_idx(tmp_path / "d-labels-idx1-ubyte.gz", np.array([1, 0], np.uint8))
     (tmp_path / "pics").mkdir()
     code = BLOCK_PIL + textwrap.dedent(f"""
         from edgekit.edge.errors import EdgekitError
@@ -462,8 +480,8 @@ def test_edge_run_on_an_idx_file_and_bad_inputs(mnist_run, tmp_path):
     d, _ = mnist_run
     z = np.load(d / "run" / "test.npz")
     x, y = z["x"].astype(np.uint8), z["y"].astype(np.uint8)
-    images = idx.write_idx(tmp_path / "mini-images-idx3-ubyte.gz", x)
-    idx.write_idx(tmp_path / "mini-labels-idx1-ubyte.gz", y)
+    images = write_idx(tmp_path / "mini-images-idx3-ubyte.gz", x)
+    write_idx(tmp_path / "mini-labels-idx1-ubyte.gz", y)
     results, summary, err = _edge_run("--model", str(d / "run" / "mnist_float32.tflite"),
                                       "--source", f"images:{images}")
     assert [r["index"] for r in results] == list(range(200))
@@ -482,3 +500,18 @@ def test_edge_run_on_an_idx_file_and_bad_inputs(mnist_run, tmp_path):
                          ("synthetic", "an image model reads --source images:PATH")):
         p = run(bin_path("edge-run"), "--model", model, "--source", src, check=False)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_sub_folder_names_are_matched_by_name_and_must_be_printable(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from edgekit.edge.io.images import open_images
+    spec = make_spec(["0", "1"])
+    for label in ("1", "junk"):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "pics" / label / "a.png")
+    src = open_images(str(tmp_path / "pics"), spec)
+    assert [i.truth for i in src.items()] == ["1", None]
+    assert src.notes == ["sub-folder names (junk) are not among the model's labels (0, 1); those inputs are not scored"]
+    (tmp_path / "pics" / "junk").rename(tmp_path / "pics" / "1\x1b[2J")
+    _one_line_error(lambda: open_images(str(tmp_path / "pics"), spec), "sub-folder name '1\\\\x1b\\[2J' holds the "
+                    "unprintable character U\\+001B; rename it")

@@ -223,3 +223,34 @@ def test_mic_counts_dropped_audio_at_the_model_rate(monkeypatch):
     first = next(src.blocks())
     assert first.reset and first.lost == lost
     src.close()
+
+
+def test_a_truncated_wav_is_read_with_a_note(tmp_path):
+    from edgekit.edge.io.wav import write_wav
+    path = tmp_path / "cut.wav"
+    write_wav(path, np.zeros(1000), 12800)
+    path.write_bytes(path.read_bytes()[:-500])          # 250 of 1000 frames gone
+    src = open_source(f"wav:{path}", stft_spec())
+    assert "the header declares 1000 frames, the file holds 750; reading 750" in src.notes
+    assert sum(len(b.data) for b in src.blocks()) == 750
+    write_wav(path, np.zeros(1000), 12800)
+    assert open_source(f"wav:{path}", stft_spec()).notes == []
+
+
+def _course_pickle(path, names):
+    import pickle
+    n = len(names)
+    path.write_bytes(pickle.dumps({"time": np.arange(8) / 12800.0, "signal": np.zeros((n, 8)),
+                                   "label": np.eye(n), "label_names": names}))
+    return f"pkl:{path}"
+
+
+def test_a_pickle_with_other_label_names_is_scored_only_where_the_model_has_them(tmp_path):
+    src = open_source(_course_pickle(tmp_path / "four.pkl", ["A", "B", "C", "D"]), stft_spec())
+    assert [b.label for b in src.blocks()] == ["A", "B", None, None]
+    assert src.notes == [f"label names in {tmp_path / 'four.pkl'} (C, D) are not among the model's labels (A, B); "
+                         "those inputs are not scored"]
+    src = open_source(_course_pickle(tmp_path / "other.pkl", ["x", "y", "z"]), stft_spec())
+    assert [b.label for b in src.blocks()] == [None, None, None]
+    assert src.notes[0].endswith("are not among the model's labels (A, B); accuracy is not scored")
+    assert open_source(_course_pickle(tmp_path / "ab.pkl", ["A", "B"]), stft_spec()).notes == []

@@ -57,12 +57,53 @@ def _tampered(**changes):
     ({"normalization": {"type": "standard", "mean": 1e400, "std": 1}}, "finite number"),
     ({"features": {**fe.spectrogram_features(), "window": ["evilw", 0.25]}}, "features.window"),
     ({"kind": "regression", "target": {"name": "Speed", "scaling": {"type": "standard"}}}, "target.scaling"),
+    # JSON allows these: huge integers, Unicode digits, a one-element list for the target's min
+    ({"window": 10 ** 400}, "'window'"),
+    ({"sample_rate": 10 ** 400}, "sample_rate"),
+    ({"normalization": {"type": "standard", "mean": 10 ** 400, "std": 1}}, "normalization.mean"),
+    ({"features": {**fe.spectrogram_features(), "log_eps": 10 ** 400}}, "log_eps"),
+    ({"schema_version": "\u00b2.0"}, "schema_version"),
+    ({"schema_version": "1" + "0" * 5000}, "schema_version"),
+    ({"kind": "regression", "target": {"name": "Speed", "scaling": {"type": "minmax", "min": [0], "max": 1}}},
+     "not lists"),
+    # values that parse but give NaN or constant features
+    ({"features": {**fe.spectrogram_features(), "window": ["kaiser", 1e308]}}, "non-finite"),
+    ({"normalization": {"type": "standard", "mean": 0, "std": 5e-324}}, "1/std finite"),
+    ({"features": {**fe.spectrogram_features(), "log_eps": 1e308}}, "log_eps must be in (0, 1000]"),
+    # text that is printed: no control characters, lone surrogates or escape sequences
+    ({"labels": ["A", "\ud800"]}, "'labels' holds the unprintable character U+D800"),
+    ({"labels": ["A", "B\nerror: forged"]}, "U+000A"),
+    ({"labels": ["A", "\x1b[2J"]}, "U+001B"),
+    ({"kind": "regression", "target": {"name": "Sp\u202eeed", "scaling": {"type": "none"}}}, "target.name"),
+    ({"kind": "regression", "target": {"units": "\x07", "scaling": {"type": "none"}}}, "target.units"),
+    ({"kind": "regression", "target": {"units": 5, "scaling": {"type": "none"}}}, "must be strings"),
+    ({"quantization": {"precision": "int8\r"}}, "quantization.precision"),
+    ({"edgekit_version": "1.0\x1b]0;x\x07"}, "edgekit_version"),
+    ({"model_sha256": "z" * 64}, "hex"),
 ])
 def test_tampered_values_are_one_line_errors(changes, words):
     with pytest.raises(EdgekitError) as e:
         Spec.from_json(_tampered(**changes), source="m.tflite")
     msg = e.value.message
     assert "\n" not in msg and msg.startswith("m.tflite") and words in msg
+
+
+def test_an_oversized_spec_is_refused_before_it_is_parsed(monkeypatch):
+    import edgekit.edge.model.spec as spec_module
+    text = _tampered(labels=["A", "B" * 2_000_000])
+    monkeypatch.setattr(spec_module.json, "loads", lambda *a, **k: pytest.fail("parsed"))
+    with pytest.raises(EdgekitError, match=r"m.onnx: the edgekit spec is 2,0\d\d,\d\d\d bytes, more than the limit "
+                                           r"of 1,000,000"):
+        Spec.from_json(text, source="m.onnx")
+
+
+def test_probe_finds_features_that_are_not_finite_or_constant():
+    from edgekit.edge.model.probe import probe
+    assert probe(make_spec()) is None
+    inf = probe(make_spec(normalization={"type": "scale", "scale": 1e38, "offset": 0.0}))
+    assert "NaN/inf value(s)" in inf and "synthetic vibration" in inf
+    flat = probe(make_spec(normalization={"type": "standard", "mean": 1e30, "std": 1.0}))
+    assert "the same value (-1e+30) for every feature" in flat
 
 
 def test_missing_field():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
     ``keep_best=False`` without ``patience``: all epochs, the last one's weights."""
     import keras
 
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2      # a log file or a pipe gets one line per epoch, not progress-bar escapes
     t0 = time.perf_counter()
     has_val = len(x_val) > 0
     callbacks = []

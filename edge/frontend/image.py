@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
+from edgekit.edge.frontend.normalize import F32_MAX
 
 RESIZES = ("area", "bilinear", "nearest", "none")
 MAX_IMAGE_SIDE = 4096
@@ -111,7 +112,7 @@ def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
         if not isinstance(feat.get(k, k == "grayscale"), bool):
             raise bad(f"features.{k} must be true or false, got {feat[k]!r}")
     mv = feat.get("max_value", 255.0)
-    if isinstance(mv, bool) or not isinstance(mv, (int, float)) or not 0 < mv < float("inf"):
+    if isinstance(mv, bool) or not isinstance(mv, (int, float)) or not 0 < mv <= F32_MAX:
         raise bad(f"features.max_value must be a positive number, got {mv!r}")
     if feat.get("resize", "area") not in RESIZES:
         raise bad(f"features.resize must be one of {', '.join(RESIZES)}, got {feat['resize']!r}")

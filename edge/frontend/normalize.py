@@ -5,7 +5,6 @@ Types: ``none``; ``standard`` (scalar ``mean``/``std``, fitted on the training s
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -51,8 +50,16 @@ def denormalize(y: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
     raise EdgekitError(f"unknown normalization type {t!r}")
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= F32_MAX
+
+
+def _invertible(v: float) -> bool:
+    """Non-zero and 1/v finite at float32 (dividing by a subnormal std gives inf features)."""
+    return v != 0 and abs(1.0 / v) <= F32_MAX
 
 
 def check_scaling(d: Any, what: str, channels: int, bad) -> None:
@@ -65,10 +72,12 @@ def check_scaling(d: Any, what: str, channels: int, bad) -> None:
     if t == "none":
         return
     if t == "standard":
-        if not (_is_number(d.get("mean")) and _is_number(d.get("std")) and d["std"] > 0):
-            raise bad(f"{what} 'standard' needs a finite number 'mean' and a positive 'std'")
+        if not (_is_number(d.get("mean")) and _is_number(d.get("std")) and d["std"] > 0 and _invertible(d["std"])):
+            raise bad(f"{what} 'standard' needs a finite number 'mean' and a positive 'std' (1/std finite)")
     elif t == "minmax":
         lo, hi = d.get("min"), d.get("max")
+        if what.startswith("target") and (isinstance(lo, list) or isinstance(hi, list)):
+            raise bad(f"{what} 'minmax' needs one number each for 'min' and 'max' (one output), not lists")
         lo_l = lo if isinstance(lo, list) else [lo]
         hi_l = hi if isinstance(hi, list) else [hi]
         if not all(_is_number(v) for v in lo_l + hi_l) or not lo_l:
@@ -76,10 +85,10 @@ def check_scaling(d: Any, what: str, channels: int, bad) -> None:
         if len(lo_l) != len(hi_l) or (isinstance(lo, list) and len(lo_l) not in (1, channels)):
             raise bad(f"{what} 'minmax' has {len(lo_l)} min / {len(hi_l)} max values for {channels} "
                       "channel(s)")
-        if any(h < l_ for l_, h in zip(lo_l, hi_l)):
-            raise bad(f"{what} 'minmax' needs max >= min for every channel")
+        if any(h < l_ or (h > l_ and not _invertible(h - l_)) for l_, h in zip(lo_l, hi_l)):
+            raise bad(f"{what} 'minmax' needs max >= min for every channel (and 1/(max - min) finite)")
     elif t == "scale":
-        if not (_is_number(d.get("scale")) and d["scale"] != 0 and _is_number(d.get("offset", 0.0))):
+        if not (_is_number(d.get("scale")) and _invertible(d["scale"]) and _is_number(d.get("offset", 0.0))):
             raise bad(f"{what} 'scale' needs a finite non-zero 'scale' and a finite 'offset'")
     else:
         raise bad(f"unknown {what}.type {t!r}")

@@ -12,6 +12,7 @@ from edgekit.edge.frontend import dsp
 DETRENDS = ("constant", "linear", False)
 SCALINGS = ("spectrum", "density")
 MODES = ("magnitude", "psd")
+MAX_LOG_EPS = 1e3
 
 
 def spectrogram_features(nperseg: int = 256, noverlap: int | None = None, nfft: int | None = None,
@@ -65,15 +66,19 @@ def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
                                     and all(isinstance(p, (int, float)) for p in w[1:]))):
         raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
     try:
-        dsp.get_window(tuple(w) if isinstance(w, list) else w, feat["nperseg"])
-    except (EdgekitError, ValueError, TypeError) as e:
+        with np.errstate(all="ignore"):
+            values = dsp.get_window(tuple(w) if isinstance(w, list) else w, feat["nperseg"])
+    except (EdgekitError, ValueError, TypeError, OverflowError) as e:
         raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
+    if not (np.isfinite(values).all() and values.any()):
+        raise bad(f"features.window {w!r} evaluates to non-finite or all-zero values; give a usable parameter")
     if feat.get("detrend") not in DETRENDS or feat.get("scaling") not in SCALINGS \
             or feat.get("mode") not in MODES:
         raise bad("features.detrend/scaling/mode have unsupported values")
     eps = feat.get("log_eps", 1e-8)
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
-        raise bad(f"features.log_eps must be positive, got {eps!r}")
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps <= MAX_LOG_EPS:
+        raise bad(f"features.log_eps must be in (0, {MAX_LOG_EPS:g}] (a larger one makes the log constant), "
+                  f"got {eps!r}")
     expected = spectrogram_shape(spec.window, feat)
     if tuple(spec.input_shape) != expected:
         raise bad(f"input_shape {list(spec.input_shape)} does not match the spectrogram of a "

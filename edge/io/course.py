@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
+from edgekit.edge.io.labels import check_names
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 FS_TOLERANCE = 1e-3     # relative disagreement allowed between a given fs and the file's
+MAX_SAMPLES = 100_000_000   # numbers in one array of a course file (800 MB as float64)
 
 
 @dataclass
@@ -49,9 +51,34 @@ def _float_array(value: Any, where: str, what: str) -> np.ndarray:
                            + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "")) from None
 
 
+def _bounded(value: Any, where: str, what: str, depth: int = 2) -> None:
+    """Before numpy sees ``value``: at most ``depth`` levels of lists and :data:`MAX_SAMPLES` numbers,
+    counting a row each time it is referenced (a small pickle can repeat one row a million times)."""
+    memo: dict[int, int] = {}
+
+    def size(v: Any, d: int) -> int:
+        if isinstance(v, np.ndarray) and v.ndim <= d:
+            return v.size
+        if not isinstance(v, (list, tuple, np.ndarray)):
+            return 1
+        if d == 0:
+            raise EdgekitError(f"{where}: '{what}' is nested too deeply; the course format holds arrays of at "
+                               f"most {depth} dimension(s)")
+        if id(v) not in memo:
+            memo[id(v)] = sum(size(x, d - 1) for x in v)
+        return memo[id(v)]
+
+    n = size(value, depth)
+    if n > MAX_SAMPLES:
+        raise EdgekitError(f"{where}: '{what}' holds {n:,} samples, more than the limit of {MAX_SAMPLES:,}; "
+                           "split the file")
+
+
 def _signals(value: Any, where: str) -> np.ndarray:
-    if isinstance(value, (list, tuple)) and value:
-        lengths = {np.shape(v) for v in value}
+    _bounded(value, where, "signal")
+    if isinstance(value, (list, tuple)) and value:     # rows of numbers or 1-D arrays (checked above)
+        lengths = {np.shape(v) if isinstance(v, np.ndarray) else (len(v),) if isinstance(v, (list, tuple))
+                   else () for v in value}
         if len(lengths) > 1:
             shown = ", ".join(str(s) for s in sorted(lengths, key=str)[:4])
             raise EdgekitError(f"{where}: the signals in 'signal' have different shapes ({shown}); "
@@ -103,6 +130,7 @@ def _labels(value: Any, n: int, where: str) -> tuple[np.ndarray, int]:
 def _names(value: Any, n_classes: int, where: str) -> list[str]:
     if value is None:
         return default_label_names(n_classes)
+    _bounded(value, where, "label_names", 1)
     arr = np.asarray(value)
     if arr.ndim != 1 or not (arr.dtype.kind in "US" or (arr.dtype == object and all(
             isinstance(v, str) for v in arr.tolist()))):
@@ -112,6 +140,7 @@ def _names(value: Any, n_classes: int, where: str) -> list[str]:
         raise EdgekitError(f"{where}: 'label_names' has {len(names)} names for {n_classes} classes")
     if len(set(names)) != len(names):
         raise EdgekitError(f"{where}: 'label_names' has duplicates: {names}")
+    check_names(names, "label name", where)
     return names
 
 
@@ -132,6 +161,7 @@ def _snap_fs(fs: float) -> float:
 
 def fs_from_time(time: Any, n_signals: int, length: int, where: str) -> float:
     """The sample rate of time vectors ``(L,)`` or ``(N, L)``: 1 / median step, snapped to whole Hz."""
+    _bounded(time, where, "time")
     t = _float_array(time, where, "time")
     if t.ndim == 2 and t.shape[0] == 1:
         t = t[0]
@@ -189,6 +219,7 @@ def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
                            + ("" if "time" not in missing or len(missing) > 1 else
                               " (or pass fs instead of 'time')"))
     x = _signals(obj["signal"], path)
+    _bounded(obj["label"], path, "label")
     if np.ndim(obj["label"]) != 2:
         raise EdgekitError(f"{path}: 'label' must be one-hot rows (N × C) in the course format, got "
                            f"shape {np.shape(obj['label'])}")

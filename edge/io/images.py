@@ -25,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.edge.io import idx
+from edgekit.edge.io.labels import check_names, known_truths
 from edgekit.edge.errors import EdgekitError, MissingExtraError
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -131,18 +132,6 @@ def decode_options(spec) -> dict:
             "background": max_value if feat.get("invert") else 0.0}
 
 
-def _valid_truths(names, spec, what: str, notes: list[str]) -> bool:
-    """Use sub-folder names / IDX labels as ground truth only if they are the model's labels."""
-    names = sorted(set(names))
-    unknown = [n for n in names if n not in spec.labels]
-    if not unknown:
-        return True
-    shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-    notes.append(f"{what} ({shown}) are not among the model's labels ({', '.join(spec.labels[:10])}"
-                 f"{', ...' if len(spec.labels) > 10 else ''}); accuracy is not scored")
-    return False
-
-
 class FilesSource(ImageSource):
     """One image file, or every file of a folder (labels from first-level sub-folder names)."""
 
@@ -164,13 +153,14 @@ class FilesSource(ImageSource):
                 raise EdgekitError(f"{path}: the folder holds no files; give an image, a folder of images or "
                                    "an IDX file")
             folders = [rel.parts[0] for rel in files if len(rel.parts) > 1]
-            self.labelled = bool(folders) and _valid_truths(folders, spec, "sub-folder names", self.notes)
+            check_names(set(folders), "sub-folder name", str(path))
+            self.known = known_truths(folders, spec.labels, "sub-folder names", self.notes)
             if folders and len(folders) < len(files):
                 self.notes.append(f"{len(files) - len(folders)} file(s) directly in {path} have no label "
                                   "(only files in sub-folders are labelled)")
             self.files = files
         else:
-            self.files, self.labelled = [Path(path.name)], False
+            self.files, self.known = [Path(path.name)], set()
             self.root = path.parent
         _pillow()   # fail before the first file if Pillow is missing
         self.decode_args = decode_options(spec)
@@ -178,7 +168,7 @@ class FilesSource(ImageSource):
     def items(self) -> Iterator[ImageItem]:
         import time
         for i, rel in enumerate(self.files):
-            truth = rel.parts[0] if self.labelled and len(rel.parts) > 1 else None
+            truth = rel.parts[0] if len(rel.parts) > 1 and rel.parts[0] in self.known else None
             t0 = time.perf_counter()
             try:
                 image = decode_image(self.root / rel, **self.decode_args)
@@ -203,7 +193,7 @@ class IdxSource(ImageSource):
         if not spec.features.get("grayscale", True):
             raise EdgekitError(f"{path}: IDX images are grayscale; this model takes RGB pictures")
         self.x = idx.read_images(path)
-        self.truth: list[str] | None = None
+        self.truth: list[str | None] | None = None
         lp = idx.labels_path_for(path)
         if lp is None:
             self.notes.append(f"no labels file next to {path.name}; accuracy is not scored")
@@ -212,8 +202,9 @@ class IdxSource(ImageSource):
             idx.check_counts(self.x, y, path, lp)
             names = [str(int(v)) for v in y]
             self.notes.append(f"labels from {lp.name}")
-            if _valid_truths(names, spec, f"labels in {lp.name}", self.notes):
-                self.truth = names
+            known = known_truths(names, spec.labels, f"labels in {lp.name}", self.notes)
+            if known:
+                self.truth = [n if n in known else None for n in names]
 
     def items(self) -> Iterator[ImageItem]:
         for i in range(len(self.x)):

@@ -61,7 +61,7 @@ def match_columns(header: Sequence[str], wanted: Sequence[str], source: str, lin
     for w in wanted:
         i = keys.get(column_key(w))
         if i is None:
-            have = ", ".join(h for h in header if h.strip()) or "nothing"
+            have = ", ".join(h if h.isprintable() else ascii(h) for h in header if h.strip()) or "nothing"
             raise EdgekitError(f"{source}: line {line} (header): column {w!r} is missing (the header has "
                                f"{have}); export the detector data with a {w} column")
         out.append(i)

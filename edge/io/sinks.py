@@ -3,10 +3,16 @@
 The text sink asks the task how a result and its summary read (``format_result``/``format_summary``);
 the JSON sink writes every result as one compact object and the summary as ``{"summary": {...}}``.
 Notes (``# ...``), warnings (``warning: ...``) and skipped inputs (``skipped NAME: ...``) go to stderr.
+
+Every line is written whole with one ``write`` on the file descriptor (a line of at most ``PIPE_BUF`` bytes
+reaches a pipe whole or not at all), flushed as produced; a closed output (``edge-run ... | head``) raises
+:class:`OutputClosed`, which ends the stream quietly.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from typing import IO, Any, Callable
 
@@ -29,12 +35,44 @@ def latency_table(latency_ms: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+class OutputClosed(Exception):
+    """Standard output was closed by its reader (a pipe to ``head``) or went away (a closed terminal)."""
+
+
+def write_line(text: str, stream: IO[str]) -> None:
+    """``text`` and a newline, whole, on ``stream``'s file descriptor (or through ``stream`` if it has none)."""
+    data = (text + "\n").encode("utf-8", "backslashreplace")
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):     # a StringIO, pytest's capture
+        stream.write(data.decode("utf-8"))
+        stream.flush()
+        return
+    try:
+        stream.flush()                                # whatever was printed before goes first
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as e:
+        if e.errno in (errno.EPIPE, errno.EIO, errno.EBADF):
+            raise OutputClosed from None
+        raise
+
+
 class _Sink:
     def __init__(self, out: IO[str] | None = None):
         self.out = out or sys.stdout
+        self.closed = False
 
     def _line(self, text: str, stream: IO[str] | None = None) -> None:
-        print(text, file=stream or self.out, flush=True)
+        if stream is None and self.closed:
+            return
+        try:
+            write_line(text, stream or self.out)
+        except OutputClosed:
+            if stream is not None:       # stderr gone too: nothing to tell anyone
+                return
+            self.closed = True
+            raise
 
     def note(self, msg: str) -> None:
         self._line(f"# {msg}", sys.stderr)

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.errors import EdgekitError, MissingExtraError, SourceLost
 
 BLOCK = 4096
 
@@ -73,6 +73,9 @@ class WavSource(Source):
             from edgekit.edge.frontend.resample import StreamResampler
             self._resampler = StreamResampler(r.fs, fs)
             self.notes.append(f"resampling {r.fs} Hz → {fs:g} Hz")
+        if r.truncated:
+            self.notes.append(f"the header declares {r.declared_frames} frames, the file holds {r.frames}; "
+                              f"reading {r.frames}")
 
     def blocks(self) -> Iterator[Block]:
         while True:
@@ -89,13 +92,18 @@ class WavSource(Source):
 
 
 class PickleSource(Source):
-    """The course format, replayed signal by signal (each signal a recording of its own)."""
+    """The course format, replayed signal by signal (each signal a recording of its own); a signal is
+    scored only when its label name is one of the model's ``labels`` (all, when not given)."""
 
-    def __init__(self, path: str, fs: float):
+    def __init__(self, path: str, fs: float, labels=None):
         super().__init__(f"pkl:{path}")
         from edgekit.edge.io.course import load_course_pickle
+        from edgekit.edge.io.labels import known_truths
         self.data = load_course_pickle(path)
         self.fs = fs
+        names = self.data.label_names
+        self.known = set(names) if labels is None else known_truths(
+            names, tuple(labels), f"label names in {path}", self.notes)
         if self.data.fs != fs:
             self.notes.append(f"resampling {self.data.fs:g} Hz → {fs:g} Hz")
 
@@ -104,7 +112,8 @@ class PickleSource(Source):
         for x, k in zip(self.data.signals, self.data.labels):
             if self.data.fs != self.fs:
                 x = resample(x, self.data.fs, self.fs)
-            yield Block(np.asarray(x, np.float32), self.data.label_names[k], reset=True)
+            name = self.data.label_names[k]
+            yield Block(np.asarray(x, np.float32), name if name in self.known else None, reset=True)
 
 
 class StdinSource(Source):
@@ -160,6 +169,7 @@ class MicSource(Source):
         sd = self._sd = _sounddevice()
         self.fs = fs
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)
+        self.silence_limit = 2.0         # seconds without a block from a running stream: the input is lost
         self._resampler = None
         try:
             info = sd.query_devices(device, kind="input")
@@ -191,8 +201,19 @@ class MicSource(Source):
 
     def blocks(self) -> Iterator[Block]:
         seen_drops = seen_samples = 0
+        waited = 0.0
         while True:
-            x = self._q.get()
+            try:
+                x = self._q.get(timeout=0.25)
+            except queue.Empty:
+                # a device unplugged or an audio server gone: the stream stops, or no audio comes any more
+                waited += 0.25
+                if not self._stream.active or waited >= self.silence_limit:
+                    why = "stopped" if not self._stream.active else f"sent no audio for {waited:.1f} s"
+                    raise SourceLost(f"--source mic: the audio input {why} (device unplugged or audio server "
+                                     "gone?); see edge-run --list-devices") from None
+                continue
+            waited = 0.0
             drops, lost = self.dropped_blocks, self.dropped_samples
             reset = drops != seen_drops
             yield Block(self._resampler.process(x) if self._resampler else x, reset=reset,
@@ -211,7 +232,7 @@ def open_source(src: str, spec, *, seed: int = 0, device=None, pcm_format: str =
     if kind == "wav" and arg:
         return WavSource(arg, spec.sample_rate)
     if kind == "pkl" and arg:
-        return PickleSource(arg, spec.sample_rate)
+        return PickleSource(arg, spec.sample_rate, spec.labels)
     if kind == "stdin" and not arg:
         return StdinSource(pcm_format)
     if kind == "mic" and not arg:

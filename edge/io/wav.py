@@ -109,6 +109,8 @@ class WavReader:
         ``'pcm'`` (integer) or ``'float'`` (IEEE float).
     truncated : bool
         True if the ``data`` chunk declared more bytes than the file holds.
+    declared_frames : int
+        The frames the header declares (more than ``frames`` when truncated).
     """
 
     def __init__(self, path: PathLike):
@@ -150,7 +152,7 @@ class WavReader:
         is_rf64 = head[:4] in (b"RF64", b"BW64")
 
         fmt: bytes | None = None
-        data_offset = data_size = -1
+        data_offset = data_size = declared = -1
         ds64_data_size: int | None = None
         self.truncated = False
         pos = 12
@@ -176,6 +178,7 @@ class WavReader:
                     size = ds64_data_size
                 elif size in _STREAMED_SIZES:
                     size = avail  # streamed WAV: size never filled in, data runs to the end
+                declared = size
                 if size > avail:
                     self.truncated = True
                     size = avail
@@ -192,6 +195,7 @@ class WavReader:
         self._data_offset = data_offset
         self._data_size = data_size
         self.frames = data_size // self._block_align
+        self.declared_frames = declared // self._block_align
 
     def _decode_fmt(self, fmt: bytes) -> None:
         e = self._endian

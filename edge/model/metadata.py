@@ -35,7 +35,8 @@ _SUBGRAPH_OPERATORS, _OPERATOR_OPCODE = 10, 4
 _METADATA_NAME, _METADATA_BUFFER = 4, 6
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 4, 6, 8
 
-# BuiltinOperator enum names for the operators these models use; others print as BUILTIN_<n>.
+# BuiltinOperator names of the operators these models use (all of them come from LiteRT's schema when
+# it is installed); an unknown code prints as BUILTIN_<n>.
 _BUILTIN_NAMES = {
     0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
     6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL", 19: "RELU",
@@ -43,6 +44,27 @@ _BUILTIN_NAMES = {
     41: "SUB", 42: "DIV", 43: "SQUEEZE", 45: "STRIDED_SLICE", 49: "SPLIT", 53: "CAST", 70: "EXPAND_DIMS", 77: "SHAPE",
     83: "PACK", 102: "QUANTIZE", 114: "HARD_SWISH", 127: "BATCH_MATMUL",
 }
+
+
+def _builtin_name(code: int) -> str:
+    """The schema's name of a builtin operator: from LiteRT's generated schema where it is installed, else
+    from the table above (tflite-runtime ships no schema)."""
+    if not _ALL_NAMES_LOADED:
+        _load_builtin_names()
+    return _BUILTIN_NAMES.get(code, f"BUILTIN_{code}")
+
+
+_ALL_NAMES_LOADED = False
+
+
+def _load_builtin_names() -> None:
+    global _ALL_NAMES_LOADED
+    _ALL_NAMES_LOADED = True
+    try:
+        from ai_edge_litert.schema_py_generated import BuiltinOperator
+    except Exception:      # noqa: BLE001 -- any failure leaves the short table
+        return
+    _BUILTIN_NAMES.update({v: k for k, v in vars(BuiltinOperator).items() if k.isupper() and isinstance(v, int)})
 
 
 def _tflite_tables(buf: bytes):
@@ -84,7 +106,7 @@ def tflite_file_info(buf: bytes) -> ModelFileInfo:
         for oc in vec(root, _MODEL_OPCODES):
             code = max(scalar(oc, _OPCODE_BUILTIN, N.Int32Flags), scalar(oc, _OPCODE_DEPRECATED, N.Int8Flags))
             custom = string(oc, _OPCODE_CUSTOM)
-            codes.append(custom if code == 32 and custom else _BUILTIN_NAMES.get(code, f"BUILTIN_{code}"))
+            codes.append(custom if code == 32 and custom else _builtin_name(code))
         ops: Counter = Counter()
         for sg in vec(root, _MODEL_SUBGRAPHS):
             for op in vec(sg, _SUBGRAPH_OPERATORS):

@@ -36,7 +36,8 @@ class Model:
     def precision(self) -> str:
         if self.spec is not None and self.spec.quantization:
             return str(self.spec.quantization.get("precision", "int8"))
-        return "int8" if self.backend.input.quantized else "float32"
+        return np.dtype(self.backend.input.dtype).name.replace("uint8", "int8") if self.backend.input.quantized \
+            else "float32"          # an int16-input model is "int16", not "int8"
 
     def _check_shapes(self) -> None:
         want = tuple(self.spec.input_shape)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgekit.edge.errors import EdgekitError
+from edgekit.edge.io.labels import unprintable
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
@@ -25,6 +27,8 @@ METADATA_KEY = "edgekit_spec"          # name of the TFLite metadata entry / ONN
 TASKS = ("stft", "traffic", "image")   # the modules of edgekit.edge.tasks
 KINDS = ("classification", "regression")
 MAX_SAMPLE_RATE = 1_000_000.0
+MAX_SPEC_BYTES = 1_000_000             # an embedded spec is a few kB; a larger one is not a spec
+MAX_INT = 1 << 53                      # larger integers (exact as float64) make no sense in a spec
 
 
 def edgekit_version() -> str:
@@ -86,6 +90,9 @@ class Spec:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "spec") -> "Spec":
+        if len(text) > MAX_SPEC_BYTES:
+            raise EdgekitError(f"{source}: the edgekit spec is {len(text):,} bytes, more than the limit of "
+                               f"{MAX_SPEC_BYTES:,}; re-export the model with 'edgekit convert'")
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
@@ -135,10 +142,20 @@ def _fail(source: str, msg: str) -> EdgekitError:
     return EdgekitError(f"{source}: invalid edgekit spec: {msg}")
 
 
+def _show(v: Any) -> str:
+    """A value for an error message: its repr, cut short."""
+    try:
+        r = repr(v)
+    except ValueError:                                # an int too long to print
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= 100 else r[:97] + "..."
+
+
 def _number(v: Any, name: str, source: str, *, lo: float | None = None, hi: float | None = None,
             positive: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _fail(source, f"'{name}' must be a finite number, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+            not (math.isfinite(v) if isinstance(v, float) else abs(v) <= MAX_INT):
+        raise _fail(source, f"'{name}' must be a finite number, got {_show(v)}")
     if positive and v <= 0:
         raise _fail(source, f"'{name}' must be positive, got {v!r}")
     if lo is not None and v < lo:
@@ -148,43 +165,49 @@ def _number(v: Any, name: str, source: str, *, lo: float | None = None, hi: floa
     return float(v)
 
 
-def _integer(v: Any, name: str, source: str, *, lo: int = 1, hi: int | None = None) -> int:
+def _integer(v: Any, name: str, source: str, *, lo: int = 1, hi: int = MAX_INT) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise _fail(source, f"'{name}' must be an integer, got {v!r}")
-    if v < lo or (hi is not None and v > hi):
-        raise _fail(source, f"'{name}' must be in [{lo}, {hi if hi is not None else '∞'}], got {v!r}")
+        raise _fail(source, f"'{name}' must be an integer, got {_show(v)}")
+    if not lo <= v <= hi:
+        raise _fail(source, f"'{name}' must be in [{lo}, {hi}], got {_show(v)}")
     return v
 
 
 def _string(v: Any, name: str, source: str, choices: tuple[str, ...] | None = None) -> str:
     if not isinstance(v, str):
-        raise _fail(source, f"'{name}' must be a string, got {v!r}")
+        raise _fail(source, f"'{name}' must be a string, got {_show(v)}")
     if choices is not None and v not in choices:
-        raise _fail(source, f"'{name}' must be one of {', '.join(choices)}, got {v!r}")
+        raise _fail(source, f"'{name}' must be one of {', '.join(choices)}, got {_show(v)}")
+    bad = unprintable(v)
+    if bad:     # it would be printed: a newline forges an output line, an escape sequence reaches the terminal
+        raise _fail(source, f"'{name}' holds the unprintable character {bad}")
     return v
 
 
 def _json_value(v: Any, name: str, source: str, depth: int = 0) -> Any:
-    """Plain JSON data only: finite numbers, strings, bools, None, lists and dicts of them."""
+    """Plain JSON data only: finite numbers, printable strings, bools, None, lists and dicts of them."""
     if depth > 8:
         raise _fail(source, f"'{name}' is nested too deeply")
-    if v is None or isinstance(v, (bool, str)):
+    if v is None or isinstance(v, bool):
         return v
+    if isinstance(v, str):
+        return _string(v, name, source)
     if isinstance(v, (int, float)):
-        return _number(v, name, source) if isinstance(v, float) else v
+        return _number(v, name, source) if isinstance(v, float) else _integer(v, name, source, lo=-MAX_INT)
     if isinstance(v, list):
         return [_json_value(x, name, source, depth + 1) for x in v]
     if isinstance(v, dict):
-        return {str(k): _json_value(x, f"{name}.{k}", source, depth + 1) for k, x in v.items()}
-    raise _fail(source, f"'{name}' has an unsupported value {v!r}")
+        return {_string(k, f"{name} key", source): _json_value(x, f"{name}.{k}", source, depth + 1)
+                for k, x in v.items()}
+    raise _fail(source, f"'{name}' has an unsupported value {_show(v)}")
 
 
 def _parse(d: Any, source: str) -> Spec:
     if not isinstance(d, dict):
         raise _fail(source, f"expected a JSON object, got {type(d).__name__}")
     version = d.get("schema_version")
-    if not isinstance(version, str) or not version.split(".")[0].isdigit():
-        raise _fail(source, f"'schema_version' must be a string like '1.0', got {version!r}")
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9]{1,9}(\.[0-9A-Za-z_-]{1,20}){0,3}", version):
+        raise _fail(source, f"'schema_version' must be a string like '1.0', got {_show(version)}")
     major = int(version.split(".")[0])
     if major != SUPPORTED_MAJOR:
         raise EdgekitError(f"{source}: edgekit spec schema {version} is not supported by this edgekit "
@@ -204,7 +227,7 @@ def _parse(d: Any, source: str) -> Spec:
         raise _fail(source, problem)
     shape = d["input_shape"]
     if not isinstance(shape, list) or not shape or len(shape) > 4:
-        raise _fail(source, f"'input_shape' must be a list of 1–4 positive integers, got {shape!r}")
+        raise _fail(source, f"'input_shape' must be a list of 1–4 positive integers, got {_show(shape)}")
     shape = tuple(_integer(s, "input_shape", source, lo=1, hi=1_000_000) for s in shape)
     features = d["features"]
     if not isinstance(features, dict) or not isinstance(features.get("type"), str):
@@ -213,8 +236,9 @@ def _parse(d: Any, source: str) -> Spec:
     if not isinstance(normalization, dict) or not isinstance(normalization.get("type"), str):
         raise _fail(source, "'normalization' must be an object with a 'type'")
     labels = d.get("labels") or []
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise _fail(source, f"'labels' must be a list of strings, got {labels!r}")
+    if not isinstance(labels, list):
+        raise _fail(source, f"'labels' must be a list of strings, got {_show(labels)}")
+    labels = [_string(x, "labels", source) for x in labels]
     if kind == "classification" and len(labels) < 2:
         raise _fail(source, "a classifier needs at least two 'labels'")
     if len(labels) > 100_000:
@@ -222,10 +246,12 @@ def _parse(d: Any, source: str) -> Spec:
     target = d.get("target")
     if target is not None and not isinstance(target, dict):
         raise _fail(source, "'target' must be an object")
+    if target is not None and not all(isinstance(target.get(k, ""), str) for k in ("column", "name", "units")):
+        raise _fail(source, "'target' column, name and units must be strings")
     if kind == "regression" and target is None:
         raise _fail(source, "a regression model needs a 'target' (column and scaling)")
     sha = d.get("model_sha256")
-    if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-fA-F]{64}", sha)):
         raise _fail(source, "'model_sha256' must be a 64-character hex string")
     quant = d.get("quantization")
     if quant is not None and not isinstance(quant, dict):
@@ -240,7 +266,7 @@ def _parse(d: Any, source: str) -> Spec:
         model_sha256=sha,
         quantization=_json_value(quant, "quantization", source) if quant is not None else None,
         schema_version=version,
-        edgekit_version=ev if isinstance(ev, str) else "unknown",
+        edgekit_version=_string(ev, "edgekit_version", source) if isinstance(ev, str) else "unknown",
     )
     # The front end validates its own parameters; doing it here means a bad spec fails at load time.
     from edgekit.edge.frontend import validate_features

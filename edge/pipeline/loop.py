@@ -1,8 +1,10 @@
 """The streaming loop: source → task inputs → front end → model → post-processing → sink, timed per stage.
 
 One loop for every task and for ``edgekit bench``. The task (:mod:`edgekit.edge.tasks`) turns its source
-into raw inputs and results; everything else is written once here: the NaN/inf check, timing, Ctrl-C, the
-end of the source, the error when nothing reached the model, and the common part of the summary.
+into raw inputs and results; everything else is written once here: the NaN/inf check, timing, stop signals
+(:mod:`.signals`: a result is counted only with its line written), a closed output (``| head``), a source
+that dies mid-stream (its error goes into the summary), the end of the source, the error when nothing
+reached the model, and the common part of the summary.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 from edgekit.edge import tasks
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.errors import EdgekitError, SourceLost
+from edgekit.edge.io.sinks import OutputClosed
+from edgekit.edge.pipeline import signals
 from edgekit.edge.pipeline.postprocess import postprocessor
 from edgekit.edge.pipeline.stats import StageTimes
-from edgekit.edge.pipeline.step import timed_step
+from edgekit.edge.pipeline.step import NonFiniteFeatures, timed_step
 
 
 def run_stream(model, source, sink, *, hop_seconds: float | None = None, duration: float | None = None,
@@ -32,31 +36,43 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     times = StageTimes() if times is None else times
     front, post = fe.build(spec), postprocessor(spec)
     answers = invalid = 0
-    interrupted = False
+    stopped = None                    # why the stream ended early, if it did
+    failure = None
     try:
         for item in run.inputs():
             if not np.isfinite(item.x).all():
                 invalid += 1
-                sink.warn(run.invalid(item))
+                sink.warn(f"{run.where(item)} holds NaN/inf samples; skipped (counted in the summary)")
                 continue
             try:
                 answer, lat = timed_step(model, front, post, item.x)
+            except NonFiniteFeatures:
+                invalid += 1
+                sink.warn(f"{run.where(item)} gives NaN/inf features; skipped (counted in the summary)")
+                continue
             except EdgekitError as e:
                 if run.skip(item, e.message):
                     continue
                 raise
             if item.extra_ms:
                 lat = {**item.extra_ms, **lat}
-            times.add(lat)
-            answers += 1
-            sink.result(run.result(item, answer, {k: round(v, 4) for k, v in lat.items()}))
+            with signals.critical():
+                sink.result(run.result(item, answer, {k: round(v, 4) for k, v in lat.items()}))
+                times.add(lat)
+                answers += 1
     except KeyboardInterrupt:
-        interrupted = True
+        stopped = signals.stopped_by()
+    except OutputClosed:
+        stopped = "output closed"
+    except SourceLost as e:
+        stopped, failure = "source lost", e.message
     finally:
         run.close()
-    if answers == 0 and not interrupted:
+    if answers == 0 and stopped is None:
         raise run.empty(invalid)
     head = {"source": run.source_name, "model": str(model.path), "backend": model.backend.name,
             "precision": model.precision}
-    return {**head, **run.summary(times, interrupted=interrupted, invalid=invalid),
-            "latency_ms": times.summary()}
+    summary = {**head, **run.summary(times, stopped=stopped, invalid=invalid), "latency_ms": times.summary()}
+    if failure is not None:
+        summary["error"] = failure
+    return summary

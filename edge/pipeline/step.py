@@ -8,7 +8,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgekit.edge.errors import EdgekitError
+
 STAGES = ("features", "quantize", "inference", "postprocess", "total")
+
+
+class NonFiniteFeatures(EdgekitError):
+    """The front end turned a finite input into NaN/inf features (a spec whose parameters overflow)."""
 
 
 def timed_step(model, front: Callable[[np.ndarray], np.ndarray], post: Callable[[np.ndarray], Any],
@@ -18,6 +24,8 @@ def timed_step(model, front: Callable[[np.ndarray], np.ndarray], post: Callable[
     pc = time.perf_counter
     t0 = pc()
     feats = front(x)[None]
+    if not np.isfinite(feats).all():
+        raise NonFiniteFeatures("the front end gave NaN/inf features")
     t1 = pc()
     q = model.quantize(feats)
     t2 = pc()

@@ -5,12 +5,13 @@ A task module (:mod:`.stft`, :mod:`.traffic`, :mod:`.image`) provides:
 ``SOURCES``                     the ``--source`` kinds it reads, e.g. ``("synthetic", "wav", ...)``
 ``open_source(src, spec, opt)`` the source behind a ``--source`` string (``opt``: :class:`Options`)
 ``Run(spec, source, sink, opt)`` one stream's state, driven by :func:`edgekit.edge.pipeline.loop.run_stream`:
+    ``where(item)``            which input, in a warning (e.g. ``wav:x: the window at t=3.1 s``)
     ``inputs()``              the raw model inputs (:class:`Input`), read from the source (skips, gaps and
                               malformed data are warned about through the sink and counted here)
     ``result(item, answer, latency_ms)``  one input's JSON object (``answer``: the post-processor's)
     ``skip(item, message)``   an input the front end or model refused (e.g. a picture of the wrong size):
                               return True if the task counts and reports it, False to make it an error
-    ``summary()``             the task's part of the summary (the loop adds source, model and latency)
+    ``summary(times, stopped=, invalid=)``  the task's part of the summary (the loop adds source, model and latency)
     ``empty()``               the error when the source ended before one input reached the model
     ``close()``
 ``format_result(r)``            one text line for a result
@@ -67,8 +68,9 @@ class BaseRun:
         self.spec, self.source, self.sink = spec, source, sink
         self.source_name = source.name
 
-    def invalid(self, item: Input) -> str:
-        return f"{self.source_name}: an input holds NaN/inf values; skipped (counted in the summary)"
+    def where(self, item: Input) -> str:
+        """Which input, in a warning about it."""
+        return f"{self.source_name}: an input"
 
     def skip(self, item: Input, message: str) -> bool:
         return False

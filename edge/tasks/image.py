@@ -57,8 +57,8 @@ class Run(BaseRun):
                 continue
             yield Input(item.image, meta, {"decode": item.decode_ms})
 
-    def invalid(self, item: Input) -> str:
-        return f"{self._name(item)}: the picture holds NaN/inf pixels; skipped"
+    def where(self, item: Input) -> str:
+        return f"{self._name(item)}: the picture"
 
     def _name(self, item: Input) -> str:
         key = item.meta["key"]
@@ -80,11 +80,11 @@ class Run(BaseRun):
         return EdgekitError(f"{self.source.name}: no usable image ({len(self.skipped) + invalid} file(s) "
                             "skipped, see above); give an image, a folder of images or an IDX file")
 
-    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
+    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         count = sum(self.tally.counts.values())
         return {
             "count": count, "skipped": len(self.skipped) + invalid, "skipped_files": self.skipped,
-            "stopped_by": "interrupted" if interrupted else "end of source", "labels": dict(self.tally.counts),
+            "stopped_by": stopped or "end of source", "labels": dict(self.tally.counts),
             "labelled_images": self.tally.labelled, "accuracy": self.tally.accuracy,
             "images_per_second": round(count / self.busy, 1) if self.busy > 0 else None,
         }

@@ -75,9 +75,8 @@ class Run(BaseRun):
         for note in source.notes[shown:]:     # facts learnt at the end (e.g. trailing bytes on stdin)
             self.sink.note(note)
 
-    def invalid(self, item: Input) -> str:
-        return (f"{self.source.name}: the window at t={item.meta['start'] / self.fs:.2f} s holds NaN/inf "
-                "samples; skipped (counted in the summary)")
+    def where(self, item: Input) -> str:
+        return f"{self.source.name}: the window at t={item.meta['start'] / self.fs:.2f} s"
 
     def result(self, item: Input, answer, latency_ms: dict[str, float]) -> dict[str, Any]:
         label, score, _ = answer
@@ -93,14 +92,14 @@ class Run(BaseRun):
                             f"({self.framer.position} samples; the model needs {spec.window} at "
                             f"{self.fs:g} Hz = {spec.window_seconds:.2f} s)")
 
-    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
+    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         source = self.source
         compute = times.total_seconds()
         signal_seconds = (self.framer.position - self.lost) / self.fs
         windows = sum(self.tally.counts.values())
         return {
             "windows": windows, "signal_seconds": round(signal_seconds, 3),
-            "stopped_by": "interrupted" if interrupted else self.stopped_by,
+            "stopped_by": stopped or self.stopped_by,
             "dropped_windows": math.ceil(source.dropped_samples / self.hop) if source.dropped_samples else 0,
             "invalid_windows": invalid, "dropped_blocks": source.dropped_blocks, "overflows": source.overflows,
             "labels": dict(self.tally.counts), "labelled_windows": self.tally.labelled,

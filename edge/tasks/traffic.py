@@ -178,8 +178,8 @@ class Run(BaseRun):
             if window.full:
                 yield Input(window.window(), {"t": row.t, "actual": actual, "scored": scored})
 
-    def invalid(self, item: Input) -> str:
-        return f"{self.source.name}: the window ending {format_time(item.meta['t'])} is not finite; skipped"
+    def where(self, item: Input) -> str:
+        return f"{self.source.name}: the window ending {format_time(item.meta['t'])}"
 
     def result(self, item: Input, value: float, latency_ms: dict[str, float]) -> dict[str, Any]:
         t, scored = item.meta["t"], item.meta["scored"]
@@ -200,7 +200,7 @@ class Run(BaseRun):
                             f"{p.skipped} malformed, {self.gaps} gap(s); the model needs {self.spec.window} "
                             f"consecutive rows = {self.spec.window * self.step / 3600:g} h)")
 
-    def summary(self, times, *, interrupted: bool, invalid: int) -> dict[str, Any]:
+    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.t_start
         p = self.parser
         return {
@@ -212,7 +212,7 @@ class Run(BaseRun):
             "persistence": {"mae": _finite_or_none(self.persist.mae), "rmse": _finite_or_none(self.persist.rmse)},
             "first_t": format_time(self.first_t) if self.first_t is not None else None,
             "last_t": format_time(self.last_t) if self.last_t is not None else None,
-            "stopped_by": "interrupted" if interrupted else "end of source", "rate": self.rate,
+            "stopped_by": stopped or "end of source", "rate": self.rate,
             "rows_per_second": round(self.seen / elapsed, 1) if elapsed > 0 else None,
         }
 
@@ -221,7 +221,8 @@ def format_result(r: dict[str, Any]) -> str:
     """One forecast line: time forecast, value, and the score of the previous forecast."""
     prev = ""
     if r.get("actual") is not None:
-        prev = f"  | {r['from'][-5:]} actual {r['actual']:.2f} (error {r['error']:+.2f})"
+        err = "n/a: not finite" if r["error"] is None else f"{r['error']:+.2f}"
+        prev = f"  | {r['from'][-5:]} actual {r['actual']:.2f} (error {err})"
     return f"{r['t']}  forecast {r['forecast']:7.2f} {r.get('units', '')}{prev}  {stage_times(r['latency_ms'])}"
 
 
@@ -232,10 +233,11 @@ def format_summary(s: dict[str, Any]) -> tuple[list[str], list[str]]:
             f"  model       {s['model']}  [{s['backend']}, {s['precision']}], look-back {s['look_back']} rows",
             f"  skipped     {s['malformed_rows']} malformed rows; {s['gaps']} gaps ({s['resets']} window resets, "
             f"{s['filled_rows']} rows filled)"]
-    if s.get("mae") is not None:
-        pm, pr = s["persistence"]["mae"], s["persistence"]["rmse"]
-        head.append(f"  accuracy    MAE {s['mae']:.3f} {u}, RMSE {s['rmse']:.3f} {u} on {s['scored']} forecasts "
-                    f"with a next row (persistence: MAE {pm:.3f}, RMSE {pr:.3f})")
+    if s["scored"]:
+        f = lambda v: "n/a (not finite)" if v is None else f"{v:.3f}"  # noqa: E731  (errors can overflow)
+        p = s["persistence"]
+        head.append(f"  accuracy    MAE {f(s['mae'])} {u}, RMSE {f(s['rmse'])} {u} on {s['scored']} forecasts "
+                    f"with a next row (persistence: MAE {f(p['mae'])}, RMSE {f(p['rmse'])})")
     else:
         head.append("  accuracy    no forecast had a next row to compare with")
     return head, []

@@ -19,8 +19,8 @@ _CANDIDATES = (
 )
 
 
-def interpreter_class() -> tuple[type, str]:
-    """The first importable TFLite interpreter and a label 'package version'."""
+def interpreter_classes():
+    """Every importable TFLite interpreter, best first, with a label 'package version'."""
     for module, dist in _CANDIDATES:
         try:
             mod = importlib.import_module(module)
@@ -31,9 +31,18 @@ def interpreter_class() -> tuple[type, str]:
             label = f"{dist} {version(dist)}"
         except Exception:
             label = dist
-        return mod.Interpreter, label
-    raise EdgekitError("no TFLite interpreter is installed: pip install ai-edge-litert "
-                       "(or tflite-runtime on 32-bit Raspberry Pi OS)")
+        yield mod.Interpreter, label
+
+
+def interpreter_class() -> tuple[type, str]:
+    """The first importable TFLite interpreter and a label 'package version'."""
+    for found in interpreter_classes():
+        return found
+    raise EdgekitError(_NONE)
+
+
+_NONE = ("no TFLite interpreter is installed: pip install ai-edge-litert (or tflite-runtime with numpy<2 on 32-bit "
+         "Raspberry Pi OS)")
 
 
 def _info(d: dict) -> TensorInfo:
@@ -47,15 +56,24 @@ class LiteRTBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         content = read_model_bytes(path)
-        cls, self.name = interpreter_class()
-        try:
-            with captured_stderr() as log:
-                self._interp = cls(model_content=content, num_threads=threads)
-                self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else log.last_line() or type(e).__name__
-            raise EdgekitError(f"{path}: not a valid TFLite model or not supported by {self.name} "
-                               f"({first})") from None
+        broken = []
+        for cls, self.name in interpreter_classes():
+            try:
+                with captured_stderr() as log:
+                    self._interp = cls(model_content=content, num_threads=threads)
+                    self._interp.allocate_tensors()
+                break
+            except (ValueError, RuntimeError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else log.last_line() or type(e).__name__
+                raise EdgekitError(f"{path}: not a valid TFLite model or not supported by {self.name} "
+                                   f"({first})") from None
+            except Exception as e:   # a broken install (tflite-runtime built for numpy 1 beside numpy 2): next
+                broken.append(f"{self.name}: {type(e).__name__}")
+        else:
+            if not broken:
+                raise EdgekitError(_NONE)
+            raise EdgekitError(f"no working TFLite interpreter ({'; '.join(broken)}): tflite-runtime needs "
+                               "numpy<2 (pip install 'numpy<2'), or pip install ai-edge-litert")
         ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise EdgekitError(f"{path}: edgekit runs models with one input and one output; this one has "

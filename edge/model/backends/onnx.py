@@ -1,6 +1,7 @@
 """ONNX models on ONNX Runtime (CPU by default; CUDA / TensorRT where onnxruntime-gpu is installed)."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ def _ort():
     try:
         import onnxruntime
     except ImportError:
+        if struct.calcsize("P") == 4:     # a 32-bit userland (armv7l): ONNX Runtime has no wheel for it
+            raise EdgekitError("ONNX Runtime has no build for this 32-bit Python; run the .tflite model of "
+                               "the same run (tflite-runtime), or install a 64-bit OS") from None
         raise MissingExtraError("running .onnx models", "onnxruntime") from None
     return onnxruntime
 

@@ -1,0 +1,30 @@
+"""A start-up check of a spec's front end: one deterministic test input must give finite, varying features.
+
+It lives in ``model`` (which may import both ``frontend`` and ``tasks``): the test input is the task's first
+``bench_windows`` input, and ``tasks`` imports ``frontend``, so the front end cannot ask the tasks for it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.edge import frontend, tasks
+from edgekit.edge.errors import EdgekitError
+
+
+def probe(spec) -> str | None:
+    """Why the spec's front end gives unusable features (NaN/inf, or one value everywhere) for the task's
+    first bench input (seed 0), in one line; None when they are fine."""
+    x, what = tasks.get(spec.task).bench_windows(spec, 1, 0)
+    try:
+        with np.errstate(all="ignore"):
+            f = np.asarray(frontend.build(spec)(x))
+    except EdgekitError as e:
+        return f"the front end refuses a test input ({what}): {e.message}"
+    bad = int(np.count_nonzero(~np.isfinite(f)))
+    if bad:
+        return (f"the front end gives {bad} NaN/inf value(s) of {f.size} for a test input ({what}); check the "
+                "spec's features and normalization")
+    if f[0].size > 1 and f.min() == f.max():
+        return (f"the front end gives the same value ({float(f.flat[0]):g}) for every feature of a test input "
+                f"({what}); check the spec's features and normalization")
+    return None

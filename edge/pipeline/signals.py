@@ -1,0 +1,76 @@
+"""Stopping a stream cleanly: SIGINT, SIGTERM and SIGHUP end it like Ctrl-C, and never inside a result.
+
+While :func:`handled` is active (``edge-run``), the first of these signals stops the stream — at once if it
+is waiting for input or computing, after the line being written if it is writing one (:func:`critical`), so
+every line is whole and the summary counts exactly the results written. A second signal aborts
+(:class:`Aborted`); a line of at most ``PIPE_BUF`` bytes written to a pipe is written whole or not at all,
+so even then no partial line is left.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+
+class Aborted(BaseException):
+    """A second stop signal: end now, without a summary."""
+
+
+class _State:
+    installed = False
+    deferring = False
+    pending: int | None = None
+    received: list[int] = []
+
+
+_state = _State()
+
+
+def _handler(signum, frame) -> None:
+    _state.received.append(signum)
+    if len(_state.received) > 1:
+        raise Aborted
+    if _state.deferring:
+        _state.pending = signum
+        return
+    raise KeyboardInterrupt
+
+
+def stopped_by() -> str:
+    """How the first stop signal is named in a summary ('interrupted' for Ctrl-C)."""
+    return NAMES.get(_state.received[0], "interrupted") if _state.received else "interrupted"
+
+
+@contextlib.contextmanager
+def handled():
+    """Install the handlers for SIGINT, SIGTERM and SIGHUP (main thread only), and restore them after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _handler) for s in NAMES}
+    _state.installed, _state.received, _state.pending = True, [], None
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        _state.installed = False
+
+
+@contextlib.contextmanager
+def critical():
+    """A stop signal arriving inside waits until the block is done (a result counted and its line written)."""
+    if not _state.installed:
+        yield
+        return
+    _state.deferring = True
+    try:
+        yield
+    finally:
+        _state.deferring = False
+    if _state.pending is not None:
+        _state.pending = None
+        raise KeyboardInterrupt
