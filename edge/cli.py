@@ -39,7 +39,6 @@ class LazyGroup(click.Group):
                 raise
             raise extra from None
 
-
     def format_commands(self, ctx, formatter):
         """The command list of --help; a plugin that cannot be loaded is listed as such instead of taking
         --help down with it."""

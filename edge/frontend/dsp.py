@@ -1,15 +1,8 @@
 """Pure, stateless feature functions for the device front end (numpy only).
 
-The functions here reproduce the numerics of the corresponding :mod:`scipy.signal` routines so that
-features computed on a Raspberry Pi (numpy only) equal the features the model was trained on
-(computed on the workstation, possibly with scipy):
-
-* :func:`get_window` — :func:`scipy.signal.get_window` for the windows the project uses;
-* :func:`spectrogram` — :func:`scipy.signal.spectrogram` (one-sided), vectorised over any batch
-  shape with a single ``np.fft.rfft`` call.
-
-Bad arguments raise :class:`~edgekit.edge.errors.EdgekitError` with a one-line message. Nothing
-here keeps state; normalisation lives elsewhere.
+:func:`get_window` and :func:`spectrogram` (one-sided, one ``np.fft.rfft`` over any batch shape) give the
+values of their :mod:`scipy.signal` namesakes, so features computed on a Raspberry Pi without scipy equal
+those the model was trained on. Bad arguments raise a one-line :class:`~edgekit.edge.errors.EdgekitError`.
 """
 from __future__ import annotations
 
@@ -47,9 +40,7 @@ _SCALINGS = ("spectrum", "density")
 _MODES = ("psd", "magnitude")    # what a spec can ask for
 
 
-# --------------------------------------------------------------------------------------------
-# argument helpers
-# --------------------------------------------------------------------------------------------
+# -- argument helpers ------------------------------------------------------------------------------
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
@@ -58,6 +49,13 @@ def _positive_int(value: Any, name: str, hint: str) -> int:
     if not _is_int(value) or int(value) < 1:
         raise EdgekitError(f"{name} must be a positive integer, got {value!r}; {hint}")
     return int(value)
+
+
+def check_axis(axis: Any, ndim: int) -> int:
+    """``axis`` of an ``ndim``-D signal as an index >= 0 (shared with :mod:`.resample`)."""
+    if not _is_int(axis) or not -ndim <= int(axis) < ndim:
+        raise EdgekitError(f"axis {axis!r} is out of range for a {ndim}-D signal; use -1 for the last axis")
+    return int(axis) % ndim
 
 
 def _real_param(value: Any, what: str) -> float:
@@ -70,9 +68,7 @@ def _real_param(value: Any, what: str) -> float:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# windows (the same formulas as scipy.signal.windows, float64)
-# --------------------------------------------------------------------------------------------
+# -- windows (the same formulas as scipy.signal.windows, float64) ----------------------------------
 def _general_cosine(m: int, coeffs: tuple[float, ...]) -> np.ndarray:
     fac = np.linspace(-np.pi, np.pi, m, dtype=np.float64)
     w = np.zeros(m, dtype=np.float64)
@@ -105,54 +101,30 @@ def _gaussian(m: int, std: float) -> np.ndarray:
     return np.exp(-(n**2) / (2 * std * std))
 
 
+_COSINES = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46), "blackman": (0.42, 0.50, 0.08)}
+
+
 def _symmetric_window(name: str, m: int, params: tuple) -> np.ndarray:
     """A symmetric window of length ``m >= 2`` (scipy's ``sym=True`` form)."""
-    if name == "hann":
-        return _general_cosine(m, (0.5, 0.5))
-    if name == "hamming":
-        return _general_cosine(m, (0.54, 0.46))
-    if name == "blackman":
-        return _general_cosine(m, (0.42, 0.50, 0.08))
+    if name in _COSINES:
+        return _general_cosine(m, _COSINES[name])
     if name == "boxcar":
         return np.ones(m, dtype=np.float64)
     if name == "tukey":
         return _tukey(m, params[0] if params else 0.5)
     if name == "kaiser":
         return _kaiser(m, params[0])
-    if name == "gaussian":
-        return _gaussian(m, params[0])
-    raise AssertionError(name)  # pragma: no cover - guarded by get_window
+    return _gaussian(m, params[0])
 
 
 def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.ndarray:
-    """Return a window of ``nperseg`` samples, equal to :func:`scipy.signal.get_window`.
+    """A float64 window of ``nperseg`` samples, equal to :func:`scipy.signal.get_window`.
 
-    Parameters
-    ----------
-    window
-        A window name (``'hann'``, ``'hamming'``, ``'blackman'``, ``'boxcar'``/``'rect'``,
-        ``'tukey'`` (alpha 0.5)), a tuple with parameters (``('tukey', alpha)``,
-        ``('kaiser', beta)``, ``('gaussian', std)``), a bare number (a Kaiser window with that
-        beta, as in scipy), or a 1-D array of length ``nperseg``, returned as a float64 copy.
-        scipy's aliases (``'han'``, ``'ksr'``, ...) and the ``'_periodic'``/``'_symmetric'``
-        name suffixes are accepted.
-    nperseg
-        Number of samples, a positive integer.
-    fftbins
-        ``True`` (default) for a periodic window (for spectral analysis): the symmetric window
-        of length ``nperseg + 1`` without its last sample. ``False`` for a symmetric window (for
-        filter design).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of shape ``(nperseg,)``.
-
-    Raises
-    ------
-    EdgekitError
-        Unknown window name, missing/extra/invalid parameters, a bad length, or an array window
-        whose length is not ``nperseg``.
+    ``window`` is a name (scipy's aliases and ``_periodic``/``_symmetric`` suffixes work; ``'tukey'`` is
+    alpha 0.5), a ``(name, parameter)`` tuple (``('kaiser', beta)``, ``('gaussian', std)``), a bare number
+    (a Kaiser beta, as in scipy) or a 1-D array of length ``nperseg`` (returned as a copy).
+    ``fftbins=True`` gives the periodic window (spectral analysis: the symmetric one of ``nperseg + 1``
+    samples without its last), ``False`` the symmetric one (filter design).
     """
     nperseg = _positive_int(nperseg, "nperseg", "give the window length in samples")
     if not isinstance(window, (str, tuple)):
@@ -212,15 +184,7 @@ def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.nda
     return _symmetric_window(name, nperseg + 1, params)[:-1]
 
 
-def _check_axis(axis: Any, ndim: int) -> int:
-    if not _is_int(axis) or not -ndim <= int(axis) < ndim:
-        raise EdgekitError(f"axis {axis!r} is out of range for a {ndim}-D signal; use -1 for the last axis")
-    return int(axis) % ndim
-
-
-# --------------------------------------------------------------------------------------------
-# spectrogram
-# --------------------------------------------------------------------------------------------
+# -- spectrogram -----------------------------------------------------------------------------------
 def _detrend_frames(frames: np.ndarray, detrend: Detrend) -> np.ndarray:
     """Detrend each frame (last axis) of a float64 frame stack; returns a new array."""
     if detrend is None or detrend is False:
@@ -253,62 +217,21 @@ def spectrogram(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectrogram with the same values as :func:`scipy.signal.spectrogram` (one-sided only).
 
-    Consecutive segments of ``nperseg`` samples, ``nperseg - noverlap`` apart, are detrended,
-    windowed and transformed with one ``np.fft.rfft`` over all segments of all signals. Trailing
-    samples that do not fill a segment are ignored (no padding), as in scipy.
+    Segments of ``nperseg`` samples (default 256, or an array window's length), ``nperseg - noverlap``
+    apart (``noverlap`` default ``nperseg // 8``), are detrended (``'constant'``, ``'linear'`` or
+    ``False``/``None``), windowed (periodic, anything :func:`get_window` takes) and transformed with one
+    ``np.fft.rfft`` of ``nfft >= nperseg`` points (zero-padded). ``scaling`` is ``'spectrum'`` (V**2) or
+    ``'density'`` (V**2/Hz); ``mode`` is ``'psd'`` (scaled power, one-sided bins doubled) or
+    ``'magnitude'`` (``|STFT|`` times the square root of the scaling). Trailing samples that do not fill a
+    segment are ignored, as in scipy.
 
-    Parameters
-    ----------
-    x
-        Real signal(s), any shape; the time axis is ``axis``. Integer, float32 and float64 input
-        are accepted; computation is in float64.
-    fs
-        Sampling rate in Hz (> 0); scales ``f``, ``t`` and the ``'density'`` scaling.
-    window
-        Anything :func:`get_window` accepts (periodic windows). With an array, ``nperseg``
-        defaults to its length.
-    nperseg
-        Segment length. ``None`` means 256 for a named window (scipy's default) or the array
-        length for an array window.
-    noverlap
-        Samples shared by consecutive segments; ``None`` means ``nperseg // 8`` (scipy's
-        spectrogram default). Must be ``< nperseg``.
-    nfft
-        FFT length (``>= nperseg``; segments are zero-padded); ``None`` means ``nperseg``.
-    detrend
-        ``'constant'`` (remove each segment's mean), ``'linear'`` (remove its least-squares
-        line) or ``False``/``None`` (nothing), as in scipy.
-    scaling
-        ``'spectrum'`` (power spectrum, V**2) or ``'density'`` (power spectral density, V**2/Hz).
-    mode
-        ``'psd'`` (scaled power, one-sided bins doubled) or ``'magnitude'`` (``|STFT|``, with the
-        square root of the ``scaling`` factor).
-    axis
-        Time axis of ``x``.
+    Returns ``(f, t, Sxx)``: ``nfft // 2 + 1`` frequencies in Hz, segment centre times in seconds, and
+    ``Sxx`` shaped as scipy's (``axis`` replaced by frequency, time appended), float32 when ``x`` fits in
+    single precision, else float64.
 
-    Returns
-    -------
-    f : numpy.ndarray
-        ``nfft // 2 + 1`` frequencies in Hz (float64).
-    t : numpy.ndarray
-        Segment centre times in seconds (float64).
-    Sxx : numpy.ndarray
-        Shape as scipy: ``axis`` replaced by the frequency axis and a time axis appended, e.g.
-        ``(..., n_freq, n_seg)`` for ``axis=-1``. As scipy: float32 when ``x`` fits in single
-        precision (float32, float16, int8/16), float64 otherwise.
-
-    Raises
-    ------
-    EdgekitError
-        Empty or complex input, a segment longer than the signal, ``noverlap >= nperseg``,
-        ``nfft < nperseg``, unknown ``detrend``/``scaling``/``mode``, non-positive ``fs``.
-
-    Notes
-    -----
-    Deviations from scipy: scipy silently shrinks ``nperseg`` to the signal length with a warning
-    and returns empty arrays for empty input; both raise here. scipy computes float32 input in
-    single precision; this computes in float64 and rounds the result to float32 (it is at least
-    as accurate). Complex input (scipy's two-sided spectrum) is rejected.
+    Deviations from scipy: a segment longer than the signal and empty input raise (scipy shrinks
+    ``nperseg`` with a warning, or returns empty arrays); complex input (scipy's two-sided spectrum) is
+    refused; float32 input is computed in float64 and rounded to float32 (at least as accurate).
     """
     x = np.asarray(x)
     if x.ndim == 0:
@@ -317,7 +240,7 @@ def spectrogram(
         raise EdgekitError("signal is complex; spectrogram takes real signals only (one-sided spectrum)")
     if x.dtype.kind not in "biuf":
         raise EdgekitError(f"signal must be numeric, got dtype {x.dtype}")
-    ax = _check_axis(axis, x.ndim)
+    ax = check_axis(axis, x.ndim)
     length = x.shape[ax]
     if x.size == 0:
         raise EdgekitError(f"signal is empty (shape {x.shape}); give at least one segment of samples")
@@ -327,7 +250,7 @@ def spectrogram(
 
     if nperseg is not None:
         nperseg = _positive_int(nperseg, "nperseg", "give the segment length in samples")
-    if isinstance(window, (str, tuple)) or isinstance(window, numbers.Real):
+    if isinstance(window, (str, tuple, numbers.Real)):
         nperseg = 256 if nperseg is None else nperseg
     else:
         arr = np.asarray(window)

@@ -1,19 +1,11 @@
 """Rational polyphase resampling (numpy only), equal to :func:`scipy.signal.resample_poly`.
 
-* :func:`resample` converts whole signals from ``fs_in`` to ``fs_out`` Hz.
-* :class:`StreamResampler` does the same for live audio arriving in blocks of any size; the
-  concatenated output equals :func:`resample` of the whole signal.
-
-Both use the filter scipy designs for ``resample_poly(x, up, down)`` with its default
-``window=('kaiser', 5.0)`` and ``padtype='constant'`` (zeros outside the signal): a windowed-sinc
-low-pass with ``2 * half_len + 1`` taps, ``half_len = 10 * max(up, down)``, cutoff
-``1 / max(up, down)`` of Nyquist, gain ``up``. Output sample ``n`` is
-
-    y[n] = sum_i x[i] * h[n * down + half_len - i * up],     n = 0 .. ceil(len(x) * up / down) - 1
-
-i.e. the filter is centred (zero phase) on output time ``n * down / up`` input samples. It is
-evaluated polyphase: every output needs only about ``len(h) / up`` taps and the zero-stuffed
-signal is never built.
+:func:`resample` converts whole signals; :class:`StreamResampler` converts live audio in blocks of any size,
+its concatenated output equal to :func:`resample` of the whole. Both use scipy's filter for
+``resample_poly(x, up, down)`` with its defaults ``window=('kaiser', 5.0)``, ``padtype='constant'`` (zeros
+outside the signal): output ``y[n] = sum_i x[i] * h[n * down + half_len - i * up]``, the filter centred
+(zero phase) on input time ``n * down / up``, evaluated polyphase (about ``len(h) / up`` taps per output,
+the zero-stuffed signal never built).
 """
 from __future__ import annotations
 
@@ -24,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.frontend.dsp import get_window
+from edgekit.edge.frontend.dsp import check_axis, get_window
 
 __all__ = ["rational_factors", "design_filter", "resample", "StreamResampler"]
 
@@ -67,16 +59,8 @@ def rational_factors(fs_in: float, fs_out: float) -> tuple[int, int]:
 
 
 def design_filter(up: int, down: int) -> tuple[np.ndarray, int]:
-    """The anti-aliasing FIR filter of ``scipy.signal.resample_poly(x, up, down)``.
-
-    Equal to ``up * scipy.signal.firwin(2 * half_len + 1, 1 / max(up, down),
-    window=('kaiser', 5.0))`` with ``half_len = 10 * max(up, down)``.
-
-    Returns
-    -------
-    (h, half_len)
-        float64 taps of length ``2 * half_len + 1`` and ``half_len``.
-    """
+    """``(h, half_len)``: the filter of ``scipy.signal.resample_poly(x, up, down)``, equal to
+    ``up * firwin(2 * half_len + 1, 1 / max(up, down), window=('kaiser', 5.0))``, ``half_len = 10 * max(up, down)``."""
     max_rate = max(up, down)
     cutoff = 1.0 / max_rate
     half_len = 10 * max_rate
@@ -148,49 +132,23 @@ class _Polyphase:
         return out
 
 
-def _float_dtype(x: np.ndarray) -> type:
-    return np.float32 if x.dtype in (np.float32, np.float16) else np.float64
-
-
 def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.ndarray:
-    """Resample ``x`` from ``fs_in`` to ``fs_out`` Hz along ``axis``.
+    """Resample ``x`` (any shape, real) from ``fs_in`` to ``fs_out`` Hz along ``axis``.
 
-    Equal to ``scipy.signal.resample_poly(x, up, down, axis=axis)`` with
-    ``(up, down) = rational_factors(fs_in, fs_out)``: the output has
-    ``ceil(len * up / down)`` samples, output sample ``n`` sits at input time ``n * down / up``
-    (no delay), and the signal is taken as zero outside its ends.
-
-    Parameters
-    ----------
-    x
-        Real signal(s) of any shape; integer input is converted to float64.
-    fs_in, fs_out
-        Input and output rates in Hz (> 0). Non-integer rates are approximated to a fraction with
-        denominator <= 1000.
-    axis
-        The time axis.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 for float32 (or float16) input, float64 otherwise. When ``fs_in == fs_out`` the
-        input is returned as is (no copy) if it already has that dtype.
-
-    Notes
-    -----
-    Computation is in float64; scipy filters float32 input in single precision, so float32
-    results agree with scipy to float32 rounding (~1e-7 relative), float64 ones to ~1e-15.
+    Equal to ``scipy.signal.resample_poly(x, up, down, axis=axis)``, ``(up, down) = rational_factors(fs_in,
+    fs_out)``: ``ceil(len * up / down)`` samples, output ``n`` at input time ``n * down / up`` (no delay).
+    float32 (or float16) input gives float32, anything else float64; equal rates return ``x`` uncopied if it
+    has that dtype. Computation is in float64, so float32 results agree with scipy (which filters float32 in
+    single precision) to float32 rounding, float64 ones to ~1e-15.
     """
     x = np.asarray(x)
     if x.ndim == 0:
         raise EdgekitError("signal must be an array with at least one dimension, got a scalar")
     if x.dtype.kind not in "fiu":
         raise EdgekitError(f"signal must be real numbers, got dtype {x.dtype}")
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral) \
-            or not -x.ndim <= axis < x.ndim:
-        raise EdgekitError(f"axis {axis!r} is out of range for a {x.ndim}-D signal; use -1 for the last axis")
+    axis = check_axis(axis, x.ndim)
     up, down = rational_factors(fs_in, fs_out)
-    dtype = _float_dtype(x)
+    dtype = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
     if up == down:
         return x.astype(dtype, copy=False)
 
@@ -207,24 +165,12 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.n
 class StreamResampler:
     """Block-by-block resampling of a live 1-D signal, equal to :func:`resample` of the whole.
 
-    >>> rs = StreamResampler(44100, 12800)
-    >>> out = [rs.process(block) for block in blocks]   # doctest: +SKIP
-    >>> out.append(rs.flush())                           # doctest: +SKIP
-    >>> y = np.concatenate(out)                          # == resample(np.concatenate(blocks), ...)
-
-    Behaviour at the edges: like :func:`resample`, the signal is taken as zero before the first
-    sample, so the first outputs are the filter's onset ramp (the first output, at time 0, is the
-    filter centred on sample 0 with zeros before it) and there is no delay: output ``n`` is the
-    signal at time ``n / fs_out`` seconds. The price is latency: ``process`` returns output ``n``
-    only once the input up to ``half_len / up`` samples after its time has arrived,
-    ``10 * max(up, down) / up`` input samples (``latency_samples``; e.g. 34 samples, 0.8 ms, for
-    44100 -> 12800, 10 samples for 8000 -> 12800). ``flush`` treats the signal as ended (zeros
-    after it) and returns the rest, so the total length is ``ceil(n_in * up / down)``. After
-    ``flush`` the resampler is reset and can start a new stream.
-
-    ``process`` accepts blocks of any length, including 0 and 1, and always returns a 1-D
-    float32 array (possibly empty). Memory stays bounded: only the last ``~len(h) / up`` input
-    samples are kept.
+    As in :func:`resample` the signal is zero before its start (the first outputs are the filter's onset
+    ramp) and there is no delay: output ``n`` is the signal at ``n / fs_out`` s. The price is latency:
+    ``process`` returns output ``n`` once the input ``half_len / up = 10 * max(up, down) / up`` samples after
+    its time has arrived (34 samples, 0.8 ms, for 44100 -> 12800). ``flush`` ends the stream (zeros after
+    it), returns the rest (``ceil(n_in * up / down)`` in all) and resets. Blocks may have any length, even
+    0; outputs are 1-D float32; only the last ``~len(h) / up`` inputs are kept.
     """
 
     def __init__(self, fs_in: float, fs_out: float):
@@ -233,11 +179,6 @@ class StreamResampler:
         self._engine = _Polyphase(self.up, self.down) if self.up != self.down else None
         self.reset()
 
-    @property
-    def latency_samples(self) -> float:
-        """Input samples that must follow an output's time before ``process`` can return it."""
-        return 0.0 if self._engine is None else self._engine.half_len / self.up
-
     def reset(self) -> None:
         """Forget the stream so far and start a new one."""
         self._buf = np.zeros((1, 0), dtype=np.float64)
@@ -245,7 +186,8 @@ class StreamResampler:
         self._n_in = 0  # inputs received
         self._n_out = 0  # outputs returned
 
-    def _block(self, block: np.ndarray) -> np.ndarray:
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed the next samples; return the float32 outputs that are now complete."""
         arr = np.asarray(block)
         if arr.ndim == 2 and 1 in arr.shape:
             arr = arr.reshape(-1)
@@ -253,11 +195,6 @@ class StreamResampler:
             raise EdgekitError(f"StreamResampler takes 1-D blocks (one channel), got shape {arr.shape}")
         if arr.dtype.kind not in "fiu":
             raise EdgekitError(f"audio block must be real numbers, got dtype {arr.dtype}")
-        return arr
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed the next samples; return the float32 outputs that are now complete."""
-        arr = self._block(block)
         if self._engine is None:
             self._n_in += arr.size
             self._n_out += arr.size

@@ -23,7 +23,6 @@ from edgekit.edge.errors import EdgekitError
 
 DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-CODES = {np.dtype(v).newbyteorder("=") if v.itemsize > 1 else v: k for k, v in DTYPES.items()}
 MAX_BYTES = 1 << 32          # 4 GiB of data: larger headers are corrupt, not data sets
 GZIP_MAGIC = b"\x1f\x8b"
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
@@ -45,16 +44,6 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
         raise EdgekitError(f"{path}: truncated IDX file: {what} needs {n:,} bytes, only {len(data):,} "
                            "are there; download the file again")
     return data
-
-
-def read_header(path: str | Path) -> tuple[int, np.dtype, tuple[int, ...]]:
-    """(magic, dtype, dims) of an IDX file, without reading its data."""
-    path = Path(path)
-    try:
-        with _open(path) as f:
-            return _header(f, path)
-    except OSError as e:
-        raise EdgekitError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def _header(f: BinaryIO, path: Path) -> tuple[int, np.dtype, tuple[int, ...]]:
@@ -147,19 +136,3 @@ def check_counts(x: np.ndarray, y: np.ndarray, images, labels) -> None:
     if len(x) != len(y):
         raise EdgekitError(f"{images} holds {len(x):,} images but {labels} holds {len(y):,} labels; the files "
                            "do not belong together")
-
-
-def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in .gz)."""
-    path = Path(path)
-    a = np.asarray(array)
-    code = CODES.get(a.dtype.newbyteorder("=") if a.dtype.itemsize > 1 else a.dtype)
-    if code is None:
-        raise EdgekitError(f"IDX cannot store {a.dtype.name} (use uint8, int8, int16, int32, float32, float64)")
-    if not 1 <= a.ndim <= 4:
-        raise EdgekitError(f"IDX stores 1 to 4 dimensions, not {a.ndim}")
-    blob = bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + \
-        np.ascontiguousarray(a, dtype=DTYPES[code]).tobytes()
-    gz = path.suffix == ".gz" if compress is None else compress
-    path.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
-    return path

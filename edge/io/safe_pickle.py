@@ -1,21 +1,12 @@
 """Load course pickles without letting them run code.
 
 A pickle is a program: unpickling calls whatever importable callable it names (``os.system``,
-``builtins.eval``, ...). :func:`safe_load` runs the course format's pickles through an unpickler that
-resolves only the few globals plain containers and numpy arrays need, and afterwards checks that the
-result is built only of ``dict``/``list``/``tuple``/``set``/``str``/``bytes``/numbers/``None`` and
-numpy arrays and scalars (object arrays are walked too).
-
-Allowed globals (numpy 1 and numpy 2 module paths alike):
-
-* ``numpy.core.multiarray._reconstruct`` / ``numpy._core.multiarray._reconstruct``,
-  ``numpy.ndarray``, ``numpy.dtype`` — arrays (protocols 0–4)
-* ``numpy.core.numeric._frombuffer`` / ``numpy._core.numeric._frombuffer`` — arrays (protocol 5)
-* ``numpy.core.multiarray.scalar`` / ``numpy._core.multiarray.scalar`` — numpy scalars
-* ``_codecs.encode`` — ``bytes`` in protocol 2
-* ``collections.OrderedDict``
-* ``builtins`` (``__builtin__`` in protocols 0–2) ``complex``, ``set``, ``frozenset``, and ``bytes``
-  and ``bytearray`` (guarded: they may not be called with an integer size).
+``builtins.eval``, ...). :func:`safe_load` resolves only the globals plain containers and numpy arrays need
+(numpy 1 and 2 module paths alike): numpy's ``_reconstruct``, ``ndarray`` and ``dtype`` (arrays, protocols
+0–4), ``_frombuffer`` (protocol 5) and ``scalar``; ``_codecs.encode`` (``bytes`` in protocol 2);
+``collections.OrderedDict``; builtins ``complex``, ``set``, ``frozenset``, and ``bytes`` and ``bytearray``
+(never with an integer size). Then it checks that the result is built only of containers, strings, bytes,
+numbers, ``None`` and numpy arrays and scalars (object arrays are walked too).
 """
 from __future__ import annotations
 
@@ -103,9 +94,7 @@ def _check_tree(obj: Any, where: str) -> None:
     stack, seen = [obj], set()
     while stack:
         o = stack.pop()
-        if isinstance(o, _SCALARS):
-            continue
-        if id(o) in seen:
+        if isinstance(o, _SCALARS) or id(o) in seen:
             continue
         if isinstance(o, np.ndarray):
             if type(o) is not np.ndarray:
@@ -115,23 +104,14 @@ def _check_tree(obj: Any, where: str) -> None:
                 seen.add(id(o))
                 stack.extend(o.ravel().tolist())
             continue
-        if isinstance(o, dict):
+        if isinstance(o, (dict, list, tuple, set, frozenset)):
             seen.add(id(o))
-            stack.extend(o.keys())
-            stack.extend(o.values())
-            continue
-        if isinstance(o, (list, tuple, set, frozenset)):
-            seen.add(id(o))
-            stack.extend(o)
+            stack.extend(o)                   # a dict's keys ...
+            if isinstance(o, dict):
+                stack.extend(o.values())      # ... and values
             continue
         raise EdgekitError(f"{where}: refusing the unpickled data: it holds a {type(o).__module__}."
                            f"{type(o).__qualname__} object; {_WHAT}")
-
-
-def _name(path_or_file: Any) -> str:
-    if isinstance(path_or_file, (str, os.PathLike)):
-        return os.fspath(path_or_file)
-    return str(getattr(path_or_file, "name", "<pickle stream>"))
 
 
 def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
@@ -141,8 +121,8 @@ def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
     naming any global outside the allow-list (nothing it names is called), and for a result holding
     objects other than dicts, lists, tuples, sets, strings, bytes, numbers, None and numpy arrays.
     """
-    where = _name(path_or_file)
     if isinstance(path_or_file, (str, os.PathLike)):
+        where = os.fspath(path_or_file)
         try:
             with open(path_or_file, "rb") as f:
                 data = f.read()
@@ -154,7 +134,7 @@ def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
             raise EdgekitError(f"{where}: cannot read the file ({e.strerror or e})") from None
         stream: BinaryIO = io.BytesIO(data)
     else:
-        stream = path_or_file
+        where, stream = str(getattr(path_or_file, "name", "<pickle stream>")), path_or_file
     try:
         obj = RestrictedUnpickler(stream).load()
     except _Refused as e:

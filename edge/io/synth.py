@@ -1,41 +1,26 @@
 """Deterministic synthetic vibration data: a healthy machine (class A) and a bearing fault (class B).
 
-numpy only: the device's ``--source synthetic`` streams from :func:`vibration_stream`.
+numpy only: the device's ``--source synthetic`` streams from :func:`vibration_stream`. The physics: an
+accelerometer on a bearing housing (``fs`` = 12.8 kHz, 10000-sample windows). Every signal has
 
-The physics (an accelerometer on a bearing housing, ``fs`` = 12.8 kHz, 10000-sample windows)
---------------------------------------------------------------------------------------------
-Every signal, both classes:
+* shaft-rate harmonics 1×, 2×, 3× ``f_r`` (15–45 Hz; unbalance, misalignment, looseness), most of the energy;
+* gear mesh tones ``h · z · f_r`` (h = 1–3, ``z`` = 17–40 teeth, up to ≈ 5.4 kHz) with ``± f_r`` sidebands;
+* slightly coloured broadband noise (power ∝ f^β, β in −0.3…0.3), RMS 2–10 % of the 1× amplitude;
+* three housing modes in 2–5 kHz (damping 2–6 %) excited by random forces in *every* machine (0.2–5 % of
+  the noise power), so some energy near 3 kHz is no proof of a fault;
+* an overall gain to an RMS of 0.05–0.1 (full scale 1), peak ≤ 0.95.
 
-* **Shaft-rate harmonics.** Shaft speed ``f_r`` uniform in 15–45 Hz (900–2700 rpm); 1×, 2×, 3× ``f_r``
-  with random amplitudes (1×: ``a1`` in 0.5–1; 2×: 10–60 % of it; 3×: 5–30 %) and random phases
-  (unbalance, misalignment, looseness). They carry most of the energy.
-* **Gear mesh.** ``z`` teeth (17–40): tones at ``h · z · f_r`` for h = 1, 2, 3 (up to ≈ 5.4 kHz;
-  1×: 5–30 % of ``a1``, 2×: 5–30 % and 3×: 2–15 % of the 1× mesh tone), each with shaft-rate
-  sidebands ``h · z · f_r ± f_r`` (0–30 %).
-* **Broadband noise.** Sensor and process noise, RMS log-uniform in 2–10 % of ``a1``, slightly
-  coloured (power ∝ f^β, β uniform in −0.3…0.3).
-* **Structural resonance.** The housing has three modes at random frequencies in 2–5 kHz (damping
-  ratio 2–6 %, random weights). Random forces excite them in *every* machine: resonance power
-  0.2–5 % of the noise power (log-uniform), so some energy near 3 kHz is no proof of a fault.
-* **Overall gain.** Mounting and sensitivity: each signal is scaled to an RMS log-uniform in
-  0.05–0.1 (full scale = 1), and further down if needed to keep its peak ≤ 0.95.
+Class B adds an outer-race bearing fault: an impact every ``1 / BPFO`` s (``BPFO`` = 3.05–3.6 × ``f_r``, a
+typical 8–10 ball bearing), jittered 0.5–2 % (slip), strength ±10 % and, for half the bearings, modulated by
+the shaft rotation (a rotating load zone); each impact rings the housing modes. Fault power is 3–100 × the
+noise power (4.8–20 dB): faint at the low end, impulsive with a glowing 2–5 kHz band at the high end.
 
-Class B adds an **outer-race bearing fault**: an impact every ``1 / BPFO`` s, ``BPFO`` = 3.05–3.6 ×
-``f_r`` (≈ 46–162 Hz, the ball-pass frequency of a typical 8–10 ball bearing). Each impact time is
-jittered by 0.5–2 % of the period (rolling-element slip), each strength by ±10 %, and for half the
-bearings the strength is modulated by the shaft rotation (depth 0–50 %, a rotating load zone). Each
-impact rings the housing modes (decaying sinusoids ``exp(−ζ ω_n t) · sin(ω_n √(1−ζ²) t)``). The
-fault's power is 3–100 × the broadband noise power (log-uniform, 4.8–20 dB): faults at the low end
-are faint, at the high end the 2–5 kHz band glows and the signal is impulsive (high kurtosis).
+Difficulty (scipy's spectrogram, nperseg=256, ('tukey', .25), magnitude, log; 700 train / 300 test of
+``vibration(1000, seed=1)``): the best single threshold on total energy is at chance (≈ 52 %), on 2–5 kHz
+band energy ≈ 90 %, on its share ≈ 91 %, on kurtosis ≈ 67 %; logistic regression on the log-spectrogram
+≈ 98 %; the course CNN (``edgekit train stft``, 600 signals, 10 epochs) ≈ 96–100 % depending on the seed.
 
-Difficulty (measured with scipy's spectrogram, nperseg=256, ('tukey', .25), magnitude, log; 700
-train / 300 test of ``vibration(1000, seed=1)``): the best single threshold on total energy is at
-chance (≈ 52 %), on 2–5 kHz band energy ≈ 90 %, on that band's share of the energy ≈ 91 %, on
-kurtosis ≈ 67 %; logistic regression on the full log-spectrogram ≈ 98 %; the course CNN (``edgekit
-train stft``, 600 signals, 10 epochs) ≈ 96–100 % depending on the seed.
-
-Same ``seed`` → bit-identical output (same numpy, same machine). Labels are indices into
-``classes``: 0 = healthy, 1 = fault.
+Same ``seed`` → bit-identical output (same numpy, same machine). Labels: 0 = healthy, 1 = fault.
 """
 from __future__ import annotations
 
