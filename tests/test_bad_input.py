@@ -165,3 +165,87 @@ def test_training_logs_one_line_per_epoch_when_not_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     fitmod.fit(FakeModel(), [0], [0], [0], [0], epochs=1, batch_size=1, verbose=1)
     assert seen["verbose"] == 2
+
+
+# -- tampered metadata and hostile pickles, through the device commands -------------------------------------
+
+def _spec_text(tiny_run, change):
+    import json
+    d = json.loads((tiny_run / "stft" / "spec.json").read_text())
+    change(d)
+    return json.dumps(d)
+
+
+def _set(path, value):
+    def change(d):
+        *keys, last = path
+        for k in keys:
+            d = d[k]
+        d[last] = value
+    return change
+
+
+SPEC_CASES = {
+    "window 10**400": (lambda d: _set(["window"], 10 ** 400)(d), "'window'"),
+    "sample_rate 10**400": (lambda d: _set(["sample_rate"], 10 ** 400)(d), "'sample_rate'"),
+    "mean 10**400": (lambda d: _set(["normalization", "mean"], 10 ** 400)(d), "normalization"),
+    "log_eps 10**400": (lambda d: _set(["features", "log_eps"], 10 ** 400)(d), "log_eps"),
+    "schema in Unicode digits": (lambda d: _set(["schema_version"], "\u00b2.0")(d), "schema_version"),
+    "kaiser 1e308": (lambda d: _set(["features", "window"], ["kaiser", 1e308])(d), "window"),
+    "std 5e-324": (lambda d: _set(["normalization", "std"], 5e-324)(d), "std"),
+    "log_eps 1e308": (lambda d: _set(["features", "log_eps"], 1e308)(d), "log_eps"),
+    "label with a newline": (lambda d: _set(["labels"], ["A", "B\nerror: forged"])(d), "unprintable"),
+    "label with an escape": (lambda d: _set(["labels"], ["A", "\x1b[2JB"])(d), "unprintable"),
+    "lone surrogate label": (lambda d: _set(["labels"], ["A", "\ud800"])(d), "unprintable"),
+}
+
+
+@pytest.fixture(scope="module")
+def tampered(tiny_run, tmp_path_factory):
+    from test_onnx import _tflite_with_spec_text
+    d = tmp_path_factory.mktemp("tampered")
+    return {case: _tflite_with_spec_text(tiny_run / "stft" / "stft_float32.tflite", d / f"{i}.tflite",
+                                         _spec_text(tiny_run, change))
+            for i, (case, (change, _)) in enumerate(SPEC_CASES.items())}
+
+
+@pytest.mark.parametrize("command", ["edge-run", "info"])
+@pytest.mark.parametrize("case", list(SPEC_CASES))
+def test_tampered_spec_values_are_one_line_errors(tampered, case, command):
+    model = str(tampered[case])
+    args = [bin_path("edge-run"), "--model", model, "--duration", "1"] if command == "edge-run" else \
+        [bin_path("edgekit"), "info", model]
+    line = _one_error_line(run(*args, check=False, timeout=120), SPEC_CASES[case][1])
+    assert line.isprintable()
+
+
+def test_hostile_pickles_are_one_line_errors_and_run_nothing(tiny_run, tmp_path):
+    import pickle
+
+    import numpy as np
+
+    marker = tmp_path / "ran"
+    row = [0.0] * 10000
+    laughs = {"time": np.arange(10000) / 12800.0, "signal": [row] * 2000, "label": [[1.0, 0.0]] * 2000}
+    deep = 0.0
+    for _ in range(200):
+        deep = [deep]
+    cases = {
+        "laughs.pkl": (laughs, "'signal'"),            # 2 × 10⁷ samples from one shared row; counted, not built
+        "deep.pkl": ({"time": np.arange(10000) / 12800.0, "signal": [deep], "label": [[1.0, 0.0]]},
+                     "nested too deeply"),
+        "code.pkl": (None, "refusing to unpickle os.system"),
+    }
+    for name, (obj, words) in cases.items():
+        p = tmp_path / name
+        if obj is None:                                  # a pickle that would run a shell command
+            p.write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+        else:
+            p.write_bytes(pickle.dumps(obj, protocol=4))
+        r = run(bin_path("edge-run"), "--model", str(tiny_run / "stft" / "stft_int8.tflite"), "--source",
+                f"pkl:{p}", check=False, timeout=120)
+        if name == "laughs.pkl":
+            assert r.returncode in (0, 2) and "Traceback" not in r.stderr   # 2·10⁷ samples: within the bound
+        else:
+            _one_error_line(r, words)
+    assert not marker.exists()
