@@ -36,11 +36,14 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     times = StageTimes() if times is None else times
     front, post = fe.build(spec), postprocessor(spec)
     answers = invalid = 0
+    state = signals.state
     stopped = None                    # why the stream ended early, if it did
     failure = None
     try:
+        check_input, isfinite = run.check_input, np.isfinite
+        result, emit, record = run.result, sink.result, times.add      # (locals: the hot path)
         for item in run.inputs():
-            if not np.isfinite(item.x).all():
+            if check_input and not isfinite(item.x).all():
                 invalid += 1
                 sink.warn(f"{run.where(item)} holds NaN/inf samples; skipped (counted in the summary)")
                 continue
@@ -56,10 +59,16 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
                 raise
             if item.extra_ms:
                 lat = {**item.extra_ms, **lat}
-            with signals.critical():
-                sink.result(run.result(item, answer, {k: round(v, 4) for k, v in lat.items()}))
-                times.add(lat)
+            state.deferring = True            # a stop signal now waits until the line is written
+            try:
+                emit(result(item, answer, {k: round(v, 4) for k, v in lat.items()}))
+                record(lat)
                 answers += 1
+            finally:
+                state.deferring = False
+            if state.pending is not None:
+                state.pending = None
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         stopped = signals.stopped_by()
     except OutputClosed:

@@ -1,8 +1,9 @@
 """Stopping a stream cleanly: SIGINT, SIGTERM and SIGHUP end it like Ctrl-C, and never inside a result.
 
 While :func:`handled` is active (``edge-run``), the first of these signals stops the stream — at once if it
-is waiting for input or computing, after the line being written if it is writing one (:func:`critical`), so
-every line is whole and the summary counts exactly the results written. A second signal aborts
+is waiting for input or computing, after the line being written if it is writing one, so
+every line is whole and the summary counts exactly the results written (the loop marks that stretch with
+``state.deferring``). A second signal aborts
 (:class:`Aborted`); a line of at most ``PIPE_BUF`` bytes written to a pipe is written whole or not at all,
 so even then no partial line is left.
 """
@@ -21,12 +22,12 @@ class Aborted(BaseException):
 
 class _State:
     installed = False
-    deferring = False
+    deferring = False               # inside a result: a first signal waits (the loop sets this inline)
     pending: int | None = None
     received: list[int] = []
 
 
-_state = _State()
+state = _state = _State()
 
 
 def _handler(signum, frame) -> None:
@@ -57,20 +58,4 @@ def handled():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        _state.installed = False
-
-
-@contextlib.contextmanager
-def critical():
-    """A stop signal arriving inside waits until the block is done (a result counted and its line written)."""
-    if not _state.installed:
-        yield
-        return
-    _state.deferring = True
-    try:
-        yield
-    finally:
-        _state.deferring = False
-    if _state.pending is not None:
-        _state.pending = None
-        raise KeyboardInterrupt
+        _state.installed = _state.deferring = False

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -52,17 +52,19 @@ class Options:
     pcm_format: str = "int16"
 
 
-@dataclass
+@dataclass(slots=True)
 class Input:
     """One raw model input and what the task knows about it (time, truth, file name, ...)."""
 
     x: np.ndarray
-    meta: dict[str, Any] = field(default_factory=dict)
-    extra_ms: dict[str, float] = field(default_factory=dict)   # stages before the front end (decode)
+    meta: dict[str, Any] | None = None
+    extra_ms: dict[str, float] | None = None   # stages before the front end (decode)
 
 
 class BaseRun:
     """What a task's ``Run`` does unless it says otherwise."""
+
+    check_input = True     # the loop checks every input for NaN/inf (False: the source cannot give them)
 
     def __init__(self, spec, source, sink):
         self.spec, self.source, self.sink = spec, source, sink

@@ -39,6 +39,8 @@ def check_options(opt: Options) -> None:
 
 
 class Run(BaseRun):
+    check_input = False    # decoded pixels are finite by construction
+
     def __init__(self, spec, source, sink, opt: Options):
         check_options(opt)
         super().__init__(spec, source, sink)

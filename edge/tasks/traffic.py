@@ -92,6 +92,8 @@ def check_options(opt: Options) -> None:
 
 
 class Run(BaseRun):
+    check_input = False    # the row parser refuses non-finite values
+
     def __init__(self, spec, source, sink, opt: Options):
         check_options(opt)
         feat = spec.features
