@@ -27,22 +27,22 @@ class _State:
     received: list[int] = []
 
 
-state = _state = _State()
+state = _State()
 
 
 def _handler(signum, frame) -> None:
-    _state.received.append(signum)
-    if len(_state.received) > 1:
+    state.received.append(signum)
+    if len(state.received) > 1:
         raise Aborted
-    if _state.deferring:
-        _state.pending = signum
+    if state.deferring:
+        state.pending = signum
         return
     raise KeyboardInterrupt
 
 
 def stopped_by() -> str:
     """How the first stop signal is named in a summary ('interrupted' for Ctrl-C)."""
-    return NAMES.get(_state.received[0], "interrupted") if _state.received else "interrupted"
+    return NAMES.get(state.received[0], "interrupted") if state.received else "interrupted"
 
 
 @contextlib.contextmanager
@@ -52,10 +52,10 @@ def handled():
         yield
         return
     old = {s: signal.signal(s, _handler) for s in NAMES}
-    _state.installed, _state.received, _state.pending = True, [], None
+    state.installed, state.received, state.pending = True, [], None
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        _state.installed = _state.deferring = False
+        state.installed = state.deferring = False
