@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test fuzz install bench clean
+.PHONY: demo test fuzz install bench bench-device soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# The device path against its floor (latency ratios, incremental frames, cold start, peak RSS), and a
+# 24-hour-equivalent stream in fixed memory. Results in benchmarks/results/{device,soak}.json.
+bench-device: $(STAMP)
+	$(PY) benchmarks/device.py
+
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -126,9 +126,13 @@ def main() -> None:
                     input_shape=fe.spectrogram_shape(256, feats), features=feats, normalization={"type": "none"},
                     labels=("A", "B"))
         answer = np.array([[0.3, 0.7]], np.float32)
-        stand_in = types.SimpleNamespace(spec=tiny, path="stand-in", precision="float32",
-                                         backend=types.SimpleNamespace(name="stand-in"), quantize=lambda q: q,
-                                         invoke=lambda q: answer, dequantize=lambda y: y)
+        from edgekit.edge.model.quant import TensorInfo
+        backend = types.SimpleNamespace(
+            name="stand-in", input=TensorInfo("x", (-1, *tiny.input_shape), np.dtype(np.float32)),
+            output=TensorInfo("y", (-1, 2), np.dtype(np.float32)),
+            bind=lambda shape: (np.zeros(shape, np.float32), lambda: answer))
+        stand_in = types.SimpleNamespace(spec=tiny, path="stand-in", precision="float32", backend=backend,
+                                         quantize=lambda q: q, invoke=lambda q: answer, dequantize=lambda y: y)
         short = [Block(w) for w in np.random.default_rng(0).standard_normal((4 * a.windows, 256), np.float32)]
         cases = {
             ("stand-in", "new"): lambda: run_stream(stand_in, Blocks(short), Drop()),

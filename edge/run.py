@@ -4,10 +4,15 @@ from __future__ import annotations
 import math
 import os
 
-import click
+# numpy's BLAS runs the front end's small matrix products (mel filterbanks); its threads would only compete
+# with the interpreter's (--threads) for the device's few cores. Set before numpy loads; the user's own
+# setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from edgekit.edge._cli import run_cli
-from edgekit.edge.errors import EdgekitError, SourceLost
+import click  # noqa: E402
+
+from edgekit.edge._cli import run_cli  # noqa: E402
+from edgekit.edge.errors import EdgekitError, SourceLost  # noqa: E402
 
 MAX_THREADS = 256          # as edgekit bench: more threads than this is a typo, not a configuration
 

@@ -60,3 +60,32 @@ def tiny_run(tmp_path_factory):
     return d
 
 
+
+
+class StandIn:
+    """A model without a model file: ``fn(float input batch) -> output batch`` behind the Backend protocol
+    (``input``/``output`` tensors, ``bind``), for driving the streaming loop in tests."""
+
+    def __init__(self, spec, fn, path="stand-in.tflite"):
+        import types
+        import numpy as np
+        from edgekit.edge.model.quant import TensorInfo
+        self.spec, self.path, self.precision, self._fn = spec, path, "float32", fn
+        n_out = len(spec.labels) if spec.labels else 1
+
+        def bind(shape):
+            x = np.zeros(shape, np.float32)
+            return x, lambda: np.asarray(fn(x), np.float32)
+        self.backend = types.SimpleNamespace(
+            name="stand-in", format="tflite", bind=bind, run=lambda x: np.asarray(fn(x), np.float32),
+            input=TensorInfo("x", (-1, *spec.input_shape), np.dtype(np.float32)),
+            output=TensorInfo("y", (-1, n_out), np.dtype(np.float32)))
+
+    def quantize(self, feats):
+        return feats
+
+    def invoke(self, x):
+        return self.backend.run(x)
+
+    def dequantize(self, y):
+        return y

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import bin_path
+from conftest import StandIn, bin_path
 
 
 def _edge_run(tiny_run, *args):
@@ -136,9 +136,7 @@ def test_a_source_lost_mid_stream_ends_it_with_the_summary_and_the_error():
     spec = Spec(task="stft", kind="classification", sample_rate=12800.0, window=10000,
                 input_shape=fe.spectrogram_shape(10000, feats), features=feats,
                 normalization={"type": "none"}, labels=("A", "B"))
-    model = types.SimpleNamespace(spec=spec, path="m.tflite", precision="float32",
-                                  backend=types.SimpleNamespace(name="stand-in"), quantize=lambda x: x,
-                                  invoke=lambda x: np.array([[0.3, 0.7]], np.float32), dequantize=lambda y: y)
+    model = StandIn(spec, lambda x: np.array([[0.3, 0.7]], np.float32), path="m.tflite")
 
     class Dying:
         name, notes, dropped_blocks, dropped_samples, overflows = "mic", [], 0, 0, 0

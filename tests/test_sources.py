@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 
+from conftest import StandIn
 from edgekit.edge import frontend as fe
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.io.sources import Block, MicSource, StdinSource, SyntheticSource, open_source
@@ -126,22 +127,10 @@ def test_unknown_sources(src):
 
 # -- the streaming loop with a stand-in model ---------------------------------------------------------------
 
-class EnergyModel:
+def EnergyModel(spec):
     """Classifies a window as B when its mean feature is above 0: enough to drive run_stream."""
-
-    def __init__(self, spec):
-        self.spec, self.path, self.precision = spec, "energy.tflite", "float32"
-        self.backend = types.SimpleNamespace(name="stand-in")
-
-    def quantize(self, feats):
-        return feats
-
-    def invoke(self, x):
-        m = float(np.mean(x))
-        return np.array([[0.0, 1.0] if m > 0 else [1.0, 0.0]], np.float32)
-
-    def dequantize(self, y):
-        return y
+    return StandIn(spec, lambda x: np.array([[0.0, 1.0] if float(np.mean(x)) > 0 else [1.0, 0.0]], np.float32),
+                   path="energy.tflite")
 
 
 class CollectSink:

@@ -185,7 +185,7 @@ def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.nda
 
 
 # -- spectrogram -----------------------------------------------------------------------------------
-def _detrend_frames(frames: np.ndarray, detrend: Detrend) -> np.ndarray:
+def detrend_frames(frames: np.ndarray, detrend: Detrend) -> np.ndarray:
     """Detrend each frame (last axis) of a float64 frame stack; returns a new array."""
     if detrend is None or detrend is False:
         return np.array(frames, dtype=np.float64, copy=True)
@@ -294,7 +294,7 @@ def spectrogram(
 
     xd = np.moveaxis(x, ax, -1).astype(np.float64, copy=False)
     frames = np.lib.stride_tricks.sliding_window_view(xd, nperseg, axis=-1)[..., ::step, :]
-    frames = _detrend_frames(frames, detrend)  # new float64 array (..., nseg, nperseg)
+    frames = detrend_frames(frames, detrend)  # new float64 array (..., nseg, nperseg)
     frames *= win
     stft = np.fft.rfft(frames, n=nfft, axis=-1)  # (..., nseg, nfreq)
 

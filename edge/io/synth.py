@@ -32,7 +32,7 @@ from edgekit.edge.errors import EdgekitError
 
 _IR_LEN = 512           # resonance impulse response length (≥ 10 decay time constants)
 _CHUNK = 128            # signals per FFT block (bounds memory)
-_STREAM_CHUNK = 32      # signals per block of vibration_stream
+_STREAM_CHUNK = 4       # signals per block of vibration_stream (bounds a stream's memory: 2 MB)
 _FNR = (3.0, 100.0)     # fault power / broadband noise power (log-uniform)
 _RES_LEVEL = (0.002, 0.05)  # resonance power from random forces / noise power (log-uniform)
 _ZETA = (0.02, 0.06)    # damping ratios of the housing modes

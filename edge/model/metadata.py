@@ -16,15 +16,26 @@ from pathlib import Path
 
 from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import METADATA_KEY, Spec
-from edgekit.edge.model.backends import model_format, read_model_bytes
+from edgekit.edge.model.backends import model_format, map_model_file
 
 
 @dataclass
 class ModelFileInfo:
+    """A model file's format, size, metadata and operator counts. ``op_codes`` counts TFLite builtin codes
+    (ints) or names; :attr:`operators` names them, on demand, so that edge-run (which never shows them)
+    does not load LiteRT's 3 MB generated schema."""
+
     format: str
     size_bytes: int
     metadata: dict[str, bytes | str] = field(default_factory=dict)
-    operators: Counter = field(default_factory=Counter)
+    op_codes: Counter = field(default_factory=Counter)
+
+    @property
+    def operators(self) -> Counter:
+        out: Counter = Counter()
+        for code, n in self.op_codes.items():
+            out[_builtin_name(code) if isinstance(code, int) else code] += n
+        return out
 
 
 # -- TFLite flatbuffer ------------------------------------------------------------------------------
@@ -106,7 +117,7 @@ def tflite_file_info(buf: bytes) -> ModelFileInfo:
         for oc in vec(root, _MODEL_OPCODES):
             code = max(scalar(oc, _OPCODE_BUILTIN, N.Int32Flags), scalar(oc, _OPCODE_DEPRECATED, N.Int8Flags))
             custom = string(oc, _OPCODE_CUSTOM)
-            codes.append(custom if code == 32 and custom else _builtin_name(code))
+            codes.append(custom if code == 32 and custom else code)
         ops: Counter = Counter()
         for sg in vec(root, _MODEL_SUBGRAPHS):
             for op in vec(sg, _SUBGRAPH_OPERATORS):
@@ -195,11 +206,11 @@ def file_info(path: str | Path, metadata: dict | None = None) -> ModelFileInfo:
     """What the file at ``path`` is. For ONNX, ``metadata`` is the running session's
     ``custom_metadata_map`` (read through a session of its own when not given)."""
     fmt = model_format(path)
-    buf = read_model_bytes(path)
-    try:
-        info = tflite_file_info(buf) if fmt == "tflite" else onnx_file_info(buf)
-    except EdgekitError as e:
-        raise EdgekitError(f"{path}: {e.message}") from None
+    with map_model_file(path) as buf:
+        try:
+            info = tflite_file_info(buf) if fmt == "tflite" else onnx_file_info(buf)
+        except EdgekitError as e:
+            raise EdgekitError(f"{path}: {e.message}") from None
     if fmt == "onnx":
         if metadata is None:
             from edgekit.edge.model.backends.onnx import OnnxBackend

@@ -1,7 +1,7 @@
 """A start-up check of a spec's front end: one deterministic test input must give finite, varying features.
 
-It lives in ``model`` (which may import both ``frontend`` and ``tasks``): the test input is the task's first
-``bench_windows`` input, and ``tasks`` imports ``frontend``, so the front end cannot ask the tasks for it.
+It lives in ``model`` (which may import both ``frontend`` and ``tasks``): the test input is the task's
+``probe_input`` (default: its first ``bench_windows`` input), and ``tasks`` imports ``frontend``, so the front end cannot ask the tasks for it.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from edgekit.edge.errors import EdgekitError
 def probe(spec) -> str | None:
     """Why the spec's front end gives unusable features (NaN/inf, or one value everywhere) for the task's
     first bench input (seed 0), in one line; None when they are fine."""
-    x, what = tasks.get(spec.task).bench_windows(spec, 1, 0)
+    x, what = tasks.probe_input(spec)
     try:
         with np.errstate(all="ignore"):
             f = np.asarray(frontend.build(spec)(x))

@@ -8,7 +8,6 @@ in it is ever evaluated.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -129,6 +128,7 @@ class Spec:
 
 
 def file_sha256(path: str | Path) -> str:
+    import hashlib            # (here, not at the top: it maps OpenSSL, 4 MB that edge-run never needs)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

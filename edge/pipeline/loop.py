@@ -12,14 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge import frontend as fe
 from edgekit.edge import tasks
 from edgekit.edge.errors import EdgekitError, SourceLost
 from edgekit.edge.io.sinks import OutputClosed
 from edgekit.edge.pipeline import signals
-from edgekit.edge.pipeline.postprocess import postprocessor
 from edgekit.edge.pipeline.stats import StageTimes
-from edgekit.edge.pipeline.step import NonFiniteFeatures, timed_step
+from edgekit.edge.pipeline.step import NonFiniteFeatures, Step
 
 
 def run_stream(model, source, sink, *, hop_seconds: float | None = None, duration: float | None = None,
@@ -34,7 +32,7 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
         opt = tasks.Options(hop=hop_seconds, duration=duration, rate=rate)
         run = tasks.get(spec.task).Run(spec, source, sink, opt)
     times = StageTimes() if times is None else times
-    front, post = fe.build(spec), postprocessor(spec)
+    step = Step(model, hop=run.hop)
     answers = invalid = 0
     state = signals.state
     stopped = None                    # why the stream ended early, if it did
@@ -48,7 +46,7 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
                 sink.warn(f"{run.where(item)} holds NaN/inf samples; skipped (counted in the summary)")
                 continue
             try:
-                answer, lat = timed_step(model, front, post, item.x)
+                answer, lat = step(item.x)
             except NonFiniteFeatures:
                 invalid += 1
                 sink.warn(f"{run.where(item)} gives NaN/inf features; skipped (counted in the summary)")

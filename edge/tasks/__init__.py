@@ -17,6 +17,7 @@ A task module (:mod:`.stft`, :mod:`.traffic`, :mod:`.image`) provides:
 ``format_result(r)``            one text line for a result
 ``format_summary(s)``           (lines before, lines after) the latency table of the text summary
 ``bench_windows(spec, n, seed)``  n raw inputs that ``edgekit bench`` times
+``probe_input(spec)``           optional: the cheap input of the start-up check (default: one bench window)
 ``seconds_per_answer(spec)``    seconds of signal one answer stands for (None: not a stretch of signal)
 ``describe(spec)``              how ``edgekit info`` names the rate and window
 ``window_problem(window, rate)``  why a spec's window is absurd for the task (checked when a spec is parsed)
@@ -65,6 +66,7 @@ class BaseRun:
     """What a task's ``Run`` does unless it says otherwise."""
 
     check_input = True     # the loop checks every input for NaN/inf (False: the source cannot give them)
+    hop: int | None = None  # samples between consecutive inputs, when they overlap (the front end reuses frames)
 
     def __init__(self, spec, source, sink):
         self.spec, self.source, self.sink = spec, source, sink
@@ -107,6 +109,13 @@ def get(name: str) -> ModuleType:
     if name not in TASKS:
         raise EdgekitError(f"unknown task {name!r}; this edgekit knows {', '.join(TASKS)}")
     return importlib.import_module(TASKS[name])
+
+
+def probe_input(spec) -> tuple[np.ndarray, str]:
+    """One raw input for the start-up check of a spec's front end (:mod:`edgekit.edge.model.probe`)."""
+    task = get(spec.task)
+    own = getattr(task, "probe_input", None)
+    return own(spec) if own is not None else task.bench_windows(spec, 1, 0)
 
 
 def for_source(src: str, spec) -> ModuleType:

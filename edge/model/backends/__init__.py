@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.backends.base import FORMATS, Backend, model_format, read_model_bytes  # noqa: F401
+from edgekit.edge.model.backends.base import FORMATS, Backend, model_format, map_model_file  # noqa: F401
 
 
 def load(path: str | Path, threads: int | None = None, provider: str | None = None) -> Backend:

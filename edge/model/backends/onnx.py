@@ -75,3 +75,28 @@ class OnnxBackend:
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.input.dtype)
         return self._sess.run([self.output.name], {self.input.name: x})[0]
+
+    def bind(self, shape: tuple[int, ...]):
+        """(input buffer, run) for one input at a time, through ONNX Runtime's I/O binding: the input and
+        output are numpy buffers the session reads and writes in place (no tensors made per run)."""
+        ort = _ort()
+        x = np.zeros(shape, dtype=self.input.dtype)
+        io = self._sess.io_binding()
+        io.bind_ortvalue_input(self.input.name, ort.OrtValue.ortvalue_from_numpy(x))
+        out_shape = self.output.shape
+        if out_shape and all(isinstance(s, int) and s > 0 for s in out_shape[1:]):
+            y = np.zeros((shape[0], *out_shape[1:]), dtype=self.output.dtype)
+            io.bind_ortvalue_output(self.output.name, ort.OrtValue.ortvalue_from_numpy(y))
+            run_ = self._sess.run_with_iobinding
+
+            def run() -> np.ndarray:
+                run_(io)
+                return y
+        else:                                       # free output axes: let ONNX Runtime allocate
+            io.bind_output(self.output.name, "cpu")
+
+            def run() -> np.ndarray:
+                self._sess.run_with_iobinding(io)
+                return io.copy_outputs_to_cpu()[0]
+        return x, run
+
