@@ -17,7 +17,8 @@ from conftest import StandIn, bin_path
 def _edge_run(tiny_run, *args):
     return subprocess.Popen([bin_path("edge-run"), "--model", str(tiny_run / "stft" / "stft_int8.tflite"),
                              "--source", "synthetic", "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            bufsize=0)   # unbuffered: readline() must not hold lines communicate() never sees
 
 
 def _wait_for_output(p, blocked: bool):
