@@ -16,6 +16,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/edgekit demo
+	$(VENV)/bin/edgekit demo audio
 
 test: $(STAMP)
 	$(PY) -m pytest -q

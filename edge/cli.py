@@ -99,8 +99,13 @@ def info(model_path, as_json):
                    f"input {list(s.input_shape)}")
         click.echo(f"           features {json.dumps(s.features)}")
         click.echo(f"           normalization {json.dumps(s.normalization)}")
+        layout = s.features.get("layout")
+        if layout:
+            click.echo(f"           layout {layout} (input {list(s.input_shape)})")
         if s.labels:
             click.echo(f"           labels {', '.join(s.labels)}")
+        if s.detection is not None:
+            click.echo(f"           detection {json.dumps(s.detection)} (edge-run flags override)")
         if s.target:
             click.echo(f"           target {json.dumps(s.target)}")
         click.echo(f"           made by edgekit {s.edgekit_version}, source model sha256 "
@@ -130,6 +135,56 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
         click.echo(json.dumps(report, indent=2))
     else:
         print_bench(report, click.echo)
+
+
+@group.command("stream-eval")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(file_okay=False),
+              help="Folder of labelled clips: label sub-folders, or file names with --label-regex.")
+@click.option("--label-regex", default=None, help="The label is this regex's first group in each file name.")
+@click.option("--gap", type=click.FloatRange(min=0.0, max=600.0), default=2.0, show_default=True,
+              help="Seconds of noise between clips.")
+@click.option("--snr", type=click.FloatRange(min=-30.0, max=120.0), default=None,
+              help="Noise over the whole stream, dB below the speech level (default: no noise).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Order of the clips and the noise.")
+@click.option("--max-clips", type=click.IntRange(min=1), default=None, help="Use at most this many clips.")
+@click.option("--hop", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Seconds between windows (default: average / (min count + 1)).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Detector threshold.")
+@click.option("--gate-dbfs", type=click.FloatRange(-120.0, 0.0), default=None, help="Energy gate, dBFS.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Interpreter threads.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw scores, utterances and events over time to this PNG (needs matplotlib).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def stream_eval(model_path, data, label_regex, gap, snr, seed, max_clips, hop, threshold, gate_dbfs, threads,
+                plot_path, as_json):
+    """Evaluate MODEL as a detector: its clips (--data) played as one stream with gaps of noise between them,
+    run through the device runtime (as edge-run), events matched to utterances: detection rate, missed and
+    wrong-label counts per keyword, false alarms per hour of gaps, detection delay."""
+    from edgekit.edge.stream_eval import evaluate, plot
+
+    flags = {k: v for k, v in (("threshold", threshold), ("gate_dbfs", gate_dbfs)) if v is not None}
+    r = evaluate(model_path, data, label_regex=label_regex, gap_s=gap, snr_db=snr, seed=seed, hop_s=hop,
+                 detection=flags or None, max_clips=max_clips, threads=threads)
+    if plot_path:
+        plot(r, plot_path)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in r.items() if k not in ("scores",)}, indent=2))
+        return
+    d = r["delay_ms"] or {}
+    snr_text = "none" if r["snr_db"] is None else f"{r['snr_db']:g} dB"
+    click.echo(f"{r['model']}: {r['utterances']} utterances in {r['hours'] * 3600:.0f} s of stream "
+               f"(gaps {r['gap_s']:g} s, SNR {snr_text}, seed {r['seed']})")
+    click.echo(f"  detected {r['detected']} ({r['detection_rate']:.1%}), wrong label {r['wrong_label']}, "
+               f"missed {r['missed']}, false alarms {r['false_alarms']} ({r['false_alarms_per_hour']:.1f} per hour "
+               f"of gaps), delay p50 {d.get('p50', float('nan')):.0f} ms, p90 {d.get('p90', float('nan')):.0f} ms")
+    w = max(len(k) for k in r["per_label"]) if r["per_label"] else 5
+    click.echo(f"  {'label':<{w}}  utterances  detected  missed  wrong  false alarms")
+    for k, v in r["per_label"].items():
+        click.echo(f"  {k:<{w}}  {v['utterances']:10d}  {v['detected']:8d}  {v['missed']:6d}  {v['wrong']:5d}  "
+                   f"{v['false_alarms']:12d}")
+    for n in r["notes"]:
+        click.echo(f"  note: {n}")
 
 
 @group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -77,8 +77,33 @@ def _device(value: str | None):
               help="Foreign models only: the model takes log-magnitude spectrograms.")
 @click.option("--mean", type=Finite(positive=False), default=None, help="Foreign models only: feature standardisation mean.")
 @click.option("--std", type=Finite(positive=False), default=None, help="Foreign models only: feature standardisation std.")
+@click.option("--average", type=Finite(), default=None,
+              help="Detector: seconds of window scores averaged (default: the model's spec, else 1.0).")
+@click.option("--threshold", type=Finite(positive=False), default=None,
+              help="Detector: averaged top score that makes an event, 0-1 (default: the spec's, else 0.7).")
+@click.option("--suppression", type=Finite(positive=False), default=None,
+              help="Detector: seconds after an event in which no other fires (default: the spec's, else 1.0).")
+@click.option("--min-count", type=click.IntRange(min=1), default=None,
+              help="Detector: window results the average must hold (default: the spec's, else 3).")
+@click.option("--gate-dbfs", type=Finite(positive=False), default=None,
+              help="Windows quieter than this (dBFS) are silence, not given to the model (default: the spec's).")
+@click.option("--events-only", is_flag=True, help="Print detected events (and the summary), not every window.")
+@click.option("--features", "foreign_features", type=click.Choice(["spectrogram", "logmel", "mfcc"]),
+              default="spectrogram", show_default=True, help="Foreign models only: the front end.")
+@click.option("--layout", type=click.Choice(["freq_time", "time_freq", "flat"]), default=None,
+              help="Foreign log-mel/MFCC models: how the input holds frames × coefficients.")
+@click.option("--n-mels", type=click.IntRange(1, 512), default=None, help="Foreign log-mel models: mel bands.")
+@click.option("--n-mfcc", type=click.IntRange(1, 128), default=None, help="Foreign MFCC models: coefficients.")
+@click.option("--frame-length", type=click.IntRange(2, 1 << 16), default=None,
+              help="Foreign log-mel/MFCC models: samples per frame (default 30 ms).")
+@click.option("--hop-length", type=click.IntRange(1, 1 << 16), default=None,
+              help="Foreign log-mel/MFCC models: samples between frames (default 20 ms).")
+@click.option("--label-regex", default=None,
+              help="wav:FOLDER of clips: the label is this regex's first group in each file name.")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
-             list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate):
+             list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate,
+             average, threshold, suppression, min_count, gate_dbfs, events_only, foreign_features, layout, n_mels,
+             n_mfcc, frame_length, hop_length, label_regex):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from edgekit.edge import tasks
@@ -97,15 +122,26 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
     if model.spec is None:
         from edgekit.edge.model.foreign import spec_from_flags
         model.spec = spec_from_flags(model_path, model.backend, sample_rate=sample_rate, labels=labels,
-                                     nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std)
+                                     nperseg=nperseg, noverlap=noverlap, log=log_features, mean=mean, std=std,
+                                     features=foreign_features, layout=layout, n_mels=n_mels, n_mfcc=n_mfcc,
+                                     frame_length=frame_length, hop_length=hop_length)
         model._check_shapes()
     from edgekit.edge.model.probe import probe
     problem = probe(model.spec)                 # a spec that makes NaN or constant features: refuse at start
     if problem:
         raise EdgekitError(f"{model_path}: {problem}")
     task = tasks.for_source(src, model.spec)
+    flags = {k: v for k, v in (("average", average), ("threshold", threshold), ("suppression", suppression),
+                                ("min_count", min_count), ("gate_dbfs", gate_dbfs)) if v is not None}
+    if flags or events_only:
+        if model.spec.kind != "classification":
+            raise EdgekitError("--average/--threshold/--suppression/--min-count/--gate-dbfs/--events-only "
+                               "detect events of a classifier; this model is a regression model")
+        from edgekit.edge.tasks.detection import detection_settings
+        detection_settings({**(model.spec.detection or {}), **flags}, "edge-run")   # one line for a bad value
     opt = tasks.Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device),
-                        pcm_format=pcm_format)
+                        pcm_format=pcm_format, detection=flags or None, events_only=events_only,
+                        label_regex=label_regex)
     task.check_options(opt)
     source = task.open_source(src, model.spec, opt)
     sink = JsonSink() if as_json else TextSink(task, quiet=quiet)

@@ -50,7 +50,7 @@ def test_the_step_answers_as_quantize_invoke_dequantize_does(models, name):
     m = models[name]
     step, front = Step(m), fe.build(m.spec)
     for w in vibration(6, seed=9)[0]:
-        (label, score, index), lat = step(w)
+        (label, score, index, _), lat = step(w)
         ref = m.predict(front(w)[None])[0]
         assert index == int(np.argmax(ref)) and label == m.spec.labels[index]
         assert score == pytest.approx(float(ref[index]), abs=1e-6)

@@ -268,23 +268,14 @@ def test_without_pillow_pictures_name_the_extra_and_idx_still_works(tmp_path):
     assert "needs the 'pillow' package" in p.stdout and "pip install 'edgekit[images]'" in p.stdout
 
 
-class _StubModel:
+def _StubModel(spec):
     """Stands in for edgekit.edge.model.model.Model: float tensors, always answers class 1 with p = 0.75."""
+    from conftest import StandIn
 
-    def __init__(self, spec):
-        from types import SimpleNamespace
-        self.spec, self.path, self.precision = spec, "stub.tflite", "float32"
-        self.backend = SimpleNamespace(name="stub")
-
-    def quantize(self, x):
-        assert x.shape == (1, *self.spec.input_shape) and x.dtype == np.float32
-        return x
-
-    def invoke(self, x):
+    def answer(x):
+        assert x.shape == (1, *spec.input_shape) and x.dtype == np.float32
         return np.array([[0.25, 0.75]], np.float32)
-
-    def dequantize(self, y):
-        return y
+    return StandIn(spec, answer, path="stub.tflite")
 
 
 def test_unusable_pictures_are_reported_skipped_and_counted(tmp_path, capsys):

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
 from edgekit.edge.pipeline.postprocess import postprocessor
 from edgekit.edge.model.spec import Spec
 
@@ -16,7 +15,8 @@ def _spec(**kw):
 
 def test_postprocessor_classifies_and_regresses():
     post = postprocessor(_spec())
-    assert post(np.array([0.1, 0.7, 0.2])) == ("B", pytest.approx(0.7), 1)
+    label, score, index, vector = post(np.array([0.1, 0.7, 0.2]))
+    assert (label, score, index) == ("B", pytest.approx(0.7), 1) and vector.tolist() == [0.1, 0.7, 0.2]
     reg = _spec(task="traffic", kind="regression", labels=(),
                 target={"name": "Speed", "units": "km/h", "scaling": {"type": "minmax", "min": 10.0, "max": 110.0}})
     assert postprocessor(reg)(np.array([0.5])) == pytest.approx(60.0)

@@ -22,20 +22,38 @@ def stft_spec():
 
 
 class FakeStream:
-    """Calls the callback from a thread with `blocks` blocks, as PortAudio would."""
+    """Calls the callback from a thread, as PortAudio would; block ``i`` holds the device frame numbers
+    ``i * blocksize ...``, so a sample's value says when it was recorded. Blocks before ``pause_at`` come at
+    once (what the queue cannot hold is dropped); the rest come one at a time whenever the queue has room,
+    then the stream stops (``active`` False)."""
 
-    def __init__(self, samplerate, channels, dtype, device, blocksize, callback, n_blocks=40):
-        self.cb, self.blocksize, self.n = callback, blocksize, n_blocks
-        self.rate = samplerate
+    n_blocks, pause_at = 40, None
+
+    def __init__(self, samplerate, channels, dtype, device, blocksize, callback):
+        self.cb, self.blocksize, self.rate = callback, blocksize, samplerate
+        self.active = True
+
+    def _feed(self, i):
+        frames = (i * self.blocksize + np.arange(self.blocksize, dtype=np.float32))[:, None]
+        self.cb(frames, self.blocksize, None, types.SimpleNamespace(input_overflow=False))
 
     def start(self):
-        def feed():
-            status = types.SimpleNamespace(input_overflow=False)
-            for i in range(self.n):
-                self.cb(np.full((self.blocksize, 1), i, np.float32), self.blocksize, None, status)
-        self.t = threading.Thread(target=feed)
-        self.t.start()
-        self.t.join()
+        first = self.n_blocks if self.pause_at is None else self.pause_at
+        for i in range(first):
+            self._feed(i)
+        if first < self.n_blocks:
+            q = self.cb.__self__._q
+
+            def paced():
+                for i in range(first, self.n_blocks):
+                    while q.full():
+                        threading.Event().wait(0.001)
+                    self._feed(i)
+                self.active = False
+            self.t = threading.Thread(target=paced, daemon=True)
+            self.t.start()
+        else:
+            self.active = False
 
     def stop(self):
         pass
@@ -44,7 +62,7 @@ class FakeStream:
         pass
 
 
-def fake_sd(rate_ok=True):
+def fake_sd(rate_ok=True, n_blocks=40, pause_at=None):
     sd = types.ModuleType("sounddevice")
 
     class PortAudioError(Exception):
@@ -58,20 +76,70 @@ def fake_sd(rate_ok=True):
         if not rate_ok:
             raise PortAudioError("Invalid sample rate")
     sd.check_input_settings = check
-    sd.InputStream = FakeStream
+    sd.InputStream = type("Stream", (FakeStream,), {"n_blocks": n_blocks, "pause_at": pause_at})
     return sd
 
 
-def test_mic_counts_dropped_blocks_and_marks_the_gap(monkeypatch):
+def test_mic_counts_dropped_blocks_and_marks_no_block_before_the_gap(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sd())
     src = MicSource(12800.0, queue_blocks=8)   # 40 blocks arrive before anyone reads: 32 are dropped
     assert src.dropped_blocks == 32 and src.dropped_samples == 32 * 4096
-    it = src.blocks()
-    first = [next(it) for _ in range(8)]
-    assert [int(b.data[0]) for b in first] == list(range(8))
-    assert first[0].reset                       # drops happened before the first block was read
-    assert not any(b.reset for b in first[1:])
+    blocks = list(_until_lost(src))
+    assert [int(b.data[0]) for b in blocks] == [i * 4096 for i in range(8)]
+    assert not any(b.reset or b.lost for b in blocks)   # the gap came after them: no block was recorded after it
     src.close()
+
+
+def _until_lost(src):
+    from edgekit.edge.errors import SourceLost
+    try:
+        yield from src.blocks()
+    except SourceLost:
+        pass
+
+
+def _windows(src, spec, hop=None):
+    """(start, window) pairs of the stft task's framing of ``src``, until the fake stream stops."""
+    from edgekit.edge.errors import SourceLost
+    from edgekit.edge.tasks import Options
+    from edgekit.edge.tasks.stft import Run
+    out = []
+    try:
+        for item in Run(spec, src, CollectSink(), Options(hop=hop)).inputs():
+            out.append((item.meta["start"], item.x.copy()))
+    except SourceLost:
+        pass
+    return out
+
+
+def test_mic_marks_dropped_audio_on_the_first_block_recorded_after_the_gap(monkeypatch):
+    """Blocks 0-7 fill the queue, 8-10 are dropped, 11-19 follow as the reader makes room: the reset and the
+    3 lost blocks sit on block 11, and every window holds exactly the frames its timestamp says."""
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(n_blocks=20, pause_at=11))
+    src = MicSource(12800.0, queue_blocks=8)
+    blocks = list(_until_lost(src))
+    assert [int(b.data[0]) // 4096 for b in blocks] == [*range(8), *range(11, 20)]
+    assert [(int(b.data[0]) // 4096, b.lost) for b in blocks if b.reset] == [(11, 3 * 4096)]
+    assert src.dropped_blocks == 3 and src.dropped_samples == 3 * 4096
+
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(n_blocks=20, pause_at=11))
+    windows = _windows(MicSource(12800.0, queue_blocks=8), stft_spec())
+    assert [s for s, _ in windows] == [0, 10000, 20000, 45056, 55056, 65056]   # 45056 = block 11 × 4096
+    for start, w in windows:     # the window at sample s holds frames s ... s + 9999: none from across the gap
+        np.testing.assert_array_equal(w, np.arange(start, start + 10000, dtype=np.float32))
+
+
+def test_mic_dropped_audio_through_the_stream_loop_moves_time_on_and_ends_with_the_lost_error(monkeypatch):
+    from edgekit.edge.pipeline.loop import run_stream
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(n_blocks=20, pause_at=11))
+    src = MicSource(12800.0, queue_blocks=8)
+    src.silence_limit = 0.5
+    sink = CollectSink()
+    s = run_stream(EnergyModel(stft_spec()), src, sink)
+    assert [round(r["t"] * 12800) for r in sink.results] == [0, 10000, 20000, 45056, 55056, 65056]
+    assert s["dropped_blocks"] == 3 and s["dropped_windows"] == 2 and s["stopped_by"] == "source lost"
+    assert s["signal_seconds"] == pytest.approx(17 * 4096 / 12800, abs=1e-3)   # 17 blocks recorded
+    assert "the audio input stopped" in s["error"]
 
 
 def test_mic_resamples_when_the_device_refuses_the_model_rate(monkeypatch):
@@ -204,14 +272,28 @@ def test_dropped_audio_moves_time_on_and_notes_from_the_end_are_shown():
 
 
 def test_mic_counts_dropped_audio_at_the_model_rate(monkeypatch):
-    """A 48 kHz device feeding a 12.8 kHz model: 4096 lost device frames are 1092 lost model samples."""
-    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(rate_ok=False))
-    src = MicSource(12800.0, queue_blocks=8)
-    lost = 32 * round(4096 * 12800 / 48000)
-    assert src.dropped_blocks == 32 and src.dropped_samples == lost
-    first = next(src.blocks())
-    assert first.reset and first.lost == lost
-    src.close()
+    """A 48 kHz device feeding a 12.8 kHz model: blocks 0-15 queued, 16-18 dropped, 19-59 paced. Time after
+    the gap restarts at frame 19 × 4096 (48 kHz) = sample 20753.07 (12.8 kHz), rounded, and the resampled
+    windows hold the frame numbers at 48000 / 12800 per model sample."""
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(rate_ok=False, n_blocks=60, pause_at=19))
+    src = MicSource(12800.0, queue_blocks=16)
+    blocks = list(_until_lost(src))
+    assert src.dropped_blocks == 3 and src.dropped_samples == round(3 * 4096 * 12800 / 48000)
+    gap = [i for i, b in enumerate(blocks) if b.reset]
+    assert len(gap) == 1
+    before = sum(len(b.data) for b in blocks[:gap[0]])          # all of blocks 0-15, the filter's tail flushed
+    assert before == -(-16 * 4096 * 12800 // 48000)
+    assert before + blocks[gap[0]].lost == round(19 * 4096 * 12800 / 48000)
+
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sd(rate_ok=False, n_blocks=60, pause_at=19))
+    windows = _windows(MicSource(12800.0, queue_blocks=16), stft_spec())
+    first_after = round(19 * 4096 * 12800 / 48000)
+    assert [s for s, _ in windows] == [0, *(first_after + k * 10000 for k in range(4))]
+    for start, w in windows:
+        seg0 = 0 if start == 0 else 19 * 4096                    # first device frame of this stretch
+        t = seg0 + (np.arange(10000) + start - (0 if start == 0 else first_after)) * 48000 / 12800
+        inner = slice(20, 10000 - 20) if start else slice(20, None)   # away from the filter's onset ramp
+        np.testing.assert_allclose(w[inner], t[inner], rtol=2e-3)
 
 
 def test_a_truncated_wav_is_read_with_a_note(tmp_path):

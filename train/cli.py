@@ -5,6 +5,7 @@ import click
 
 from edgekit.edge.frontend.rows import MAX_FILL_ROWS
 
+from .fit import PATIENCE
 from .mnist import mnist_cmd
 
 
@@ -18,20 +19,73 @@ def train():
               help="Course .pkl, .npz (signal, label) or a folder of WAVs by label; default: synthetic.")
 @click.option("--fs", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Sample rate in Hz, if the data does not say it (read from 'time' in the course format).")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True,
+              help="At most this many (training stops earlier on convergence: --patience).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--n", "n", type=click.IntRange(min=20), default=600, show_default=True,
               help="Number of synthetic signals (without --data).")
+@click.option("--arch", type=click.Choice(["course", "dscnn"]), default="course", show_default=True,
+              help="course: the course's STFT CNN; dscnn: the depthwise-separable CNN of the audio task.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=None,
-              help="Stop after this many epochs without a lower validation loss (default: run all epochs). "
+@click.option("--patience", type=click.IntRange(min=1), default=PATIENCE, show_default=True,
+              help="Stop after this many epochs without a lower validation loss (--epochs is the cap). "
                    "Either way the weights of the best epoch are kept.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def train_stft_cmd(data, fs, epochs, seed, n, batch_size, patience, out):
+def train_stft_cmd(data, fs, epochs, seed, n, batch_size, arch, patience, out):
     """The STFT CNN on vibration/acoustic windows."""
     from .stft import train_stft
     train_stft(out, data=data, fs=fs, epochs=epochs, seed=seed, n=n, batch_size=batch_size, patience=patience,
-               log=click.echo)
+               arch=arch, log=click.echo)
+
+
+@train.command("audio")
+@click.option("--data", type=click.Path(exists=False), default=None,
+              help="A folder of WAV clips (root/<label>/*.wav, or flat with --label-regex), a course .pkl or "
+                   "an .npz (signal, label); default: built-in synthetic acoustic events.")
+@click.option("--label-regex", default=None,
+              help="Flat folder: the label is this regex's first group in the file name, e.g. '^(\\d+)_'.")
+@click.option("--group-regex", default=None,
+              help="The group (e.g. speaker) from the file name, e.g. '^\\d+_([a-z]+)_': the split is then "
+                   "group-wise, no test group is heard in training.")
+@click.option("--test-groups", default=None, help="Comma-separated groups to test on (default: a seeded 20 %).")
+@click.option("--keywords", default=None,
+              help="Comma-separated labels to keep as classes; the others feed the 'unknown' class.")
+@click.option("--unknown", type=click.Choice(["auto", "heldout", "reversed", "none"]), default="auto",
+              show_default=True, help="The unknown class: clips of labels left out of --keywords (heldout), "
+                                      "time-reversed keyword clips (reversed); auto: heldout if any.")
+@click.option("--silence/--no-silence", default=True, show_default=True, help="Add a 'silence' class (noise).")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True, max=60), default=1.0, show_default=True,
+              help="Seconds per window; clips are padded or cropped to it (centred), the same on the device.")
+@click.option("--fs", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Resample clips to this rate (default: the first clip's).")
+@click.option("--features", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--n-mfcc", type=click.IntRange(min=1, max=40), default=13, show_default=True)
+@click.option("--cmvn/--no-cmvn", default=True, show_default=True,
+              help="Per-window mean/variance normalisation of each coefficient.")
+@click.option("--arch", type=click.Choice(["dscnn", "course"]), default="dscnn", show_default=True,
+              help="dscnn: depthwise-separable CNN (about 25 k parameters); course: the STFT task's CNN.")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Seeded speed, shift, gain and noise augmentation of the training split.")
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
+@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Stop after this many epochs without a lower validation loss (0: run all epochs); the "
+                   "best epoch's weights are kept.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=3e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n", "n", type=click.IntRange(min=5), default=120, show_default=True,
+              help="Synthetic clips per class (without --data).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+def train_audio_cmd(data, label_regex, group_regex, test_groups, keywords, unknown, silence, window, fs, features,
+                    n_mfcc, cmvn, arch, augment, epochs, patience, batch_size, lr, seed, n, out):
+    """A keyword / acoustic-event spotter (log-mel or MFCC, DS-CNN) with silence and unknown classes."""
+    from .audio import train_audio
+    from .audio_data import parse_list
+    train_audio(out, data=data, label_regex=label_regex, group_regex=group_regex,
+                test_groups=parse_list(test_groups), keywords=parse_list(keywords), window=window, fs=fs,
+                features=features, n_mfcc=n_mfcc, cmvn=cmvn, arch=arch, augment=augment, silence=silence,
+                unknown=unknown, epochs=epochs, patience=patience or None, batch_size=batch_size, lr=lr,
+                seed=seed, n=n, log=click.echo)
 
 
 @train.command("traffic")

@@ -17,27 +17,9 @@ def _rule(title: str) -> None:
     click.secho(f"── {title} " + "─" * max(0, 70 - len(title)), bold=True)
 
 
-@click.command()
-@click.option("--out", type=click.Path(file_okay=False), default="demo-out", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--n", "n", type=click.IntRange(min=40), default=600, show_default=True,
-              help="Synthetic signals to generate.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--stream-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True)
-def demo(out, epochs, n, seed, stream_seconds):
-    """Synthesize vibration data, train the STFT CNN, convert to TFLite float32 and int8, compare them,
-    and stream synthetic signal through edge-run on the int8 model."""
-    from edgekit.convert.compare import compare
-    from edgekit.convert.compare.report import print_table
-    from edgekit.convert.export import convert_run, print_report
-    from edgekit.convert.tf import quiet_tensorflow
+def _fresh_out(out: Path) -> Path:
+    """``out`` emptied for a demo: an earlier demo's output is replaced, anything else refused."""
     from edgekit.edge.errors import EdgekitError
-    from .datasets import load_signals, save_course_pickle
-    from .stft import train_stft
-
-    quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written
-    t_start = time.perf_counter()
-    out = Path(out)
     if out.exists():
         # Replace an earlier demo's output, never anything else (`--out ~` must not empty a home folder).
         if not out.is_dir() or (any(out.iterdir()) and not (out / DEMO_MARKER).is_file()):
@@ -46,6 +28,33 @@ def demo(out, epochs, n, seed, stream_seconds):
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / DEMO_MARKER).write_text("written by 'edgekit demo'; the next demo with this --out replaces this folder\n")
+    return out
+
+
+@click.group(invoke_without_command=True)
+@click.option("--out", type=click.Path(file_okay=False), default="demo-out", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--n", "n", type=click.IntRange(min=40), default=600, show_default=True,
+              help="Synthetic signals to generate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--stream-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True)
+@click.pass_context
+def demo(ctx, out, epochs, n, seed, stream_seconds):
+    """Synthesize vibration data, train the STFT CNN, convert to TFLite float32 and int8, compare them,
+    and stream synthetic signal through edge-run on the int8 model. `edgekit demo audio`: the keyword
+    detector's workflow."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from edgekit.convert.compare import compare
+    from edgekit.convert.compare.report import print_table
+    from edgekit.convert.export import convert_run, print_report
+    from edgekit.convert.tf import quiet_tensorflow
+    from .datasets import load_signals, save_course_pickle
+    from .stft import train_stft
+
+    quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written
+    t_start = time.perf_counter()
+    out = _fresh_out(Path(out))
     run_dir = out / "stft"
 
     _rule("1. data: synthetic vibration (A = healthy, B = bearing fault), course format")
@@ -74,3 +83,77 @@ def demo(out, epochs, n, seed, stream_seconds):
     if proc.returncode != 0:
         raise click.ClickException(f"edge-run failed with exit code {proc.returncode}")
     click.echo(f"\ndemo finished in {time.perf_counter() - t_start:.0f} s; artifacts in {out}/")
+
+
+@demo.command("audio")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="A folder of labelled clips (default: built-in synthetic acoustic events), e.g. "
+                   "../shared/data/fsdd/recordings with --label-regex '^(\\d+)_' --group-regex '^\\d+_([a-z]+)_'.")
+@click.option("--label-regex", default=None, help="Flat folder: the label is this regex's first group.")
+@click.option("--group-regex", default=None, help="The group (speaker, room) from the file name.")
+@click.option("--test-groups", default=None, help="Comma-separated groups held out for the test.")
+@click.option("--out", type=click.Path(file_okay=False), default="demo-audio", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
+    """Train the DS-CNN keyword detector (edgekit train audio) on held-out groups, convert it to int8 TFLite,
+    compare float32 with int8 on the held-out clips, and evaluate it as a detector on a stream of them
+    (edgekit stream-eval)."""
+    import os
+    from edgekit.convert.compare import compare
+    from edgekit.convert.compare.report import print_table
+    from edgekit.convert.export import convert_run, print_report
+    from edgekit.convert.tf import quiet_tensorflow
+    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.stream_eval import evaluate
+    from .audio import train_audio
+    from .audio_data import parse_list, synthetic_events
+
+    quiet_tensorflow()
+    t_start = time.perf_counter()
+    out = _fresh_out(Path(out))
+    run_dir = out / "audio"
+    what = data or "built-in synthetic acoustic events (chirp, hum, knock, speech-like bursts; beeps as unknown)"
+    _rule(f"1. train: edgekit train audio on {what}")
+    metrics = train_audio(run_dir, data, label_regex=label_regex, group_regex=group_regex,
+                          test_groups=parse_list(test_groups), epochs=epochs, seed=seed, verbose=2, log=click.echo)
+
+    _rule("2. convert: edgekit convert --to tflite --precision float32 | int8")
+    artifacts = []
+    for precision in ("float32", "int8"):
+        rep = convert_run(run_dir, "tflite", precision, log=click.echo)
+        print_report(rep, click.echo)
+        artifacts.append(rep["artifact"])
+
+    # the held-out clips, as a folder edge-run and stream-eval read
+    held = out / "test-clips"
+    test = set(metrics["groups"].get("test_groups") or [])
+    if data is None:
+        cs = synthetic_events(seed=seed)
+        for k, c in enumerate(cs.clips):
+            if c.group in test and cs.names[c.label] in metrics["labels"]:
+                d = held / cs.names[c.label]
+                d.mkdir(parents=True, exist_ok=True)
+                write_wav(d / f"{c.group}_{k:04d}.wav", cs.read(k), int(cs.fs))
+        rx = None
+    else:
+        import re
+        grx = re.compile(group_regex) if group_regex else None
+        held.mkdir()
+        for f in sorted(Path(data).iterdir()):
+            m = grx.search(f.name) if grx else None
+            if f.suffix.lower() == ".wav" and m and m.group(1) in test:
+                os.symlink(f.resolve(), held / f.name)
+        rx = label_regex
+
+    _rule(f"3. compare: float32 vs int8 on the held-out clips ({', '.join(sorted(test)) or 'test split'})")
+    print_table(compare(artifacts, str(held), log=click.echo, label_regex=rx)["rows"], click.echo)
+
+    _rule("4. stream-eval: the held-out clips as one stream (2 s gaps, 20 dB SNR) through edge-run's loop")
+    r = evaluate(artifacts[-1], held, label_regex=rx, snr_db=20.0, seed=seed)
+    d = r["delay_ms"] or {}
+    click.echo(f"{r['utterances']} utterances: detected {r['detected']} ({r['detection_rate']:.1%}), wrong label "
+               f"{r['wrong_label']}, missed {r['missed']}; false alarms {r['false_alarms']} "
+               f"({r['false_alarms_per_hour']:.1f} per hour of gaps); delay p50 {d.get('p50', float('nan')):.0f} ms")
+    click.echo(f"\ndemo finished in {time.perf_counter() - t_start:.0f} s; artifacts in {out}/  "
+               f"(on a device: edge-run --model {artifacts[-1]} --source mic)")

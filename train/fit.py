@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+PATIENCE = 8         # epochs without a lower validation loss before training stops (the default of every task)
+
 
 def seed_everything(seed: int) -> None:
     """Same seed, same model: Python, numpy and TensorFlow RNGs, and deterministic TF kernels."""
@@ -23,10 +25,13 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
-        patience: int | None = None, keep_best: bool = True) -> dict[str, Any]:
+        patience: int | None = PATIENCE, keep_best: bool = True, lr_schedule: str | None = None) -> dict[str, Any]:
     """Keras fit that ends with the weights of the epoch with the lowest validation loss (one unlucky last
-    epoch must not decide the model), stopping early after ``patience`` epochs without improvement;
-    ``keep_best=False`` without ``patience``: all epochs, the last one's weights."""
+    epoch must not decide the model), stopping early after ``patience`` epochs without improvement
+    (``epochs`` is the cap); ``keep_best=False`` without ``patience``: all epochs, the last one's weights.
+    ``x_train`` may be a ``keras.utils.PyDataset`` (batches made on demand) with ``y_train`` None.
+    ``lr_schedule="plateau"`` halves the learning rate after ``max(1, patience // 3)`` epochs without a
+    lower validation loss."""
     import keras
 
     if verbose == 1 and not sys.stdout.isatty():
@@ -38,8 +43,15 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, 
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience if patience is not None else epochs,
             restore_best_weights=True, verbose=0))
+    if has_val and lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, (patience or epochs) // 3), min_lr=1e-5, verbose=0))
+    elif lr_schedule not in (None, "none", "plateau"):
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}")
+    lazy = y_train is None
     hist = model.fit(x_train, y_train, validation_data=(x_val, y_val) if has_val else None,
-                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=callbacks)
+                     epochs=epochs, batch_size=None if lazy else batch_size, shuffle=not lazy, verbose=verbose,
+                     callbacks=callbacks)
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     best = int(np.argmin(history["val_loss"])) + 1 if has_val else len(history.get("loss", []))
     return {"history": history, "best_epoch": best, "epochs_run": len(history.get("loss", [])),

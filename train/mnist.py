@@ -244,25 +244,38 @@ def shift_images(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.
 
 
 def fit_shifted(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, max_shift: int,
-                seed: int, verbose: int = 2) -> dict[str, Any]:
+                seed: int, verbose: int = 2, patience: int | None = None) -> dict[str, Any]:
     """Keras fit with a fresh random shift of every training image each epoch (``max_shift`` 0: plain
-    fit). Same result format as :func:`edgekit.train.fit.fit`."""
+    fit), stopping after ``patience`` epochs without a lower validation loss (``epochs`` is the cap) and
+    keeping the best epoch's weights. Same result format as :func:`edgekit.train.fit.fit`."""
     import time
+    from .fit import PATIENCE
+    patience = PATIENCE if patience is None else patience
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {}
     t0 = time.perf_counter()
+    best, best_epoch, best_weights = np.inf, 0, None
     for e in range(epochs):
         hist = model.fit(shift_images(x_train, max_shift, rng), y_train, initial_epoch=e, epochs=e + 1,
                          batch_size=batch_size, shuffle=True, verbose=verbose,
                          validation_data=(x_val, y_val) if len(x_val) else None)
         for k, vs in hist.history.items():
             history.setdefault(k, []).extend(float(v) for v in vs)
-    return {"history": history, "train_seconds": round(time.perf_counter() - t0, 2)}
+        loss = history.get("val_loss", [np.inf])[-1]
+        if loss < best:
+            best, best_epoch, best_weights = loss, e + 1, model.get_weights()
+        elif patience and e + 1 - best_epoch >= patience:
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return {"history": history, "train_seconds": round(time.perf_counter() - t0, 2),
+            "best_epoch": best_epoch or len(history.get("loss", [])), "epochs_run": len(history.get("loss", []))}
 
 
 def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "course", epochs: int = 10,
                 seed: int = 0, n: int | None = None, batch_size: int = 32, invert: bool = False,
-                shift: int = 2, val_fraction: float = VAL_FRACTION, verbose: int = 2, log=print) -> dict[str, Any]:
+                shift: int = 2, val_fraction: float = VAL_FRACTION, verbose: int = 2, patience: int | None = None,
+                log=print) -> dict[str, Any]:
     """Train ``arch`` on MNIST-style data, write the run directory and return the metrics. ``n`` caps the
     images used (a stratified sample; with an official split, n training and n/4 test images)."""
     if arch not in ARCHS:
@@ -311,7 +324,9 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
     log(f"model: --arch {arch} ({model.count_params():,} parameters, {optimizer}), {epochs} epoch(s), batch "
         f"{batch_size}, random shifts of up to {shift} px")
     result = fit_shifted(model, x_tr, y_tr, x_va, y_va, epochs=epochs, batch_size=batch_size, max_shift=shift,
-                         seed=seed, verbose=verbose)
+                         seed=seed, verbose=verbose, patience=patience)
+    if result["epochs_run"] < epochs or result["best_epoch"] < result["epochs_run"]:
+        log(f"kept the weights of epoch {result['best_epoch']} of {result['epochs_run']} (lowest validation loss)")
     test_loss, test_acc = model.evaluate(x_te, y_test, batch_size=256, verbose=0)
     calib = x_pool[tr][stratified_sample(y_tr, CALIB_KEEP, seed)]
     names = ds.label_names
@@ -335,7 +350,11 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
                    "label; default: $EDGEKIT_MNIST or ../shared/data/mnist (the 10k test set, split 80/20).")
 @click.option("--arch", type=click.Choice(list(ARCHS)), default="course", show_default=True,
               help="course: 421,642 parameters, Adam; keras: 131,242 parameters, RMSprop.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="At most this many (training stops earlier on convergence: --patience).")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Stop after this many epochs without a lower validation loss; the best epoch's weights "
+                   "are kept (default 8; 0: run all epochs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--n", "n", type=click.IntRange(min=20), default=None,
               help="Use a stratified sample of N images (quick experiments).")
@@ -346,7 +365,7 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
               help="The pictures are dark on light (photos of handwriting): invert them. Stored in the spec, "
                    "so the device inverts too.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def mnist_cmd(data, arch, epochs, seed, n, batch_size, shift, invert, out):
+def mnist_cmd(data, arch, epochs, patience, seed, n, batch_size, shift, invert, out):
     """The course's MNIST CNNs (digits 0-9, or any folder of labelled pictures)."""
     train_mnist(out, data=data, arch=arch, epochs=epochs, seed=seed, n=n, batch_size=batch_size, invert=invert,
-                shift=shift, log=click.echo)
+                shift=shift, patience=patience, log=click.echo)

@@ -8,9 +8,13 @@ from typing import Any
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import batched, quiet_tensorflow
 from edgekit.edge import frontend as fe
+from edgekit.edge.errors import EdgekitError
 from edgekit.edge.model.spec import Spec
 
+from .fit import PATIENCE
+
 CALIB_KEEP = 512   # raw training windows kept for int8 calibration
+ARCHS = ("course", "dscnn")
 
 
 def make_spec(fs: float, window: int, labels, normalization: dict | None = None, **feature_args) -> Spec:
@@ -22,12 +26,16 @@ def make_spec(fs: float, window: int, labels, normalization: dict | None = None,
 
 def train_stft(out: str | Path, data: str | None = None, fs: float | None = None, epochs: int = 10,
                seed: int = 0, n: int = 600, batch_size: int = 32, verbose: int = 1,
-               patience: int | None = None, log=print) -> dict[str, Any]:
+               patience: int | None = PATIENCE, arch: str = "course", log=print) -> dict[str, Any]:
+    """Train the STFT classifier (``arch``: ``course``, the course's CNN, or ``dscnn``, the depthwise-separable
+    CNN of the audio task) and write the run directory; early stopping on validation loss, ``epochs`` the cap."""
+    if arch not in ARCHS:
+        raise EdgekitError(f"--arch {arch!r}: use one of {', '.join(ARCHS)}")
     prepare_out(out)                    # an unwritable --out fails now, not after training
     quiet_tensorflow()
     from .datasets import load_signals
     from .fit import class_counts, fit, seed_everything
-    from .models import stft_cnn
+    from .models import dscnn, macs, stft_cnn
     from .splits import stratified_sample, stratified_split
 
     ds = load_signals(data, fs=fs, seed=seed, n=n)
@@ -47,7 +55,7 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
         f"test {len(te)} (stratified, seed {seed})")
 
     seed_everything(seed)
-    model = stft_cnn(spec.input_shape, len(ds.label_names))
+    model = (dscnn if arch == "dscnn" else stft_cnn)(spec.input_shape, len(ds.label_names))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     result = fit(model, x["train"], y["train"], x["val"], y["val"], epochs=epochs, batch_size=batch_size,
                  verbose=verbose, patience=patience)
@@ -58,6 +66,7 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
         "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)),
         "class_counts": {part: class_counts(labels, ds.label_names) for part, labels in y.items()},
         "labels": list(ds.label_names), "sample_rate": ds.fs, "data": ds.source, "epochs": epochs,
+        "arch": arch, "parameters": int(model.count_params()), "macs": macs(model),
         "seed": seed, "parameters": int(model.count_params()), "machine": platform.machine(), **result,
     }
     save_run(out, model, spec, ds.signals[te], y["test"], calib, metrics)

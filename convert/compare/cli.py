@@ -34,8 +34,11 @@ def _check_output_path(opt: str, path: str | None, suffix: str | None = None) ->
 @click.command("compare")
 @click.argument("artifacts", metavar="ARTIFACT...", nargs=-1, required=True, type=click.Path())
 @click.option("--data", type=click.Path(), default=None,
-              help="Test data: a .npz with x (raw windows) and y, or a run directory (default: the test split "
-                   "recorded at training, next to the artifacts).")
+              help="Test data: a .npz with x (raw windows) and y, a run directory, a folder of labelled WAV clips "
+                   "(label sub-folders, or --label-regex) or a course .pkl (default: the test split recorded at "
+                   "training, next to the artifacts).")
+@click.option("--label-regex", default=None, help="--data FOLDER: the label is this regex's first group in each "
+                                                   "file name, e.g. '^(\\d+)_'.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a 'rows' list.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -45,7 +48,7 @@ def _check_output_path(opt: str, path: str | None, suffix: str | None = None) ->
               help="Layers shown per model with --layers.")
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Single-window runs timed per artifact.")
-def compare_cmd(artifacts, data, as_json, csv_path, plot_path, layers, top, runs):
+def compare_cmd(artifacts, data, label_regex, as_json, csv_path, plot_path, layers, top, runs):
     """Compare float and quantized models (.keras, .tflite, .onnx) on the same test data: task metric,
     agreement with the float reference, size, latency per window, peak memory; --layers shows which
     layers of an int8 model lose the most."""
@@ -55,7 +58,7 @@ def compare_cmd(artifacts, data, as_json, csv_path, plot_path, layers, top, runs
         import matplotlib  # noqa: F401 -- before the long part: without it, a one-line error naming the extra
     log = (lambda *a, **k: click.echo(*a, err=True)) if as_json else click.echo
     outputs: dict[str, np.ndarray] = {}
-    report = compare(list(artifacts), data, runs, log=log, layers=layers, outputs=outputs)
+    report = compare(list(artifacts), data, runs, log=log, layers=layers, outputs=outputs, label_regex=label_regex)
     if csv_path:
         write_csv(report["rows"], csv_path)
         log(f"wrote {csv_path}")

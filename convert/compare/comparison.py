@@ -21,7 +21,7 @@ INPUT_NOUNS = {"image": "images"}     # what one test input is called, by front 
 
 
 def compare(paths: list[str], data: str | None = None, runs: int = 100, log=print, layers: bool = False,
-            outputs: dict | None = None) -> dict[str, Any]:
+            outputs: dict | None = None, label_regex: str | None = None) -> dict[str, Any]:
     """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}`` (the reference's
     row first). ``layers=True`` adds ``row["layers"]`` to every int8 artifact's row (:func:`.layers.layer_errors`);
     ``outputs``, if given, receives the raw float outputs per artifact path (for the plot)."""
@@ -52,7 +52,7 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
         raise EdgekitError("--layers reports the quantization error of int8 models; none of the artifacts is int8")
     if layers:
         check_layers(int8, arts)
-    x_raw, y, source = load_test_data(arts, data)
+    x_raw, y, source = load_test_data(arts, data, label_regex)
     spec = ref.spec
     y = check_targets(spec, y, source)
     cache: dict = {}

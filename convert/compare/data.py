@@ -102,15 +102,27 @@ def find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
                        f"(model.keras and calibration.npz); tried {', '.join(tried)}")
 
 
-def load_test_data(arts: list[Artifact], data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(raw windows x, targets y, where they came from): ``--data`` (a .npz with x and y, or a training
-    run directory), else the test split recorded next to the first artifact that has one."""
+def load_test_data(arts: list[Artifact], data: str | None, label_regex: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, str]:
+    """(raw windows x, targets y, where they came from). ``--data`` is a test .npz (``x``/``y``, or
+    ``signal``/``label`` as ``train`` reads), a training run directory (its test.npz), a folder of labelled WAV
+    clips (label sub-folders, or file names and ``label_regex``) or a course pickle: the formats ``train``
+    takes, made into the reference spec's windows as the device makes them (:func:`signal_windows`). Without
+    ``--data``: the test split recorded next to the first artifact that has one."""
+    spec = pick_reference(arts).spec
     if data:
         f = Path(data)
+        if f.is_dir() and not (f / "test.npz").is_file():
+            return _clip_folder(spec, f, label_regex)
+        if f.is_file() and f.suffix.lower() == ".pkl":
+            from edgekit.edge.io.course import load_course_pickle
+            ds = load_course_pickle(str(f), fs=None)
+            names = [ds.label_names[i] for i in ds.labels]
+            return (*_labelled(spec, list(ds.signals), names, ds.fs, str(f)), str(f))
         f = f / "test.npz" if f.is_dir() else f
         if not f.is_file() or f.suffix.lower() != ".npz":
-            raise EdgekitError(f"--data {data}: give a test .npz (arrays x and y) or a training run directory "
-                               "holding test.npz")
+            raise EdgekitError(f"--data {data}: give a test .npz (arrays x and y), a training run directory, a "
+                               "folder of labelled WAV clips or a course .pkl")
         candidates = [f]
     else:
         candidates = [a.path.parent / "test.npz" for a in arts]
@@ -118,14 +130,70 @@ def load_test_data(arts: list[Artifact], data: str | None) -> tuple[np.ndarray, 
         if f.is_file():
             try:
                 with np.load(f, allow_pickle=False) as z:
-                    x, y = z["x"], z["y"]
+                    keys = ("x", "y") if "x" in z.files else ("signal", "label")
+                    x, y = z[keys[0]], z[keys[1]]
             except (KeyError, ValueError, OSError, EOFError) as e:
                 raise EdgekitError(f"{f}: not a test split (needs arrays x and y): {e}") from None
             if len(x) == 0 or len(x) != len(y):
                 raise EdgekitError(f"{f}: the test split has {len(x)} windows and {len(y)} targets; need as "
                                    "many targets as windows, at least one")
+            if x.ndim == 2 and x.shape[1] != spec.window and spec.features["type"] not in ("rows", "image"):
+                x = signal_windows(spec, list(x), str(f))             # whole signals: the device's windows
             return x, y, str(f)
     raise EdgekitError("no test data found next to the artifacts; give --data DIR/test.npz (arrays x, y)")
+
+
+def signal_windows(spec: Spec, signals: list, source: str) -> np.ndarray:
+    """One window per signal, as the device makes it: the task's pad/crop policy where it has one (audio:
+    :func:`edgekit.edge.frontend.clip.fit_clip`), else the first window (a signal shorter than it is an error)."""
+    from edgekit.edge import tasks
+    policy = getattr(tasks.get(spec.task), "clip_policy", None)
+    out = np.empty((len(signals), spec.window), np.float32)
+    for i, x in enumerate(signals):
+        x = np.asarray(x, np.float32).reshape(-1)
+        if policy is not None:
+            from edgekit.edge.frontend.clip import fit_clip
+            out[i] = fit_clip(x, spec.window, policy(spec))
+        elif len(x) < spec.window:
+            raise EdgekitError(f"{source}: signal {i} has {len(x)} samples, fewer than the model's window of "
+                               f"{spec.window}")
+        else:
+            out[i] = x[:spec.window]
+    return out
+
+
+def _labelled(spec: Spec, signals: list, names: list[str], fs: float, source: str):
+    """Signals at rate ``fs`` with label names → (windows, label indices) for this spec; signals whose label
+    the model does not know are left out (a one-line error if none is left)."""
+    from edgekit.edge.frontend.resample import resample
+    index = {name: i for i, name in enumerate(spec.labels)}
+    keep = [i for i, n in enumerate(names) if n in index]
+    if not keep:
+        raise EdgekitError(f"{source}: none of its labels ({', '.join(sorted(set(names))[:5])}) is one of the "
+                           f"model's ({', '.join(spec.labels[:5])})")
+    sig = [signals[i] if fs == spec.sample_rate else resample(np.asarray(signals[i], np.float64), fs,
+                                                               spec.sample_rate) for i in keep]
+    return signal_windows(spec, sig, source), np.array([index[names[i]] for i in keep], np.int64)
+
+
+def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
+    from edgekit.edge.frontend.resample import resample
+    from edgekit.edge.io.clips import list_clips
+    from edgekit.edge.io.wav import read_wav
+    clips = list_clips(folder, label_regex)
+    index = {name: i for i, name in enumerate(spec.labels)}
+    known = [c for c in clips if c[1] in index]
+    if not known:
+        raise EdgekitError(f"{folder}: none of the clip labels ({', '.join(sorted({c[1] for c in clips})[:5])}) "
+                           f"is one of the model's ({', '.join(spec.labels[:5])}); check the folder or --label-regex")
+    signals = []
+    for path, _, _ in known:
+        x, fs = read_wav(path)
+        x = x.mean(axis=1) if x.ndim == 2 else x
+        signals.append(x if fs == spec.sample_rate else resample(np.asarray(x, np.float64), fs, spec.sample_rate))
+    source = f"{folder} ({len(known)} clips" + (f", {len(clips) - len(known)} of unknown labels left out)"
+                                               if len(known) < len(clips) else ")")
+    return signal_windows(spec, signals, source), np.array([index[c[1]] for c in known], np.int64), source
 
 
 def check_targets(spec: Spec, y: np.ndarray, source: str) -> np.ndarray:

@@ -7,6 +7,8 @@ each with ``front_end(spec)`` and ``validate(spec, bad)``, found through :data:`
 ``spectrogram``  :mod:`.spectrogram` — a 1-D signal window → (n_freq, n_seg, 1)
 ``rows``         :mod:`.rows` — a (look_back, n_columns) block of detector rows
 ``image``        :mod:`.image` — a decoded picture → (height, width, channels)
+``logmel``       :mod:`.logmel` — a 1-D signal window → log-mel bands (n_mels, n_frames, 1), or another layout
+``mfcc``         :mod:`.mfcc` — a 1-D signal window → MFCCs (n_mfcc, n_frames, 1), or another layout
 
 then the spec's normalisation (:mod:`.normalize`). Pure signal functions live in :mod:`.dsp`, framing in
 :mod:`.frames`, resampling in :mod:`.resample`.
@@ -18,14 +20,14 @@ from typing import Callable
 import numpy as np
 
 from edgekit.edge.errors import EdgekitError
-from edgekit.edge.frontend import image, rows, spectrogram
+from edgekit.edge.frontend import image, logmel, mfcc, rows, spectrogram
 from edgekit.edge.frontend.image import image_features, image_shape, resize_images  # noqa: F401
 from edgekit.edge.frontend.normalize import (check_scaling, denormalize, fit_standard,  # noqa: F401
                                              normalize)
 from edgekit.edge.frontend.rows import rows_features  # noqa: F401
 from edgekit.edge.frontend.spectrogram import spectrogram_features, spectrogram_shape  # noqa: F401
 
-FEATURE_TYPES = {"spectrogram": spectrogram, "rows": rows, "image": image}
+FEATURE_TYPES = {"spectrogram": spectrogram, "rows": rows, "image": image, "logmel": logmel, "mfcc": mfcc}
 
 
 class FrontEnd:

@@ -98,6 +98,11 @@ class TextSink(_Sink):
         if not self.quiet:
             self._line(self._format_result(r))
 
+    def event(self, e: dict[str, Any]) -> None:
+        """A detected event ({"event", "t", "score"}): one line, marked so it stands out among windows."""
+        if not self.quiet:
+            self._line(f"t={e['t']:8.2f}s  >>> {e['event']}  {e['score']:.3f}")
+
     def summary(self, s: dict[str, Any]) -> None:
         before, after = self._format_summary(s)
         table = latency_table(s["latency_ms"]) if s.get("latency_ms") else []
@@ -113,6 +118,9 @@ class JsonSink(_Sink):
     def result(self, r: dict[str, Any]) -> None:
         self._line(json.dumps(r, separators=(",", ":")))
 
+    def event(self, e: dict[str, Any]) -> None:
+        self._line(json.dumps(e, separators=(",", ":")))
+
     def summary(self, s: dict[str, Any]) -> None:
         self._line(json.dumps({"summary": s}, separators=(",", ":")))
 
@@ -121,6 +129,9 @@ class NullSink(_Sink):
     """Discards results (``edgekit bench`` times the loop, it does not print it)."""
 
     def result(self, r: dict[str, Any]) -> None:
+        pass
+
+    def event(self, e: dict[str, Any]) -> None:
         pass
 
     def note(self, msg: str) -> None:

@@ -23,6 +23,7 @@ class Block:
     label: str | None = None         # ground truth, when the source knows it
     reset: bool = False              # a discontinuity before this block (new recording, dropped audio)
     lost: int = 0                    # samples (model rate) lost just before this block: dropped audio
+    continued: bool = False          # more of the previous block's labelled recording (a file read in blocks)
 
 
 @dataclass
@@ -89,6 +90,47 @@ class WavSource(Source):
 
     def close(self) -> None:
         self._reader.close()
+
+
+class ClipFolderSource(Source):
+    """A folder of labelled WAV clips (:func:`edgekit.edge.io.clips.list_clips`: label sub-folders, or file
+    names and ``label_regex``), streamed file after file in one process: each file starts a new recording
+    (``reset``) with its label; a clip whose label the model does not know is played without a truth."""
+
+    clips = True     # each file is one clip (a task that fits clips to a window scores each once)
+
+    def __init__(self, path: str, fs: float, labels=None, label_regex: str | None = None):
+        super().__init__(f"wav:{path}")
+        from edgekit.edge.io.clips import list_clips
+        self.fs, self._clips = fs, list_clips(path, label_regex)
+        known = set(labels or ())
+        self._unknown = sum(1 for _, label, _ in self._clips if known and label not in known)
+        self.notes.append(f"{len(self._clips)} clips of {len({c[1] for c in self._clips})} labels")
+        if self._unknown:
+            self.notes.append(f"{self._unknown} clips have a label the model does not know: played, not scored")
+        self._known = known
+        self._current: WavSource | None = None
+
+    def blocks(self) -> Iterator[Block]:
+        for path, label, _ in self._clips:
+            src = self._current = WavSource(str(path), self.fs)
+            for note in src.notes:            # (said once for the folder, or per file when it is the file's own)
+                note = note if note.startswith(("resampling", "mixing")) else f"{path.name}: {note}"
+                if note not in self.notes:
+                    self.notes.append(note)
+            truth = label if not self._known or label in self._known else None
+            first = True
+            try:
+                for b in src.blocks():
+                    yield Block(b.data, truth, reset=first, continued=not first)
+                    first = False
+            finally:
+                src.close()
+                self._current = None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
 
 
 class PickleSource(Source):
@@ -162,7 +204,12 @@ def list_devices() -> str:
 
 
 class MicSource(Source):
-    """Live audio from sounddevice; blocks that the pipeline could not take in time are counted as dropped."""
+    """Live audio from sounddevice; blocks that the pipeline could not take in time are counted as dropped.
+
+    The PortAudio callback queues ``(samples, frames lost just before them)``, so a gap is marked on the
+    first block recorded after it, and time moves on by exactly the device frames lost (at the model's
+    rate: the stream's total frame count converted once, so rounding never accumulates).
+    """
 
     def __init__(self, fs: float, device=None, queue_blocks: int = 64):
         super().__init__("mic")
@@ -171,6 +218,8 @@ class MicSource(Source):
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self.silence_limit = 2.0         # seconds without a block from a running stream: the input is lost
         self._resampler = None
+        self._pending = 0                # device frames dropped since the last queued block (callback only)
+        self._dropped_frames = 0         # device frames dropped in all
         try:
             info = sd.query_devices(device, kind="input")
         except (sd.PortAudioError, ValueError) as e:
@@ -194,17 +243,25 @@ class MicSource(Source):
         if status and status.input_overflow:
             self.overflows += 1
         try:
-            self._q.put_nowait(indata[:, 0].copy())
+            self._q.put_nowait((indata[:, 0].copy(), self._pending))
+            self._pending = 0
         except queue.Full:
+            self._pending += frames
+            self._dropped_frames += frames
             self.dropped_blocks += 1
-            self.dropped_samples += int(round(frames * self.fs / self._rate))   # device rate → model rate
+            self.dropped_samples = self._model_samples(self._dropped_frames)
+
+    def _model_samples(self, frames: int) -> int:
+        """Device frames → samples at the model's rate."""
+        return frames if self._resampler is None else int(round(frames * self.fs / self._rate))
 
     def blocks(self) -> Iterator[Block]:
-        seen_drops = seen_samples = 0
+        frames = out = 0                 # device frames so far (lost ones too); model samples given out so far
         waited = 0.0
+        resampler = self._resampler
         while True:
             try:
-                x = self._q.get(timeout=0.25)
+                x, lost_frames = self._q.get(timeout=0.25)
             except queue.Empty:
                 # a device unplugged or an audio server gone: the stream stops, or no audio comes any more
                 waited += 0.25
@@ -214,22 +271,36 @@ class MicSource(Source):
                                      "gone?); see edge-run --list-devices") from None
                 continue
             waited = 0.0
-            drops, lost = self.dropped_blocks, self.dropped_samples
-            reset = drops != seen_drops
-            yield Block(self._resampler.process(x) if self._resampler else x, reset=reset,
-                        lost=lost - seen_samples if reset else 0)
-            seen_drops, seen_samples = drops, lost
+            lost = 0
+            if lost_frames:
+                if resampler is not None:        # the audio before the gap ends there: no filter spans it
+                    tail = resampler.flush()
+                    if len(tail):
+                        out += len(tail)
+                        yield Block(tail)
+                frames += lost_frames
+                lost = max(0, self._model_samples(frames) - out)
+            y = resampler.process(x) if resampler is not None else x
+            frames += len(x)
+            out += lost + len(y)
+            yield Block(y, reset=bool(lost_frames), lost=lost)
 
     def close(self) -> None:
         self._stream.stop()
         self._stream.close()
 
 
-def open_source(src: str, spec, *, seed: int = 0, device=None, pcm_format: str = "int16") -> Source:
+def open_source(src: str, spec, *, seed: int = 0, device=None, pcm_format: str = "int16",
+                label_regex: str | None = None) -> Source:
     kind, _, arg = src.partition(":")
     if kind == "synthetic" and not arg:
         return SyntheticSource(spec, seed)
     if kind == "wav" and arg:
+        import os
+        if os.path.isdir(arg):
+            return ClipFolderSource(arg, spec.sample_rate, spec.labels, label_regex)
+        if label_regex is not None:
+            raise EdgekitError("--label-regex labels the clips of a folder; wav: names one file here")
         return WavSource(arg, spec.sample_rate)
     if kind == "pkl" and arg:
         return PickleSource(arg, spec.sample_rate, spec.labels)

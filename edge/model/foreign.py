@@ -3,6 +3,11 @@
 The model's own input shape fixes most front-end facts: (batch, n_freq, n_frames, 1) means a spectrogram
 of nfft = 2·(n_freq − 1) points; the window length follows from the frame count, the hop and the
 overlap. What the file cannot say — the sample rate and the class names — must come from flags.
+
+``--features logmel|mfcc`` describes a keyword model instead (task ``audio``): ``--layout`` says how its
+input holds the coefficients (``freq_time`` (n, frames, 1), ``time_freq`` (frames, n, 1), or ``flat``
+(frames·n,), e.g. tflite-micro's micro_speech: int8 [1, 1960] = 49 frames × 40 channels), ``--n-mels`` /
+``--n-mfcc`` the coefficients per frame, ``--frame-length`` / ``--hop-length`` the framing in samples.
 """
 from __future__ import annotations
 
@@ -15,7 +20,10 @@ from edgekit.edge.model.spec import Spec
 
 def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | None,
                     nperseg: int | None = None, noverlap: int | None = None, window_fn: str = "tukey",
-                    log: bool = False, mean: float | None = None, std: float | None = None) -> Spec:
+                    log: bool = False, mean: float | None = None, std: float | None = None,
+                    features: str = "spectrogram", layout: str | None = None, n_mels: int | None = None,
+                    n_mfcc: int | None = None, frame_length: int | None = None,
+                    hop_length: int | None = None) -> Spec:
     shape = tuple(backend.input.shape)
     n_out = backend.output.shape[-1] if backend.output.shape else -1
     missing = []
@@ -27,6 +35,16 @@ def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | N
         raise EdgekitError(f"{path}: the model carries no edgekit metadata, so edge-run needs "
                            f"{' and '.join(missing)} (and the front end: --nperseg, --noverlap, --log, "
                            "--mean/--std if it differs from the defaults)")
+    names = [s.strip() for s in labels.split(",") if s.strip()]
+    if n_out > 0 and len(names) != n_out:
+        raise EdgekitError(f"--labels gives {len(names)} names but the model has {n_out} outputs")
+    norm: dict[str, Any] = {"type": "none"}
+    if mean is not None or std is not None:
+        norm = {"type": "standard", "mean": 0.0 if mean is None else float(mean),
+                "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
+    if features in ("logmel", "mfcc"):
+        return _audio_spec(path, shape, features, float(sample_rate), names, norm, layout, n_mels, n_mfcc,
+                           frame_length, hop_length)
     if len(shape) != 4 or shape[-1] != 1 or any(s is None or s < 1 for s in shape[1:]):
         raise EdgekitError(f"{path}: edge-run builds a spectrogram front end for foreign models, which needs "
                            f"an input of shape (batch, n_freq, n_frames, 1); this model takes {list(shape)}")
@@ -34,20 +52,51 @@ def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | N
     nfft = 2 * (n_freq - 1)
     nperseg = nperseg or nfft
     noverlap = nperseg // 8 if noverlap is None else noverlap
-    names = [s.strip() for s in labels.split(",") if s.strip()]
-    if n_out > 0 and len(names) != n_out:
-        raise EdgekitError(f"--labels gives {len(names)} names but the model has {n_out} outputs")
     if nperseg > nfft or not 0 <= noverlap < nperseg:
         raise EdgekitError(f"--nperseg {nperseg} / --noverlap {noverlap} do not fit a model with {n_freq} "
                            f"frequency bins (nfft {nfft})")
     feats = fe.spectrogram_features(nperseg=nperseg, noverlap=noverlap, nfft=nfft,
                                     window=(window_fn, 0.25) if window_fn == "tukey" else window_fn, log=log)
     window = noverlap + n_frames * (nperseg - noverlap)
-    norm: dict[str, Any] = {"type": "none"}
-    if mean is not None or std is not None:
-        norm = {"type": "standard", "mean": 0.0 if mean is None else float(mean),
-                "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
     d = Spec(task="stft", kind="classification", sample_rate=float(sample_rate), window=window,
              input_shape=(n_freq, n_frames, 1), features=feats, normalization=norm,
              labels=tuple(names)).to_dict()
     return Spec.from_dict(d, source="command-line flags")   # the same validation as embedded metadata
+
+
+def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, n_mfcc, frame_length,
+                hop_length) -> Spec:
+    """A log-mel / MFCC spec whose framing and layout reproduce the model's input shape."""
+    from edgekit.edge.frontend.logmel import logmel_features
+    from edgekit.edge.frontend.mfcc import mfcc_features
+    dims = [int(s) for s in shape[1:]]
+    if any(s < 1 for s in dims):
+        raise EdgekitError(f"{path}: the model's input {list(shape)} has free axes; edge-run needs a fixed shape")
+    n_coef = n_mfcc if kind == "mfcc" else n_mels
+    if layout is None:
+        layout = "flat" if len(dims) == 1 else "time_freq"
+    if layout == "flat":
+        if len(dims) != 1 or not n_coef or dims[0] % n_coef:
+            raise EdgekitError(f"{path}: --layout flat needs an input of shape (batch, frames × coefficients) "
+                               f"and --{'n-mfcc' if kind == 'mfcc' else 'n-mels'} dividing it; this model takes "
+                               f"{list(shape)}")
+        frames = dims[0] // n_coef
+    elif len(dims) == 3 and dims[2] == 1:
+        frames, coef = (dims[0], dims[1]) if layout == "time_freq" else (dims[1], dims[0])
+        if n_coef not in (None, coef):
+            raise EdgekitError(f"{path}: the input {list(shape)} holds {coef} coefficients per frame "
+                               f"({layout}), not {n_coef}")
+        n_coef = coef
+    else:
+        raise EdgekitError(f"{path}: --layout {layout} needs an input of shape (batch, a, b, 1); this model "
+                           f"takes {list(shape)}")
+    frame = int(frame_length or round(0.030 * fs))
+    hop = int(hop_length or round(0.020 * fs))
+    n_fft = 1 << (frame - 1).bit_length()
+    common = dict(frame_length=frame, hop_length=hop, n_fft=n_fft, layout=layout)
+    feats = mfcc_features(n_mfcc=n_coef, n_mels=max(40, n_coef), **common) if kind == "mfcc" else \
+        logmel_features(n_mels=n_coef, **common)
+    window = n_fft + (frames - 1) * hop
+    d = Spec(task="audio", kind="classification", sample_rate=fs, window=window, input_shape=tuple(dims),
+             features=feats, normalization=norm, labels=tuple(names)).to_dict()
+    return Spec.from_dict(d, source="command-line flags")

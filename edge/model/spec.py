@@ -23,7 +23,7 @@ SUPPORTED_MAJOR = 1
 SPEC_FILENAME = "spec.json"
 METADATA_KEY = "edgekit_spec"          # name of the TFLite metadata entry / ONNX metadata_props key
 
-TASKS = ("stft", "traffic", "image")   # the modules of edgekit.edge.tasks
+TASKS = ("stft", "traffic", "image", "audio")   # the modules of edgekit.edge.tasks
 KINDS = ("classification", "regression")
 MAX_SAMPLE_RATE = 1_000_000.0
 MAX_SPEC_BYTES = 1_000_000             # an embedded spec is a few kB; a larger one is not a spec
@@ -52,6 +52,8 @@ class Spec:
     normalization   how features are scaled after the front end, fitted on the training set
     labels          class names (classification)
     target          target column and its scaling (regression)
+    detection       stream-detector defaults set at training (classifiers of audio: average, threshold,
+                    suppression, min_count, gate_dbfs, nothing; :mod:`edgekit.edge.pipeline.detect`)
     """
 
     task: str
@@ -65,6 +67,7 @@ class Spec:
     target: dict[str, Any] | None = None
     model_sha256: str | None = None
     quantization: dict[str, Any] | None = None
+    detection: dict[str, Any] | None = None
     schema_version: str = SCHEMA_VERSION
     edgekit_version: str = field(default_factory=edgekit_version)
 
@@ -256,6 +259,11 @@ def _parse(d: Any, source: str) -> Spec:
     quant = d.get("quantization")
     if quant is not None and not isinstance(quant, dict):
         raise _fail(source, "'quantization' must be an object")
+    detection = d.get("detection")
+    if detection is not None:
+        from edgekit.edge.tasks.detection import detection_settings
+        detection_settings(detection, source)             # a one-line error for bad settings
+        detection = _json_value(detection, "detection", source)
     ev = d.get("edgekit_version", "unknown")
     spec = Spec(
         task=task, kind=kind, sample_rate=sample_rate, window=window, input_shape=shape,
@@ -265,6 +273,7 @@ def _parse(d: Any, source: str) -> Spec:
         target=_json_value(target, "target", source) if target is not None else None,
         model_sha256=sha,
         quantization=_json_value(quant, "quantization", source) if quant is not None else None,
+        detection=detection,
         schema_version=version,
         edgekit_version=_string(ev, "edgekit_version", source) if isinstance(ev, str) else "unknown",
     )

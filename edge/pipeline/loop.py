@@ -1,13 +1,15 @@
 """The streaming loop: source → task inputs → front end → model → post-processing → sink, timed per stage.
 
 One loop for every task and for ``edgekit bench``. The task (:mod:`edgekit.edge.tasks`) turns its source
-into raw inputs and results; everything else is written once here: the NaN/inf check, timing, stop signals
+into raw inputs and results; everything else is written once here: the NaN/inf check, timing, the energy
+gate and the event detector of classifier streams (:mod:`.detect`), stop signals
 (:mod:`.signals`: a result is counted only with its line written), a closed output (``| head``), a source
 that dies mid-stream (its error goes into the summary), the end of the source, the error when nothing
 reached the model, and the common part of the summary.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from edgekit.edge.errors import EdgekitError, SourceLost
 from edgekit.edge.io.sinks import OutputClosed
 from edgekit.edge.pipeline import signals
 from edgekit.edge.pipeline.stats import StageTimes
+from edgekit.edge.pipeline.detect import stream_detector
 from edgekit.edge.pipeline.step import NonFiniteFeatures, Step
 
 
@@ -33,10 +36,13 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
         run = tasks.get(spec.task).Run(spec, source, sink, opt)
     times = StageTimes() if times is None else times
     step = Step(model, hop=run.hop)
-    answers = invalid = 0
+    detector, gate, settings = stream_detector(spec, run)
+    events: Counter = Counter()
+    answers = invalid = gated = 0
     state = signals.state
     stopped = None                    # why the stream ended early, if it did
     failure = None
+    events_only = bool(run.opt is not None and run.opt.events_only and detector is not None)
     try:
         check_input, isfinite = run.check_input, np.isfinite
         result, emit, record = run.result, sink.result, times.add      # (locals: the hot path)
@@ -45,22 +51,39 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
                 invalid += 1
                 sink.warn(f"{run.where(item)} holds NaN/inf samples; skipped (counted in the summary)")
                 continue
-            try:
-                answer, lat = step(item.x)
-            except NonFiniteFeatures:
-                invalid += 1
-                sink.warn(f"{run.where(item)} gives NaN/inf features; skipped (counted in the summary)")
-                continue
-            except EdgekitError as e:
-                if run.skip(item, e.message):
+            level = gate(item.x) if gate is not None else None
+            if level is not None:              # below the gate: silence, without the model
+                answer, lat = ("silence", None, None, None, level), {}
+                gated += 1
+            else:
+                try:
+                    answer, lat = step(item.x)
+                except NonFiniteFeatures:
+                    invalid += 1
+                    sink.warn(f"{run.where(item)} gives NaN/inf features; skipped (counted in the summary)")
                     continue
-                raise
-            if item.extra_ms:
-                lat = {**item.extra_ms, **lat}
+                except EdgekitError as e:
+                    if run.skip(item, e.message):
+                        continue
+                    raise
+                if item.extra_ms:
+                    lat = {**item.extra_ms, **lat}
+            event = None
+            if detector is not None:
+                if item.fresh:
+                    detector.reset()
+                if level is None:
+                    event = detector.push(run.time_of(item), answer[3])
             state.deferring = True            # a stop signal now waits until the line is written
             try:
-                emit(result(item, answer, {k: round(v, 4) for k, v in lat.items()}))
-                record(lat)
+                r = result(item, answer, {k: round(v, 4) for k, v in lat.items()})
+                if not events_only:
+                    emit(r)
+                if event is not None:
+                    sink.event({**event, "t": round(event["t"], 6), "score": round(event["score"], 6)})
+                    events[event["event"]] += 1
+                if lat:
+                    record(lat)
                 answers += 1
             finally:
                 state.deferring = False
@@ -79,7 +102,12 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
         raise run.empty(invalid)
     head = {"source": run.source_name, "model": str(model.path), "backend": model.backend.name,
             "precision": model.precision}
-    summary = {**head, **run.summary(times, stopped=stopped, invalid=invalid), "latency_ms": times.summary()}
+    summary = {**head, **run.summary(times, stopped=stopped, invalid=invalid)}
+    if detector is not None or gate is not None:
+        summary.update({"events": dict(events), "gated_windows": gated,
+                        "gated_seconds": round(gated * run.hop / spec.sample_rate, 3) if run.hop else None,
+                        "detection": settings})
+    summary["latency_ms"] = times.summary()
     if failure is not None:
         summary["error"] = failure
     return summary

@@ -8,11 +8,12 @@ import numpy as np
 from edgekit.edge.frontend import denormalize
 
 
-def classify(probs: np.ndarray, labels) -> tuple[str, float, int]:
-    """One output vector → (label, score, index). Scores are the model's softmax probabilities."""
+def classify(probs: np.ndarray, labels) -> tuple[str, float, int, np.ndarray]:
+    """One output vector → (label, score, index, the vector). Scores are the model's softmax probabilities;
+    the vector is what a stream's detector averages."""
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     i = int(np.argmax(p))
-    return (labels[i] if i < len(labels) else str(i)), float(p[i]), i
+    return (labels[i] if i < len(labels) else str(i)), float(p[i]), i, p
 
 
 def regress(y: np.ndarray, target: dict) -> float:
@@ -21,7 +22,7 @@ def regress(y: np.ndarray, target: dict) -> float:
 
 
 def postprocessor(spec) -> Callable[[np.ndarray], Any]:
-    """The spec's post-processing as one function: output vector → (label, score, index) for a classifier,
+    """The spec's post-processing as one function: output vector → (label, score, index, vector) for a classifier,
     the value in the target's units for a regressor."""
     if spec.kind == "regression":
         target = spec.target

@@ -38,7 +38,7 @@ from edgekit.edge.errors import EdgekitError
 
 MAX_WINDOW_SECONDS = 600.0   # a window longer than 10 minutes of signal is absurd for these models
 TASKS = {"stft": "edgekit.edge.tasks.stft", "traffic": "edgekit.edge.tasks.traffic",
-         "image": "edgekit.edge.tasks.image"}
+         "image": "edgekit.edge.tasks.image", "audio": "edgekit.edge.tasks.audio"}
 
 
 @dataclass
@@ -51,6 +51,9 @@ class Options:
     seed: int = 0
     device: Any = None                # microphone index or name
     pcm_format: str = "int16"
+    detection: dict[str, Any] | None = None   # detector settings from flags (over the spec's `detection`)
+    events_only: bool = False         # print events, not a line per window
+    label_regex: str | None = None    # wav:FOLDER of clips labelled by file name
 
 
 @dataclass(slots=True)
@@ -60,6 +63,7 @@ class Input:
     x: np.ndarray
     meta: dict[str, Any] | None = None
     extra_ms: dict[str, float] | None = None   # stages before the front end (decode)
+    fresh: bool = False               # the first input after a break (a new file, dropped audio): no history
 
 
 class BaseRun:
@@ -67,6 +71,13 @@ class BaseRun:
 
     check_input = True     # the loop checks every input for NaN/inf (False: the source cannot give them)
     hop: int | None = None  # samples between consecutive inputs, when they overlap (the front end reuses frames)
+    opt: "Options | None" = None   # what edge-run was asked for (detector settings, --events-only)
+    timed = False           # inputs are a stretch of time (time_of): a classifier stream may detect events
+
+    def time_of(self, item: Input) -> float | None:
+        """Seconds into the stream at which the input's answer exists (the end of its window), for the
+        stream detector; None when inputs are not a stretch of time (pictures, benchmarks)."""
+        return None
 
     def __init__(self, spec, source, sink):
         self.spec, self.source, self.sink = spec, source, sink

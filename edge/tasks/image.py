@@ -73,7 +73,7 @@ class Run(BaseRun):
         return True
 
     def result(self, item: Input, answer, latency_ms: dict[str, float]) -> dict[str, Any]:
-        label, score, _ = answer
+        label, score = answer[0], answer[1]
         self.busy += (latency_ms["decode"] + latency_ms["total"]) / 1e3
         return self.tally.add({**item.meta["key"], "label": label, "score": round(score, 6),
                                "latency_ms": latency_ms}, item.meta["truth"])

@@ -27,7 +27,8 @@ window_problem = seconds_window_problem
 
 def open_source(src: str, spec, opt: Options):
     from edgekit.edge.io.sources import open_source as _open
-    return _open(src, spec, seed=opt.seed, device=opt.device, pcm_format=opt.pcm_format)
+    return _open(src, spec, seed=opt.seed, device=opt.device, pcm_format=opt.pcm_format,
+                 label_regex=opt.label_regex)
 
 
 def check_options(opt: Options) -> None:
@@ -37,6 +38,9 @@ def check_options(opt: Options) -> None:
 
 
 class Run(BaseRun):
+    timed = True
+    fit_short = None    # (blocks, start, label) → Input: a recording shorter than one window (None: dropped)
+
     def __init__(self, spec, source, sink, opt: Options):
         check_options(opt)
         super().__init__(spec, source, sink)
@@ -45,6 +49,7 @@ class Run(BaseRun):
         if self.hop < 1:
             raise EdgekitError(f"--hop {opt.hop} is shorter than one sample at {fs:g} Hz")
         self.framer = Framer(spec.window, self.hop)
+        self.opt = opt
         self.duration = opt.duration
         self.limit = None if opt.duration is None else int(round(opt.duration * fs))
         self.tally = Tally()
@@ -56,32 +61,55 @@ class Run(BaseRun):
         for note in source.notes:
             self.sink.note(note)
         shown = len(source.notes)
+        rec_start = framer.position          # where the labelled recording of the current block began
+        fit = self.fit_short
+        short: list | None = [] if fit else None   # a recording that has not filled a window yet (fit_short)
+        short_at = (framer.position, None)
         for block in source.blocks():
             data = block.data
+            fresh = block.reset
             if block.reset:
+                if short:
+                    yield fit(short, *short_at)
+                short = [] if fit else None
                 # a new recording, or dropped audio: no window spans it, and time moves on by what was lost
                 framer.reset(framer.position + block.lost)
                 self.lost += block.lost
-            block_start = framer.position
+            if not block.continued:
+                rec_start = framer.position
             if limit is not None:
                 data = data[:max(0, limit - framer.position)]
+            if short is not None and not short:
+                short_at = (framer.position, block.label)
+            filled = False
             for start, window in framer.push(data):
                 # the truth only for windows wholly inside one labelled recording
-                truth = block.label if block.label is not None and start >= block_start else None
-                yield Input(window, {"start": start, "truth": truth})
+                truth = block.label if block.label is not None and start >= rec_start else None
+                yield Input(window, {"start": start, "truth": truth}, fresh=fresh)
+                fresh, filled = False, True
+            if short is not None:
+                short = None if filled else short + [data]
             if limit is not None and framer.position >= limit:
                 self.stopped_by = f"--duration {self.duration:g} s"
                 break
+        if short:
+            yield fit(short, *short_at)
         for note in source.notes[shown:]:     # facts learnt at the end (e.g. trailing bytes on stdin)
             self.sink.note(note)
 
     def where(self, item: Input) -> str:
         return f"{self.source.name}: the window at t={item.meta['start'] / self.fs:.2f} s"
 
+    def time_of(self, item: Input) -> float:
+        return (item.meta["start"] + self.spec.window) / self.fs
+
     def result(self, item: Input, answer, latency_ms: dict[str, float]) -> dict[str, Any]:
-        label, score, _ = answer
-        return self.tally.add({"t": round(item.meta["start"] / self.fs, 6), "label": label,
-                               "score": round(score, 6), "latency_ms": latency_ms}, item.meta["truth"])
+        label, score = answer[0], answer[1]
+        r = {"t": round(item.meta["start"] / self.fs, 6), "label": label,
+             "score": None if score is None else round(score, 6), "latency_ms": latency_ms}
+        if len(answer) > 4:                 # gated: the level that kept it from the model
+            r["gated_dbfs"] = round(answer[4], 1)
+        return self.tally.add(r, item.meta["truth"])
 
     def empty(self, invalid: int) -> EdgekitError:
         if invalid:
@@ -110,6 +138,8 @@ class Run(BaseRun):
 
 def format_result(r: dict[str, Any]) -> str:
     truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
+    if r.get("score") is None:
+        return f"t={r['t']:8.2f}s  {r['label']:<8}   -    below the gate ({r.get('gated_dbfs', 0):.1f} dBFS){truth}"
     return f"t={r['t']:8.2f}s  {r['label']:<8} {r['score']:.3f}  {stage_times(r['latency_ms'])}{truth}"
 
 
@@ -124,6 +154,14 @@ def format_summary(s: dict[str, Any]) -> tuple[list[str], list[str]]:
         head.append(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
     if s.get("labels"):
         head.append("  labels   " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
+    if s.get("events") is not None:
+        d = s["detection"]
+        head.append("  events   " + (", ".join(f"{k}: {v}" for k, v in s["events"].items()) or "none")
+                    + f"  (average {d['average']:g} s, threshold {d['threshold']:g}, suppression "
+                      f"{d['suppression']:g} s, min count {d['min_count']})")
+    if s.get("gated_windows"):
+        head.append(f"  gated    {plural(s['gated_windows'], 'window')} ({s['gated_seconds']:.1f} s) below "
+                    f"{s['detection']['gate_dbfs']:g} dBFS: silence, not given to the model")
     tail = []
     if s["real_time_factor"] is not None:
         tail.append(f"  real-time factor  {s['real_time_factor']:.0f}× (seconds of signal per second of compute)")

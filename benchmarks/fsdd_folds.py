@@ -1,0 +1,167 @@
+"""Unseen-speaker keyword accuracy on FSDD: train ``edgekit train audio`` on two speakers, test on the third.
+
+All three folds (jackson, nicolas, theo held out in turn), float32 Keras and TFLite int8 (``edgekit convert``),
+each fold and the mean; then one training speaker only (the other two held out) to show how accuracy grows
+with the number of training speakers. Also the parameters, MACs and file sizes of the DS-CNN and the course
+CNN. Writes ``benchmarks/results/fsdd_folds.json``.
+
+    .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
+
+"Keyword accuracy" is the accuracy on the held-out speaker's real digit clips (500 per fold); the test split
+also holds silence and unknown clips, whose accuracy is in ``test_accuracy``.
+
+Each two-speaker fold also plays the held-out speaker's clips as one stream through the int8 model
+(:func:`edgekit.edge.stream_eval.evaluate`: 2 s gaps, white noise at 20 dB SNR, seed 0, the detector settings
+the model's spec carries) and records ``detection_rate``, ``false_alarms_per_hour`` and the delay p50/p90
+(``stream``), and the same on the fold's validation clips (the training speakers' held-out 10 %, the data the
+detector defaults were chosen on: ``stream_validation``). About 3 minutes per fold on two cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SPEAKERS = ("jackson", "nicolas", "theo")
+LABEL_RX, GROUP_RX = r"^(\d+)_", r"^\d+_([a-z]+)_"
+
+
+def edgekit(*args: str) -> str:
+    exe = str(Path(sys.executable).with_name("edgekit"))
+    p = subprocess.run([exe, *args], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"edgekit {' '.join(args)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return p.stdout
+
+
+def int8_accuracy(run: Path, labels: list[str]) -> dict:
+    """Accuracy of the int8 TFLite file on the run's test.npz, overall and on the keywords (digits)."""
+    out = json.loads(edgekit("convert", str(run), "--to", "tflite", "--precision", "int8", "--json"))
+    from edgekit.edge.frontend import build
+    from edgekit.edge.model.model import Model
+    from edgekit.edge.model.spec import Spec
+    spec = Spec.load(run)
+    with np.load(run / "test.npz") as z:
+        x, y = z["x"], z["y"]
+    model = Model(out["artifact"])
+    pred = model.predict(build(spec)(x)).argmax(1)
+    kw = ~np.isin(y, [labels.index(k) for k in ("silence", "unknown") if k in labels])
+    return {"test_accuracy": float(np.mean(pred == y)), "keyword_accuracy": float(np.mean(pred[kw] == y[kw])),
+            "agreement_with_keras": out["agreement"], "size_bytes": out["size_bytes"], "artifact": out["artifact"]}
+
+
+def stream(model: str, data: str, names: list[str], work: Path, max_clips: int | None) -> dict:
+    """stream-eval of ``model`` on the clips ``names`` of folder ``data`` (linked into ``work``)."""
+    from edgekit.edge.stream_eval import evaluate
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("*.wav"):
+        old.unlink()
+    for n in names:
+        (work / n).symlink_to(Path(data) / n)
+    r = evaluate(model, str(work), label_regex=LABEL_RX, snr_db=20, seed=0, max_clips=max_clips)
+    keep = ("detection_rate", "false_alarms_per_hour", "delay_ms", "detected", "missed", "wrong_label",
+            "duplicates", "false_alarms", "utterances", "hours", "gap_hours", "hop_s", "detection")
+    return {k: r[k] for k in keep}
+
+
+def validation_names(data: str, test: list[str]) -> list[str]:
+    """The file names of the fold's validation clips (the split ``edgekit train audio`` made, seed 0)."""
+    from edgekit.train.audio_data import add_extra_classes, group_split, load_clips
+    cs = load_clips(data, label_regex=LABEL_RX, group_regex=GROUP_RX)
+    cs, _ = add_extra_classes(cs, [], seed=0)
+    _, va, _, _ = group_split(cs, test, seed=0)
+    return [Path(cs.clips[i].path).name for i in va if cs.clips[i].path]
+
+
+def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: int | None = None) -> dict:
+    t0 = time.perf_counter()
+    edgekit("train", "audio", "--data", data, "--label-regex", LABEL_RX, "--group-regex", GROUP_RX,
+            "--test-groups", ",".join(test), "--out", str(out), *extra)
+    m = json.loads((out / "metrics.json").read_text())
+    row = {"test_speakers": test, "train_speakers": m["groups"]["train_groups"],
+           "float32": {"test_accuracy": m["test_accuracy"], "keyword_accuracy": m["keyword_accuracy"],
+                       "accuracy_by_group": m["accuracy_by_group"]},
+           "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"], "parameters": m["parameters"],
+           "macs": m["macs"], "features": m["features"], "arch": m["arch"]}
+    row["int8"] = int8_accuracy(out, m["labels"])
+    if stream_clips is not None:
+        held = sorted(p.name for p in Path(data).glob("*.wav") if p.name.split("_")[1] in test)
+        model = row["int8"].pop("artifact")
+        row["stream"] = stream(model, data, held, out / "stream-test", stream_clips or None)
+        row["stream_validation"] = stream(model, data, validation_names(data, test), out / "stream-val", None)
+    else:
+        row["int8"].pop("artifact")
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    line = (f"  test {','.join(test):<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
+            f"{row['int8']['keyword_accuracy']:.4f}")
+    if "stream" in row:
+        st, sv = row["stream"], row["stream_validation"]
+        d = st["delay_ms"] or {"p50": float("nan"), "p90": float("nan")}
+        line += (f"  stream int8: detected {st['detection_rate']:.3f}, {st['false_alarms_per_hour']:.1f} false "
+                 f"alarms/h, delay p50/p90 {d['p50']:.0f}/{d['p90']:.0f} ms (validation {sv['detection_rate']:.3f}, "
+                 f"{sv['false_alarms_per_hour']:.1f}/h)")
+    print(f"{line}  ({row['seconds']:.0f} s)", flush=True)
+    return row
+
+
+def model_sizes() -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgekit.train.models import dscnn, macs, stft_cnn
+    out = {}
+    # the DS-CNN on 8 kHz MFCCs (49 frames × 13), the course CNN on the STFT task's spectrogram of 1 s
+    for name, model in (("dscnn", dscnn((49, 13, 1), 12)), ("course_stft_cnn", stft_cnn((129, 35, 1), 12))):
+        out[name] = {"input": list(model.input_shape[1:]), "parameters": int(model.count_params()),
+                     "macs": macs(model), "float32_bytes": int(model.count_params()) * 4}
+    out["macs_ratio"] = out["dscnn"]["macs"] / out["course_stft_cnn"]["macs"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "fsdd" / "recordings"))
+    ap.add_argument("--work", default="/tmp/fsdd_folds")
+    ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (no one-speaker runs).")
+    ap.add_argument("--stream-clips", type=int, default=0,
+                    help="Clips of the held-out speaker in each fold's stream (0: all 500; -1: no stream).")
+    ap.add_argument("--extra", default="", help="Extra 'edgekit train audio' flags, e.g. '--features logmel'.")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "fsdd_folds.json"))
+    a = ap.parse_args()
+    extra = a.extra.split()
+    work = Path(a.work)
+    result = {"data": a.data, "flags": extra, "stream_clips": a.stream_clips, "models": model_sizes(),
+              "two_speakers": [], "one_speaker": []}
+    print("train on two speakers, test on the third:")
+    for s in SPEAKERS:
+        result["two_speakers"].append(fold(a.data, work / f"two-{s}", [s], extra,
+                                           None if a.stream_clips < 0 else a.stream_clips))
+    if not a.quick:
+        print("train on one speaker, test on the other two:")
+        for s in SPEAKERS:
+            result["one_speaker"].append(fold(a.data, work / f"one-{s}", [o for o in SPEAKERS if o != s], extra))
+    for part in ("two_speakers", "one_speaker"):
+        rows = result[part]
+        if rows:
+            result[f"{part}_mean"] = {p: float(np.mean([r[p]["keyword_accuracy"] for r in rows]))
+                                      for p in ("float32", "int8")}
+            print(f"{part}: mean keyword accuracy float32 {result[f'{part}_mean']['float32']:.4f}, int8 "
+                  f"{result[f'{part}_mean']['int8']:.4f}")
+    rows = [r["stream"] for r in result["two_speakers"] if "stream" in r]
+    if rows:
+        result["stream_mean"] = {k: float(np.mean([r[k] for r in rows]))
+                                 for k in ("detection_rate", "false_alarms_per_hour")}
+        print(f"stream (int8, unseen speaker): mean detection rate {result['stream_mean']['detection_rate']:.4f}, "
+              f"{result['stream_mean']['false_alarms_per_hour']:.2f} false alarms/h")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
