@@ -217,6 +217,7 @@ class MicSource(Source):
         self.fs = fs
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self.silence_limit = 2.0         # seconds without a block from a running stream: the input is lost
+        self.start_limit = 6.0           # ... before its first block (a device or sound server still waking up)
         self._resampler = None
         self._pending = 0                # device frames dropped since the last queued block (callback only)
         self._dropped_frames = 0         # device frames dropped in all
@@ -258,6 +259,7 @@ class MicSource(Source):
     def blocks(self) -> Iterator[Block]:
         frames = out = 0                 # device frames so far (lost ones too); model samples given out so far
         waited = 0.0
+        limit = self.start_limit
         resampler = self._resampler
         while True:
             try:
@@ -265,12 +267,12 @@ class MicSource(Source):
             except queue.Empty:
                 # a device unplugged or an audio server gone: the stream stops, or no audio comes any more
                 waited += 0.25
-                if not self._stream.active or waited >= self.silence_limit:
+                if not self._stream.active or waited >= limit:
                     why = "stopped" if not self._stream.active else f"sent no audio for {waited:.1f} s"
                     raise SourceLost(f"--source mic: the audio input {why} (device unplugged or audio server "
                                      "gone?); see edge-run --list-devices") from None
                 continue
-            waited = 0.0
+            waited, limit = 0.0, self.silence_limit
             lost = 0
             if lost_frames:
                 if resampler is not None:        # the audio before the gap ends there: no filter spans it
