@@ -187,6 +187,21 @@ def stream_eval(model_path, data, label_regex, gap, snr, seed, max_clips, hop, t
         click.echo(f"  note: {n}")
 
 
+@group.command("service", context_settings={"ignore_unknown_options": True})
+@click.option("--print", "print_unit", is_flag=True, required=True, help="Print the systemd unit on stdout.")
+@click.option("--user", default="edgekit", show_default=True, help="The unprivileged user the service runs as.")
+@click.option("--description", default=None, help="The unit's Description (default: from the model).")
+@click.argument("edge_run_args", nargs=-1, type=click.UNPROCESSED)
+def service(print_unit, user, description, edge_run_args):
+    """Print a systemd unit that runs edge-run with EDGE_RUN_ARGS (after --) as a service: restart on failure,
+    SIGTERM ends the stream with its summary, output to the journal line by line, an unprivileged user.
+
+    edgekit service --print -- --model /opt/kws/kws_int8.tflite --source mic --events-only
+    """
+    from edgekit.edge.service import unit_text
+    click.echo(unit_text(list(edge_run_args), user=user, description=description), nl=False)
+
+
 @group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": []})
 @click.pass_context

@@ -98,12 +98,24 @@ def _device(value: str | None):
               help="Foreign log-mel/MFCC models: samples per frame (default 30 ms).")
 @click.option("--hop-length", type=click.IntRange(1, 1 << 16), default=None,
               help="Foreign log-mel/MFCC models: samples between frames (default 20 ms).")
+@click.option("--shadow", "shadow_path", type=click.Path(dir_okay=False), default=None,
+              help="Also run this reference model (e.g. the float32 artifact of the same run) on every window: "
+                   "agreement per window and in the summary, its time apart.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
+              help="Save chosen windows into this folder as WAV + JSON (see --record-when).")
+@click.option("--record-when", default="events", show_default=True,
+              help="Which windows --record saves: events, disagree (with --shadow), uncertain; comma-separated.")
+@click.option("--record-max-mb", type=Finite(), default=100.0, show_default=True,
+              help="The --record folder's size limit; the oldest recordings go first.")
+@click.option("--record-uncertain", type=click.FloatRange(0.0, 1.0), default=0.6, show_default=True,
+              help="--record-when uncertain: a top score below this.")
 @click.option("--label-regex", default=None,
               help="wav:FOLDER of clips: the label is this regex's first group in each file name.")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
              list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate,
              average, threshold, suppression, min_count, gate_dbfs, events_only, foreign_features, layout, n_mels,
-             n_mfcc, frame_length, hop_length, label_regex):
+             n_mfcc, frame_length, hop_length, shadow_path, record_dir, record_when, record_max_mb,
+             record_uncertain, label_regex):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from edgekit.edge import tasks
@@ -143,6 +155,21 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
                         pcm_format=pcm_format, detection=flags or None, events_only=events_only,
                         label_regex=label_regex)
     task.check_options(opt)
+    observers = []
+    if shadow_path:
+        from edgekit.edge.pipeline.shadow import Shadow, check_specs
+        shadow = Model(shadow_path, threads=threads, provider=provider)
+        if shadow.spec is None:
+            raise EdgekitError(f"--shadow {shadow_path}: carries no edgekit spec; give an artifact of "
+                               "'edgekit convert'")
+        check_specs(model.spec, shadow.spec, shadow_path)
+        observers.append(Shadow(shadow))
+    if record_dir:
+        from edgekit.edge.io.record import Recorder, parse_when
+        when = parse_when(record_when)
+        if "disagree" in when and not shadow_path:
+            raise EdgekitError("--record-when disagree needs --shadow MODEL (the model to disagree with)")
+        observers.append(Recorder(record_dir, model_path, when, record_max_mb, record_uncertain))
     source = task.open_source(src, model.spec, opt)
     sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
     from edgekit.edge.pipeline import signals
@@ -152,7 +179,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         except BaseException:
             source.close()
             raise
-        summary = run_stream(model, source, sink, run=run)
+        summary = run_stream(model, source, sink, run=run, observers=observers)
         sink.summary(summary)
     if "error" in summary:
         raise SourceLost(summary["error"])

@@ -113,7 +113,7 @@ def test_no_circle_between_the_sub_packages_of_edge():
 def test_the_device_runtime_is_grouped_by_concern():
     flat = sorted(p.name for p in (REPO / "edge").glob("*.py"))
     assert flat == ["__init__.py", "_cli.py", "_quiet.py", "bench.py", "cli.py", "errors.py", "run.py",
-                    "stream_eval.py"]
+                    "service.py", "stream_eval.py"]
     for sub in ("io", "frontend", "model", "pipeline", "tasks"):
         assert (REPO / "edge" / sub / "__init__.py").is_file()
 

@@ -96,7 +96,11 @@ class TextSink(_Sink):
 
     def result(self, r: dict[str, Any]) -> None:
         if not self.quiet:
-            self._line(self._format_result(r))
+            line = self._format_result(r)
+            sh = r.get("shadow")
+            if sh is not None:
+                line += f"  [shadow {sh.get('label', sh.get('value'))} |Δ| {sh['delta']:.3g}]"
+            self._line(line)
 
     def event(self, e: dict[str, Any]) -> None:
         """A detected event ({"event", "t", "score"}): one line, marked so it stands out among windows."""
@@ -105,6 +109,20 @@ class TextSink(_Sink):
 
     def summary(self, s: dict[str, Any]) -> None:
         before, after = self._format_summary(s)
+        sh, rec = s.get("shadow"), s.get("recorded")
+        if sh is not None:
+            if not sh["windows"]:
+                before.append(f"  shadow   {sh['model']}: no window compared")
+            else:
+                own = sh["latency_ms"].get("total", {}).get("p50")
+                before.append(f"  shadow   {sh['model']} ({sh['precision']}): top-1 agreement {sh['agreement']:.2%} on "
+                              f"{plural(sh['windows'], 'window')}, mean |Δ| {sh['mean_delta']:.3g}, max |Δ| "
+                              f"{sh['max_delta']:.3g}, {sh['disagreements']} disagreeing"
+                              + (f"; its own time {own:.3f} ms p50 (not in the latency below)" if own else ""))
+        if rec is not None:
+            before.append(f"  recorded {plural(rec['saved'], 'window')} into {rec['dir']} "
+                          f"({', '.join(rec['when'])}; {rec['deleted_oldest']} oldest removed, "
+                          f"{rec['bytes'] / 1e6:.1f} MB there)")
         table = latency_table(s["latency_ms"]) if s.get("latency_ms") else []
         self._line("\n".join(["", *before, *table, *after]))
 

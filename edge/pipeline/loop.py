@@ -24,11 +24,14 @@ from edgekit.edge.pipeline.step import NonFiniteFeatures, Step
 
 
 def run_stream(model, source, sink, *, hop_seconds: float | None = None, duration: float | None = None,
-               rate: float | None = None, run=None, times=None) -> dict[str, Any]:
+               rate: float | None = None, run=None, times=None, observers=()) -> dict[str, Any]:
     """Stream ``source`` through ``model``; results go to ``sink`` as they are produced; returns the summary.
 
     ``run`` is the task's per-stream state (default: the model's task's ``Run`` for this source and these
-    options); ``times`` collects the per-stage latencies (default: :class:`StageTimes`).
+    options); ``times`` collects the per-stage latencies (default: :class:`StageTimes`). ``observers`` see
+    every answered window after its result is made and before it is written (``start(run)``,
+    ``observe(item, answer, result, event)``, ``summary()`` under their ``name``): the shadow model
+    (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.io.record`).
     """
     spec = model.spec
     if run is None:
@@ -43,6 +46,8 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     stopped = None                    # why the stream ended early, if it did
     failure = None
     events_only = bool(run.opt is not None and run.opt.events_only and detector is not None)
+    for obs in observers:
+        obs.start(run)
     try:
         check_input, isfinite = run.check_input, np.isfinite
         result, emit, record = run.result, sink.result, times.add      # (locals: the hot path)
@@ -77,6 +82,8 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
             state.deferring = True            # a stop signal now waits until the line is written
             try:
                 r = result(item, answer, {k: round(v, 4) for k, v in lat.items()})
+                for obs in observers:
+                    obs.observe(item, answer, r, event)
                 if not events_only:
                     emit(r)
                 if event is not None:
@@ -107,6 +114,8 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
         summary.update({"events": dict(events), "gated_windows": gated,
                         "gated_seconds": round(gated * run.hop / spec.sample_rate, 3) if run.hop else None,
                         "detection": settings})
+    for obs in observers:
+        summary[obs.name] = obs.summary()
     summary["latency_ms"] = times.summary()
     if failure is not None:
         summary["error"] = failure
