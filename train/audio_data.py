@@ -109,14 +109,9 @@ class ClipSet:
 
 def _read_file(path: str, fs: float) -> np.ndarray:
     from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.wav import read_wav
+    from .datasets import read_mono
 
-    data, sr = read_wav(path)
-    if data.shape[0] == 0:
-        raise EdgekitError(f"{path}: the WAV file has no samples; remove it from the data")
-    x = data.mean(axis=1, dtype=np.float64) if data.ndim == 2 else np.asarray(data, np.float64)
-    if not np.isfinite(x).all():
-        raise EdgekitError(f"{path}: the WAV file has NaN/inf samples; remove it from the data")
+    x, sr = read_mono(path, "; remove it from the data")
     if float(sr) != fs:
         x = resample(x, sr, int(fs) if float(fs).is_integer() else fs)
     return np.asarray(x, np.float32)

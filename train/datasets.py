@@ -31,6 +31,18 @@ from edgekit.edge.io.course import (  # noqa: F401  (SignalDataset is re-exporte
 from edgekit.edge.errors import EdgekitError
 
 
+def read_mono(path, hint: str = "") -> tuple[np.ndarray, int]:
+    """A training WAV file as float64 mono samples and its rate; an empty file or NaN/inf samples are a
+    one-line error (``hint`` says what to do)."""
+    from edgekit.edge.io.wav import read_wav
+    data, sr = read_wav(path)
+    if data.shape[0] == 0:
+        raise EdgekitError(f"{path}: the WAV file has no samples{hint}")
+    x = data.mean(axis=1, dtype=np.float64) if data.ndim == 2 else np.asarray(data, np.float64)
+    if not np.isfinite(x).all():
+        raise EdgekitError(f"{path}: the WAV file has NaN/inf samples{hint}")
+    return x, sr
+
 def _load_npz(path: str, fs: float | None) -> SignalDataset:
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise EdgekitError(f"{path}: not a readable .npz (it is not a zip file); save one with "
@@ -76,7 +88,6 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
 
 def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalDataset:
     from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.wav import read_wav
 
     base = Path(root)
     entries = sorted(p for p in base.iterdir() if not p.name.startswith("."))
@@ -101,12 +112,7 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
     rate = None if fs is None else _resolve_fs(None, fs, root, "")     # (a given fs: checked)
     signals: list[np.ndarray] = []
     for p, _ in files:
-        data, sr = read_wav(p)
-        if data.shape[0] == 0:
-            raise EdgekitError(f"{p}: the WAV file has no samples")
-        x = data.mean(axis=1, dtype=np.float64) if data.ndim == 2 else np.asarray(data, np.float64)
-        if not np.isfinite(x).all():
-            raise EdgekitError(f"{p}: the WAV file has NaN/inf samples")
+        x, sr = read_mono(p)
         if rate is None:
             rate = float(sr)
         if float(sr) != rate:

@@ -31,6 +31,17 @@ def _fresh_out(out: Path) -> Path:
     return out
 
 
+def _tflite_pair(run_dir: Path) -> list[str]:
+    """Convert a run to TFLite float32 and int8 (each verified, its report printed); the artifact paths."""
+    from edgekit.convert.export import convert_run, print_report
+    artifacts = []
+    for precision in ("float32", "int8"):
+        rep = convert_run(run_dir, "tflite", precision, log=click.echo)
+        print_report(rep, click.echo)
+        artifacts.append(rep["artifact"])
+    return artifacts
+
+
 @click.group(invoke_without_command=True)
 @click.option("--out", type=click.Path(file_okay=False), default="demo-out", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
@@ -47,7 +58,6 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
         return
     from edgekit.convert.compare import compare
     from edgekit.convert.compare.report import print_table
-    from edgekit.convert.export import convert_run, print_report
     from edgekit.convert.tf import quiet_tensorflow
     from .datasets import load_signals, save_course_pickle
     from .stft import train_stft
@@ -66,11 +76,7 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
     train_stft(run_dir, data=str(out / "data.pkl"), epochs=epochs, seed=seed, verbose=2, log=click.echo)
 
     _rule("3. convert: edgekit convert --to tflite --precision float32 | int8")
-    artifacts = []
-    for precision in ("float32", "int8"):
-        rep = convert_run(run_dir, "tflite", precision, log=click.echo)
-        print_report(rep, click.echo)
-        artifacts.append(rep["artifact"])
+    artifacts = _tflite_pair(run_dir)
 
     _rule("4. compare: Keras float32 (reference) vs TFLite float32 vs TFLite int8")
     print_table(compare([str(run_dir / "model.keras"), *artifacts], log=click.echo)["rows"], click.echo)
@@ -102,7 +108,6 @@ def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
     import os
     from edgekit.convert.compare import compare
     from edgekit.convert.compare.report import print_table
-    from edgekit.convert.export import convert_run, print_report
     from edgekit.convert.tf import quiet_tensorflow
     from edgekit.edge.io.wav import write_wav
     from edgekit.edge.stream_eval import evaluate
@@ -119,11 +124,7 @@ def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
                           test_groups=parse_list(test_groups), epochs=epochs, seed=seed, verbose=2, log=click.echo)
 
     _rule("2. convert: edgekit convert --to tflite --precision float32 | int8")
-    artifacts = []
-    for precision in ("float32", "int8"):
-        rep = convert_run(run_dir, "tflite", precision, log=click.echo)
-        print_report(rep, click.echo)
-        artifacts.append(rep["artifact"])
+    artifacts = _tflite_pair(run_dir)
 
     # the held-out clips, as a folder edge-run and stream-eval read
     held = out / "test-clips"
