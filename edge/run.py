@@ -111,11 +111,24 @@ def _device(value: str | None):
               help="--record-when uncertain: a top score below this.")
 @click.option("--label-regex", default=None,
               help="wav:FOLDER of clips: the label is this regex's first group in each file name.")
+@click.option("--publish", "publish_url", default=None,
+              help="Also publish every result (or event, with --events-only) as its JSON object to an MQTT broker: "
+                   "mqtt://HOST[:PORT]/TOPIC or mqtts://...; a retained status on TOPIC/status. Needs edgekit[mqtt].")
+@click.option("--qos", type=click.IntRange(0, 2), default=1, show_default=True, help="--publish: MQTT QoS.")
+@click.option("--publish-queue", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="--publish: results held while the broker is away; beyond this the oldest are dropped (counted).")
+@click.option("--mqtt-user", default=None,
+              help="--publish: user name; the password comes from EDGEKIT_MQTT_PASSWORD or --mqtt-password-file.")
+@click.option("--mqtt-password-file", type=click.Path(dir_okay=False), default=None,
+              help="--publish: a file whose first line is the password (instead of EDGEKIT_MQTT_PASSWORD).")
+@click.option("--ca-file", type=click.Path(dir_okay=False), default=None,
+              help="--publish mqtts://: the CA certificate(s) to check the broker with (default: the system's).")
 def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, seed, pcm_format, device,
              list_devices, sample_rate, labels, nperseg, noverlap, log_features, mean, std, rate,
              average, threshold, suppression, min_count, gate_dbfs, events_only, foreign_features, layout, n_mels,
              n_mfcc, frame_length, hop_length, shadow_path, record_dir, record_when, record_max_mb,
-             record_uncertain, label_regex):
+             record_uncertain, label_regex, publish_url, qos, publish_queue, mqtt_user, mqtt_password_file,
+             ca_file):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from edgekit.edge import tasks
@@ -170,20 +183,63 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         if "disagree" in when and not shadow_path:
             raise EdgekitError("--record-when disagree needs --shadow MODEL (the model to disagree with)")
         observers.append(Recorder(record_dir, model_path, when, record_max_mb, record_uncertain))
-    source = task.open_source(src, model.spec, opt)
-    sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
-    from edgekit.edge.pipeline import signals
-    with signals.handled():                  # SIGINT, SIGTERM, SIGHUP: the summary, then exit 0
-        try:
-            run = task.Run(model.spec, source, sink, opt)
-        except BaseException:
-            source.close()
-            raise
-        summary = run_stream(model, source, sink, run=run, observers=observers)
-        sink.summary(summary)
+    publisher = None
+    if publish_url is None and (mqtt_user or mqtt_password_file or ca_file):
+        raise EdgekitError("--mqtt-user/--mqtt-password-file/--ca-file are for --publish: give --publish URL")
+    if publish_url is not None:             # connects in the background while the stream starts
+        publisher = _publisher(publish_url, qos, publish_queue, mqtt_user, mqtt_password_file, ca_file,
+                               model_path, model.spec, src)
+    try:
+        source = task.open_source(src, model.spec, opt)
+        sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
+        if publisher is not None:
+            from edgekit.edge.io.publish import PublishingSink
+            sink = PublishingSink(sink, publisher)
+        from edgekit.edge.pipeline import signals
+        with signals.handled():                  # SIGINT, SIGTERM, SIGHUP: the summary, then exit 0
+            try:
+                run = task.Run(model.spec, source, sink, opt)
+            except BaseException:
+                source.close()
+                raise
+            summary = run_stream(model, source, sink, run=run, observers=observers)
+            if publisher is not None:
+                _close_publisher(publisher, summary, sink)
+                publisher = None
+            sink.summary(summary)
+    finally:
+        if publisher is not None:           # the run failed: no summary to publish
+            publisher.close(timeout=1.0)
     if "error" in summary:
         raise SourceLost(summary["error"])
     return 0
+
+
+def _publisher(url, qos, queue, user, password_file, ca_file, model_path, spec, src):
+    import socket
+    from edgekit.edge.io.publish import Publisher, read_password
+    password = read_password(password_file)
+    if password is not None and not user:
+        raise EdgekitError("an MQTT password (EDGEKIT_MQTT_PASSWORD or --mqtt-password-file) needs a user: "
+                           "give --mqtt-user")
+    status = {"model": os.path.basename(str(model_path)), "task": spec.task, "rate": spec.sample_rate,
+              "source": src, "host": socket.gethostname()}
+    return Publisher(url, qos=qos, queue_size=queue, user=user, password=password, ca_file=ca_file, status=status)
+
+
+def _close_publisher(publisher, summary: dict, sink) -> None:
+    """Flush for up to 2 s, put the summary in the retained status, and add ``publish`` to the summary."""
+    from edgekit.edge.io.publish import summary_of
+    from edgekit.edge.io.sinks import plural
+    stats = publisher.close(summary, timeout=2.0)
+    summary["publish"] = part = summary_of(publisher, stats)
+    if part["pending"]:
+        why = f" ({publisher.last_error})" if publisher.last_error else ""
+        sink.warn(f"--publish: {plural(part['pending'], 'result')} not delivered to {part['to']} when the stream "
+                  f"ended{why}; counted as pending in the summary")
+    if part["dropped"]:
+        sink.warn(f"--publish: {plural(part['dropped'], 'result')} dropped (the queue of {publisher.queue_size} "
+                  "overflowed while the broker was away); counted in the summary")
 
 
 def main(args=None) -> None:

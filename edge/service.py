@@ -15,6 +15,9 @@ from pathlib import Path
 from edgekit.edge.errors import EdgekitError
 
 
+ENV_FILE = "/etc/edgekit/edge-run.env"      # EDGEKIT_MQTT_PASSWORD for --publish with --mqtt-user
+
+
 def _quote(arg: str) -> str:
     """One ExecStart argument: systemd's quoting (double quotes, backslash escapes; % and $ doubled)."""
     arg = arg.replace("%", "%%").replace("$", "$$")
@@ -79,6 +82,10 @@ def unit_text(args: list[str], user: str = "edgekit", description: str | None = 
         "ProtectSystem=strict",
         "ProtectHome=read-only",
     ]
+    if publish and _value(args, "--mqtt-user") and _value(args, "--mqtt-password-file") is None:
+        lines += [f"# the MQTT password, not in this file: sudo install -D -m 600 -o {user} /dev/null {ENV_FILE}, then",
+                  f"#   write EDGEKIT_MQTT_PASSWORD=... into it",
+                  f"EnvironmentFile=-{ENV_FILE}"]
     if not (record and str(Path(record).resolve()).startswith("/tmp")):
         lines.append("PrivateTmp=yes")          # (not when recordings go to /tmp: they would vanish with it)
     if record:

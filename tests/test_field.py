@@ -119,6 +119,12 @@ def test_the_service_unit(tiny_run, tmp_path):
         pytest.skip("systemd-analyze is not installed (no systemd here): the unit text was checked, not verified")
     v = subprocess.run(["systemd-analyze", "verify", str(f)], capture_output=True, text=True)
     assert v.returncode == 0, v.stderr
+    pub = run(bin_path("edgekit"), "service", "--print", "--", "--model", str(model), "--source", "mic",
+              "--publish", "mqtt://broker.local/plant/pump1", "--mqtt-user", "pi").stdout
+    assert "EnvironmentFile=-/etc/edgekit/edge-run.env" in pub.splitlines() and "Wants=network-online.target" in pub
+    f.write_text(pub)
+    v = subprocess.run(["systemd-analyze", "verify", str(f)], capture_output=True, text=True)
+    assert v.returncode == 0, v.stderr
     bad = run(bin_path("edgekit"), "service", "--print", "--", "--source", "mic", check=False)
     assert bad.returncode == 2 and "with --model" in bad.stderr
 

@@ -123,6 +123,10 @@ class TextSink(_Sink):
             before.append(f"  recorded {plural(rec['saved'], 'window')} into {rec['dir']} "
                           f"({', '.join(rec['when'])}; {rec['deleted_oldest']} oldest removed, "
                           f"{rec['bytes'] / 1e6:.1f} MB there)")
+        pub = s.get("publish")
+        if pub is not None:
+            before.append(f"  published {pub['published']} to {pub['to']} (QoS {pub['qos']}): {pub['dropped']} dropped, "
+                          f"{pub['pending']} pending")
         table = latency_table(s["latency_ms"]) if s.get("latency_ms") else []
         self._line("\n".join(["", *before, *table, *after]))
 
