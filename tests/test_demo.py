@@ -17,7 +17,9 @@ def test_demo_runs_end_to_end_and_replaces_only_its_own_output(tmp_path):
     assert "model.keras *" in p.stdout and "stft_int8.tflite" in p.stdout      # the comparison table
     assert "summary: 3 windows from synthetic" in p.stdout                        # edge-run's summary
     assert "real-time factor" in p.stdout and "demo finished" in p.stdout
-    for name in ("data.pkl", "stft/model.keras", "stft/stft_float32.tflite", "stft/stft_int8.tflite"):
+    assert "edgekit build stft" in p.stdout
+    for name in ("data.pkl", "stft/model.keras", "stft/stft_float32.tflite", "stft/stft_int8.tflite",
+                 "stft/stft_float32.onnx", "stft/stft_int8.onnx", "report.md", "compare.json", "compare.csv"):
         assert (out / name).is_file(), name
     # A second demo into the same folder replaces the first one's output ...
     (out / "stft" / "stale.txt").write_text("x")
@@ -33,3 +35,16 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.startswith("error: --out") and "not an earlier 'edgekit demo' output" in p.stderr
     assert (keep / "important.txt").read_text() == "do not delete"
+
+
+def test_demo_audio_builds_compares_and_evaluates_a_stream(tmp_path):
+    out = tmp_path / "demo-audio"
+    p = run(bin_path("edgekit"), "demo", "audio", "--out", str(out), "--epochs", "3")
+    for step in ("1. train", "2. convert", "3. compare", "4. compare on the device's own front end",
+                 "5. stream-eval"):
+        assert step in p.stdout, step
+    assert "utterances: detected" in p.stdout and "demo finished" in p.stdout
+    for name in ("audio/model.keras", "audio/audio_float32.tflite", "audio/audio_int8.tflite",
+                 "audio/audio_float32.onnx", "audio/audio_int8.onnx", "report.md", "compare.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "test-clips").rglob("*.wav"))

@@ -30,29 +30,40 @@ ARTIFACTS = (("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("o
 def build(task, out, runs, train_args):
     """Train TASK (TRAIN_ARGS are `edgekit train TASK`'s options, e.g. --data PATH --epochs N), convert to
     TFLite and ONNX in float32 and int8, verify and compare them, and write report.md into --out."""
-    from edgekit.convert.compare import compare
-    from edgekit.convert.compare.report import print_layers, print_table, write_csv
-    from edgekit.convert.export import convert_run, print_report
     from edgekit.convert.rundir import prepare_out
     from edgekit.edge.errors import EdgekitError
-    from .cli import train
 
-    t0 = time.perf_counter()
-    out = Path(out)
     if "--out" in train_args:
         raise EdgekitError("give --out to edgekit build (it trains into OUT/run), not among the training options")
     prepare_out(out)
-    run_dir = out / "run"
-    click.echo(f"── train: edgekit train {task} {' '.join(train_args)} --out {run_dir}")
+    b = build_all(task, Path(out), list(train_args), runs=runs)
+    click.echo(f"\nbuild finished in {b['seconds']:.0f} s: {out}/report.md, compare.json, "
+               f"{len(b['artifacts'])} verified artifacts in {b['run_dir']}/")
+
+
+def build_all(task: str, out: Path, train_args: list[str], *, runs: int = 100, run_name: str = "run",
+              step=lambda title: click.echo(f"── {title}")) -> dict:
+    """What ``edgekit build`` does (``edgekit demo`` too): train into ``out/run_name``, the four verified
+    artifacts, the comparison and report.md in ``out``. Returns {"run_dir", "artifacts" (paths, in
+    :data:`ARTIFACTS` order), "report" (compare's), "metrics", "seconds"}. ``step`` titles each stage."""
+    from edgekit.convert.compare import compare
+    from edgekit.convert.compare.report import print_layers, print_table, write_csv
+    from edgekit.convert.export import convert_run, print_report
+    from .cli import train
+
+    t0 = time.perf_counter()
+    run_dir = out / run_name
+    step(f"train: edgekit train {task} {' '.join(train_args)} --out {run_dir}")
     train.main(args=[task, *train_args, "--out", str(run_dir)], standalone_mode=False)
     arts, conversions = [], []
+    step("convert: edgekit convert --to tflite|onnx --precision float32|int8, each verified against Keras")
     for fmt, precision in ARTIFACTS:
-        click.echo(f"── convert: --to {fmt} --precision {precision}")
+        click.echo(f"-- {fmt} {precision}")
         rep = convert_run(run_dir, fmt, precision, log=click.echo)
         print_report(rep, click.echo)
         arts.append(rep["artifact"])
         conversions.append(rep)
-    click.echo("── compare: Keras (reference) against the four artifacts, per-layer int8 error")
+    step("compare: Keras (reference) against the four artifacts, per-layer int8 error")
     outputs: dict = {}
     report = compare([str(run_dir / "model.keras"), *arts], None, runs, log=click.echo, layers=True,
                      outputs=outputs)
@@ -71,10 +82,10 @@ def build(task, out, runs, train_args):
     with redirect_stdout(layers):
         print_layers(report["rows"], 5, print)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    seconds = time.perf_counter() - t0
     (out / "report.md").write_text(_report(task, train_args, metrics, report, conversions, layers.getvalue(), plot,
-                                           time.perf_counter() - t0))
-    click.echo(f"\nbuild finished in {time.perf_counter() - t0:.0f} s: {out}/report.md, compare.json, "
-               f"{len(arts)} verified artifacts in {run_dir}/")
+                                           seconds))
+    return {"run_dir": run_dir, "artifacts": arts, "report": report, "metrics": metrics, "seconds": seconds}
 
 
 def _report(task, train_args, metrics, report, conversions, layers: str, plot, seconds) -> str:

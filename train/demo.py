@@ -31,15 +31,14 @@ def _fresh_out(out: Path) -> Path:
     return out
 
 
-def _tflite_pair(run_dir: Path) -> list[str]:
-    """Convert a run to TFLite float32 and int8 (each verified, its report printed); the artifact paths."""
-    from edgekit.convert.export import convert_run, print_report
-    artifacts = []
-    for precision in ("float32", "int8"):
-        rep = convert_run(run_dir, "tflite", precision, log=click.echo)
-        print_report(rep, click.echo)
-        artifacts.append(rep["artifact"])
-    return artifacts
+def _steps(first: int):
+    """Numbered section rules for :func:`edgekit.train.build.build_all`'s stages, from ``first`` on."""
+    n = [first]
+
+    def step(title: str) -> None:
+        _rule(f"{n[0]}. {title}")
+        n[0] += 1
+    return step
 
 
 @click.group(invoke_without_command=True)
@@ -51,35 +50,29 @@ def _tflite_pair(run_dir: Path) -> list[str]:
 @click.option("--stream-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True)
 @click.pass_context
 def demo(ctx, out, epochs, n, seed, stream_seconds):
-    """Synthesize vibration data, train the STFT CNN, convert to TFLite float32 and int8, compare them,
+    """Synthesize vibration data, then `edgekit build stft` on it (train the STFT CNN, convert to TFLite and
+    ONNX in float32 and int8, verify and compare them, report.md),
     and stream synthetic signal through edge-run on the int8 model. `edgekit demo audio`: the keyword
     detector's workflow."""
     if ctx.invoked_subcommand is not None:
         return
-    from edgekit.convert.compare import compare
-    from edgekit.convert.compare.report import print_table
     from edgekit.convert.tf import quiet_tensorflow
+    from .build import build_all
     from .datasets import load_signals, save_course_pickle
-    from .stft import train_stft
 
     quiet_tensorflow()       # without the [train] extra: a one-line error now, before anything is written
     t_start = time.perf_counter()
     out = _fresh_out(Path(out))
-    run_dir = out / "stft"
 
     _rule("1. data: synthetic vibration (A = healthy, B = bearing fault), course format")
     ds = load_signals(None, seed=seed, n=n)
     save_course_pickle(out / "data.pkl", ds)
     click.echo(f"wrote {out / 'data.pkl'}: {n} signals × {ds.signals.shape[1]} samples at 12800 Hz")
 
-    _rule("2. train: edgekit train stft")
-    train_stft(run_dir, data=str(out / "data.pkl"), epochs=epochs, seed=seed, verbose=2, log=click.echo)
-
-    _rule("3. convert: edgekit convert --to tflite --precision float32 | int8")
-    artifacts = _tflite_pair(run_dir)
-
-    _rule("4. compare: Keras float32 (reference) vs TFLite float32 vs TFLite int8")
-    print_table(compare([str(run_dir / "model.keras"), *artifacts], log=click.echo)["rows"], click.echo)
+    click.echo(f"\n(steps 2-4 are `edgekit build stft --data {out / 'data.pkl'} --epochs {epochs} --seed {seed}`)")
+    b = build_all("stft", out, ["--data", str(out / "data.pkl"), "--epochs", str(epochs), "--seed", str(seed)],
+                  runs=50, run_name="stft", step=_steps(2))
+    artifacts = [b["artifacts"][0], b["artifacts"][1]]        # TFLite float32, int8
 
     _rule(f"5. device: edge-run --model {artifacts[-1]} --source synthetic --duration {stream_seconds:g}")
     edge_run = Path(sys.executable).with_name("edge-run")
@@ -102,7 +95,7 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
-    """Train the DS-CNN keyword detector (edgekit train audio) on held-out groups, convert it to int8 TFLite,
+    """`edgekit build audio` (the DS-CNN keyword detector, test groups held out; TFLite and ONNX, float32 and int8),
     compare float32 with int8 on the held-out clips, and evaluate it as a detector on a stream of them
     (edgekit stream-eval)."""
     import os
@@ -111,20 +104,21 @@ def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
     from edgekit.convert.tf import quiet_tensorflow
     from edgekit.edge.io.wav import write_wav
     from edgekit.edge.stream_eval import evaluate
-    from .audio import train_audio
-    from .audio_data import parse_list, synthetic_events
+    from .audio_data import synthetic_events
+    from .build import build_all
 
     quiet_tensorflow()
     t_start = time.perf_counter()
     out = _fresh_out(Path(out))
-    run_dir = out / "audio"
     what = data or "built-in synthetic acoustic events (chirp, hum, knock, speech-like bursts; beeps as unknown)"
-    _rule(f"1. train: edgekit train audio on {what}")
-    metrics = train_audio(run_dir, data, label_regex=label_regex, group_regex=group_regex,
-                          test_groups=parse_list(test_groups), epochs=epochs, seed=seed, verbose=2, log=click.echo)
-
-    _rule("2. convert: edgekit convert --to tflite --precision float32 | int8")
-    artifacts = _tflite_pair(run_dir)
+    click.echo(f"data: {what}")
+    args = [*(["--data", str(data)] if data else []), *(["--label-regex", label_regex] if label_regex else []),
+            *(["--group-regex", group_regex] if group_regex else []),
+            *(["--test-groups", test_groups] if test_groups else []), "--epochs", str(epochs), "--seed", str(seed)]
+    click.echo(f"(steps 1-3 are `edgekit build audio {' '.join(args)}`)")
+    b = build_all("audio", out, args, runs=50, run_name="audio", step=_steps(1))
+    metrics = b["metrics"]
+    artifacts = [b["artifacts"][0], b["artifacts"][1]]        # TFLite float32, int8
 
     # the held-out clips, as a folder edge-run and stream-eval read
     held = out / "test-clips"
@@ -147,10 +141,11 @@ def demo_audio(data, label_regex, group_regex, test_groups, out, epochs, seed):
                 os.symlink(f.resolve(), held / f.name)
         rx = label_regex
 
-    _rule(f"3. compare: float32 vs int8 on the held-out clips ({', '.join(sorted(test)) or 'test split'})")
+    _rule("4. compare on the device's own front end: float32 vs int8 on the held-out clips "
+          f"({', '.join(sorted(test)) or 'test split'})")
     print_table(compare(artifacts, str(held), log=click.echo, label_regex=rx)["rows"], click.echo)
 
-    _rule("4. stream-eval: the held-out clips as one stream (2 s gaps, 20 dB SNR) through edge-run's loop")
+    _rule("5. stream-eval: the held-out clips as one stream (2 s gaps, 20 dB SNR) through edge-run's loop")
     r = evaluate(artifacts[-1], held, label_regex=rx, snr_db=20.0, seed=seed)
     d = r["delay_ms"] or {}
     click.echo(f"{r['utterances']} utterances: detected {r['detected']} ({r['detection_rate']:.1%}), wrong label "
