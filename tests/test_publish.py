@@ -583,3 +583,25 @@ def test_edge_run_publish_flag_errors_are_one_line(tiny_run, args, words):
     p = run(*_edge_run_args(tiny_run, "--source", "synthetic", "--duration", "1", *args), check=False)
     assert p.returncode == 2 and words in p.stderr and p.stderr.count("\n") == 1 and p.stdout == ""
     assert "pw@" not in p.stderr
+
+
+@needs_broker
+def test_the_retained_status_is_refreshed_with_the_stream_so_far(broker):
+    from edgekit.edge.io.publish import PublishingSink
+    from edgekit.edge.io.sinks import NullSink
+    sub = Subscriber(broker.port, "edgekit/test/status", qos=1)
+    p = Publisher(url(broker.port), status={"model": "m.tflite"})
+    wait_for(lambda: p.connected, 5, "the publisher to connect")
+    sink = PublishingSink(NullSink(), p, status_every=0.2)
+    for i in range(5):
+        sink.result({"t": i, "label": "yes"})
+    sink.event({"event": "yes", "t": 4.0, "score": 0.9})
+    time.sleep(0.25)
+    sink.result({"t": 5, "label": "no"})            # the first result after 0.2 s refreshes the status
+    wait_for(lambda: any("summary" in m for m in sub.on("edgekit/test/status")), 5, "a refreshed status")
+    s = [m for m in sub.on("edgekit/test/status") if "summary" in m][0]
+    assert s["state"] == "online" and s["model"] == "m.tflite"
+    assert s["summary"]["results"] == 6 and s["summary"]["events"] == {"yes": 1}
+    assert sum(s["summary"]["publish"].values()) == 7 and s["summary"]["running_s"] >= 0.2
+    p.close({"windows": 6})
+    sub.close()

@@ -20,8 +20,9 @@ twice but order is kept; with QoS 0 the unsent ones go back to the front of the 
 :meth:`~Publisher.close` is reported as pending.
 
 ``TOPIC/status`` carries a retained JSON status: ``{"state": "online", ...}`` (the caller's ``status``
-fields, e.g. model, rate, ``started``) on every connect, ``{"state": "stopped", ..., "summary", "stats"}``
-at a clean close, and ``{"state": "offline", ...}`` as the last will the broker publishes when the device
+fields, e.g. model, rate, ``started``) on every connect and, from edge-run (:class:`PublishingSink`),
+every :data:`STATUS_EVERY` s with ``summary``: the stream so far (``running_s``, ``results``, ``events``,
+``publish``); ``{"state": "stopped", ..., "summary", "stats"}`` at a clean close, and ``{"state": "offline", ...}`` as the last will the broker publishes when the device
 vanishes without closing (killed, powered off, network lost: within 1.5 keep-alives, 22 s).
 
 paho-mqtt (``pip install 'edgekit[mqtt]'``) is imported only when a publisher is made.
@@ -41,6 +42,7 @@ from edgekit.edge.errors import EdgekitError, MissingExtraError
 PORTS = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE = 15          # s: a vanished device's will is published within 1.5× this
 WINDOW = 200            # messages sent and not yet acknowledged, at most
+STATUS_EVERY = 60.0     # s: the retained status is refreshed with the stream so far (edge-run --publish)
 BATCH = 200             # results: the sender wakes when this many wait, else every TICK s, and sends them all:
 TICK = 0.25             # one thread switch per batch, not per message (per message cost 8 % of a fast stream)
 
@@ -202,6 +204,18 @@ class Publisher:
     def failed_connects(self) -> int:
         """Connection attempts that failed (broker down or unreachable) so far."""
         return self._failed_connects
+
+    def update_status(self, summary: dict) -> None:
+        """Publish the retained ``online`` status again with ``summary`` (the stream so far), if connected;
+        a reconnect publishes the latest one too."""
+        with self._cv:
+            if self._closed:
+                return
+            self._summary = summary
+            if not self._connected:
+                return
+        info = self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+        self._forget_status(info.mid)
 
     def close(self, summary: dict | None = None, timeout: float = 2.0) -> dict[str, int]:
         """Flush what can be sent within ``timeout`` s, publish ``summary`` in the retained status, disconnect
@@ -366,11 +380,16 @@ class PublishingSink:
     """A sink that also publishes every result and event it writes (the JSON objects ``--json`` prints) and
     says on stderr, once per change, when the broker cannot be reached or comes back."""
 
-    def __init__(self, sink, publisher: Publisher):
+    def __init__(self, sink, publisher: Publisher, status_every: float = STATUS_EVERY):
         self.inner, self.publisher = sink, publisher
         u = publisher.url
         self.where = f"{u['scheme']}://{u['host']}:{u['port']}/{u['topic']}"
         self._up: bool | None = None          # None: not connected yet, nor failed
+        self.status_every = status_every
+        self._t0 = time.monotonic()
+        self._next_status = self._t0 + status_every
+        self._results = 0
+        self._events: dict[str, int] = {}
 
     def __getattr__(self, name: str):         # note, warn, skipped, closed, ...: the inner sink's
         return getattr(self.inner, name)
@@ -378,18 +397,28 @@ class PublishingSink:
     def result(self, r: dict[str, Any]) -> None:
         self.inner.result(r)
         self.publisher.publish(r)
+        self._results += 1
         self._watch()
 
     def event(self, e: dict[str, Any]) -> None:
         self.inner.event(e)
         self.publisher.publish(e, urgent=True)
+        self._events[e["event"]] = self._events.get(e["event"], 0) + 1
         self._watch()
+
+    def running_summary(self) -> dict[str, Any]:
+        """What the retained status says while the stream runs: results and events so far, delivery."""
+        return {"running_s": round(time.monotonic() - self._t0, 1), "results": self._results,
+                "events": dict(self._events), "publish": self.publisher.stats()}
 
     def summary(self, s: dict[str, Any]) -> None:
         self.inner.summary(s)
 
     def _watch(self) -> None:
         p = self.publisher
+        if time.monotonic() >= self._next_status:        # the retained status: the stream so far
+            self._next_status = time.monotonic() + self.status_every
+            p.update_status(self.running_summary())
         up = p.connected
         if up == self._up or (not up and self._up is None and not p.failed_connects):
             return
