@@ -21,10 +21,11 @@ def test_demo_runs_end_to_end_and_replaces_only_its_own_output(tmp_path):
     for name in ("data.pkl", "stft/model.keras", "stft/stft_float32.tflite", "stft/stft_int8.tflite",
                  "stft/stft_float32.onnx", "stft/stft_int8.onnx", "report.md", "compare.json", "compare.csv"):
         assert (out / name).is_file(), name
-    # A second demo into the same folder replaces the first one's output ...
+    # A second demo into the same folder replaces the first one's output (the check `edgekit demo` makes first)
+    from edgekit.train.demo import _fresh_out
     (out / "stft" / "stale.txt").write_text("x")
-    run(*args)
-    assert not (out / "stft" / "stale.txt").exists()
+    _fresh_out(out)
+    assert not (out / "stft" / "stale.txt").exists() and (out / ".edgekit-demo").is_file()
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
