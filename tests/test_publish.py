@@ -605,3 +605,23 @@ def test_the_retained_status_is_refreshed_with_the_stream_so_far(broker):
     assert sum(s["summary"]["publish"].values()) == 7 and s["summary"]["running_s"] >= 0.2
     p.close({"windows": 6})
     sub.close()
+
+
+@needs_broker
+def test_a_stop_signal_while_flushing_keeps_the_summary(tiny_run):
+    """The stream is over and edge-run waits (up to 2 s) for a broker that is not there: a SIGTERM then
+    (systemd stopping the service) still gets the summary written, and exit status 0."""
+    s = Streamer(_edge_run_args(tiny_run, "--source", "stdin", "--publish", url(free_port())))
+    try:
+        s.feed(_pcm(3, 5))
+        s.proc.stdin.close()
+        wait_for(lambda: len(s.lines) >= 3, 30, "the three results")
+        s.proc.send_signal(signal.SIGTERM)        # inside the flush: the results are out, the summary is not
+        s.proc.wait(30)
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+    for t in s._t:
+        t.join(5)
+    assert s.proc.returncode == 0, "".join(s.err)
+    assert "summary" in s.lines[-1] and s.lines[-1]["summary"]["publish"]["pending"] == 3
