@@ -99,7 +99,6 @@ def main() -> None:
     quiet_tensorflow()
     import keras
     import scipy.signal
-    from edgekit.convert.export import convert_run
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.frames import Framer
     from edgekit.edge.io.synth import vibration
@@ -107,15 +106,11 @@ def main() -> None:
     from edgekit.edge.model.model import Model
     from edgekit.edge.model.spec import Spec
     from edgekit.edge.pipeline.step import Step
-    from edgekit.train.stft import train_stft
+    from stft_model import stft_int8_run
 
     tmp = Path(tempfile.mkdtemp())
-    run_dir = Path(args.run) if args.run else tmp / "stft"
-    if not args.run:
-        train_stft(run_dir, verbose=0, log=lambda *a: None)
+    run_dir = stft_int8_run(args.run)
     model_path = run_dir / "stft_int8.tflite"
-    if not model_path.exists():
-        convert_run(run_dir, "tflite", "int8", log=lambda *a: None)
     spec = Spec.load(run_dir)
     feat, norm = spec.features, spec.normalization
     keras_model = keras.models.load_model(run_dir / "model.keras", compile=False)

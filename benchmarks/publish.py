@@ -83,15 +83,10 @@ def main() -> None:
     from edgekit.edge.model.model import Model
     from edgekit.edge.pipeline.loop import run_stream
 
+    from stft_model import stft_int8_run
     tmp = Path(tempfile.mkdtemp())
-    run_dir = Path(args.run) if args.run else tmp / "stft"
-    if not args.run:
-        from edgekit.train.stft import train_stft
-        train_stft(run_dir, verbose=0, log=lambda *a: None)
+    run_dir = stft_int8_run(args.run)
     model_path = run_dir / "stft_int8.tflite"
-    if not model_path.exists():
-        from edgekit.convert.export import convert_run
-        convert_run(run_dir, "tflite", "int8", log=lambda *a: None)
     model = Model(model_path, threads=1)
     spec = model.spec
     duration = args.windows * spec.window / spec.sample_rate
