@@ -203,14 +203,11 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
                 source.close()
                 raise
             summary = run_stream(model, source, sink, run=run, observers=observers)
-            signals.state.deferring = True   # the stream is over: a stop signal now must not cost the summary
-            try:
-                if publisher is not None:
-                    _close_publisher(publisher, summary, sink)     # (up to 2 s of flushing)
-                    publisher = None
-                sink.summary(summary)
-            finally:
-                signals.state.deferring = False
+            # (run_stream returns with stop signals deferred: one now waits until the summary is out)
+            if publisher is not None:
+                _close_publisher(publisher, summary, sink)     # (up to 2 s of flushing)
+                publisher = None
+            sink.summary(summary)
     finally:
         if publisher is not None:           # the run failed: no summary to publish
             publisher.close(timeout=1.0)

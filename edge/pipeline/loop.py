@@ -104,6 +104,9 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     except SourceLost as e:
         stopped, failure = "source lost", e.message
     finally:
+        # The stream is over: from here until the caller has written the summary (edge-run: after the
+        # final flush to a broker), a stop signal waits instead of costing it; signals.handled() ends this.
+        state.deferring = True
         run.close()
     if answers == 0 and stopped is None:
         raise run.empty(invalid)

@@ -3,7 +3,7 @@
 While :func:`handled` is active (``edge-run``), the first of these signals stops the stream — at once if it
 is waiting for input or computing, after the line being written if it is writing one, so
 every line is whole and the summary counts exactly the results written (the loop marks that stretch with
-``state.deferring``). A second signal aborts
+``state.deferring``), and from the stream's end until the summary is written. A second signal aborts
 (:class:`Aborted`); a line of at most ``PIPE_BUF`` bytes written to a pipe is written whole or not at all,
 so even then no partial line is left.
 """
@@ -52,10 +52,11 @@ def handled():
         yield
         return
     old = {s: signal.signal(s, _handler) for s in NAMES}
-    state.installed, state.received, state.pending = True, [], None
+    state.installed, state.deferring, state.received, state.pending = True, False, [], None
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         state.installed = state.deferring = False
+        state.pending = None
