@@ -167,9 +167,14 @@ class Publisher:
         self._sender = threading.Thread(target=self._send_loop, name="edgekit-mqtt-sender", daemon=True)
         self._sender.start()
 
-    def __repr__(self) -> str:
+    @property
+    def where(self) -> str:
+        """The broker and topic, with the port made explicit: ``mqtt://HOST:PORT/TOPIC``."""
         u = self.url
-        return f"Publisher({u['scheme']}://{u['host']}:{u['port']}/{u['topic']}, qos={self.qos})"
+        return f"{u['scheme']}://{u['host']}:{u['port']}/{u['topic']}"
+
+    def __repr__(self) -> str:
+        return f"Publisher({self.where}, qos={self.qos})"
 
     # -- the stream's side ----------------------------------------------------------------------------------
     def publish(self, obj: Any, urgent: bool = False) -> None:
@@ -382,8 +387,7 @@ class PublishingSink:
 
     def __init__(self, sink, publisher: Publisher, status_every: float = STATUS_EVERY):
         self.inner, self.publisher = sink, publisher
-        u = publisher.url
-        self.where = f"{u['scheme']}://{u['host']}:{u['port']}/{u['topic']}"
+        self.where = publisher.where
         self._up: bool | None = None          # None: not connected yet, nor failed
         self.status_every = status_every
         self._t0 = time.monotonic()
@@ -435,6 +439,5 @@ class PublishingSink:
 
 def summary_of(publisher: Publisher, stats: dict[str, int]) -> dict[str, Any]:
     """The ``publish`` part of edge-run's summary."""
-    u = publisher.url
-    return {"to": f"{u['scheme']}://{u['host']}:{u['port']}/{u['topic']}", "qos": publisher.qos, **stats,
+    return {"to": publisher.where, "qos": publisher.qos, **stats,
             "failed_connects": publisher.failed_connects}
