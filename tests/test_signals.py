@@ -126,18 +126,24 @@ def test_a_lost_microphone_ends_the_stream_instead_of_blocking(monkeypatch, acti
         next(it)
 
 
-def test_a_source_lost_mid_stream_ends_it_with_the_summary_and_the_error():
+def _two_class_stand_in():
+    """An STFT model without a file: always 'B' at 0.7."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.errors import SourceLost
-    from edgekit.edge.io.sources import Block
     from edgekit.edge.model.spec import Spec
-    from edgekit.edge.pipeline.loop import run_stream
 
     feats = fe.spectrogram_features()
     spec = Spec(task="stft", kind="classification", sample_rate=12800.0, window=10000,
                 input_shape=fe.spectrogram_shape(10000, feats), features=feats,
                 normalization={"type": "none"}, labels=("A", "B"))
-    model = StandIn(spec, lambda x: np.array([[0.3, 0.7]], np.float32), path="m.tflite")
+    return StandIn(spec, lambda x: np.array([[0.3, 0.7]], np.float32), path="m.tflite")
+
+
+def test_a_source_lost_mid_stream_ends_it_with_the_summary_and_the_error():
+    from edgekit.edge.errors import SourceLost
+    from edgekit.edge.io.sources import Block
+    from edgekit.edge.pipeline.loop import run_stream
+
+    model = _two_class_stand_in()
 
     class Dying:
         name, notes, dropped_blocks, dropped_samples, overflows = "mic", [], 0, 0, 0
@@ -161,17 +167,11 @@ def test_a_stop_signal_as_the_stream_ends_waits_for_the_summary():
     race CI once hit with a stop during the final flush) is held, not raised: the summary is still made."""
     import os
 
-    from edgekit.edge import frontend as fe
     from edgekit.edge.io.sources import Block
-    from edgekit.edge.model.spec import Spec
     from edgekit.edge.pipeline import signals
     from edgekit.edge.pipeline.loop import run_stream
 
-    feats = fe.spectrogram_features()
-    spec = Spec(task="stft", kind="classification", sample_rate=12800.0, window=10000,
-                input_shape=fe.spectrogram_shape(10000, feats), features=feats,
-                normalization={"type": "none"}, labels=("A", "B"))
-    model = StandIn(spec, lambda x: np.array([[0.3, 0.7]], np.float32), path="m.tflite")
+    model = _two_class_stand_in()
 
     class Ending:
         name, notes, dropped_blocks, dropped_samples, overflows = "stdin", [], 0, 0, 0
