@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import click
 
 from edgekit.edge._cli import missing_extra, run_cli
+from edgekit.edge.errors import EdgekitError
 
 PLUGIN_GROUP = "edgekit.commands"
 
@@ -139,11 +140,15 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
 
 @group.command("stream-eval")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, type=click.Path(file_okay=False),
-              help="Folder of labelled clips: label sub-folders, or file names with --label-regex.")
+@click.option("--data", required=True, type=click.Path(),
+              help="Folder of labelled clips (label sub-folders, or file names with --label-regex), or one long "
+                   "WAV recording with --labels.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
+              help="With a WAV --data: its label file, 'start<TAB>end<TAB>label' per line in seconds "
+                   "(Audacity's Export Labels).")
 @click.option("--label-regex", default=None, help="The label is this regex's first group in each file name.")
-@click.option("--gap", type=click.FloatRange(min=0.0, max=600.0), default=2.0, show_default=True,
-              help="Seconds of noise between clips.")
+@click.option("--gap", type=click.FloatRange(min=0.0, max=600.0), default=None,
+              help="Seconds of noise between clips.  [default: 2.0]")
 @click.option("--snr", type=click.FloatRange(min=-30.0, max=120.0), default=None,
               help="Noise over the whole stream, dB below the speech level (default: no noise).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Order of the clips and the noise.")
@@ -156,16 +161,36 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Draw scores, utterances and events over time to this PNG (needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def stream_eval(model_path, data, label_regex, gap, snr, seed, max_clips, hop, threshold, gate_dbfs, threads,
-                plot_path, as_json):
+def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_clips, hop, threshold, gate_dbfs,
+                threads, plot_path, as_json):
     """Evaluate MODEL as a detector: its clips (--data) played as one stream with gaps of noise between them,
-    run through the device runtime (as edge-run), events matched to utterances: detection rate, missed and
-    wrong-label counts per keyword, false alarms per hour of gaps, detection delay."""
-    from edgekit.edge.stream_eval import evaluate, plot
+    or a long recording with its label file, run through the device runtime (as edge-run), events matched to
+    utterances: detection rate, missed and wrong-label counts per keyword, false alarms per hour of gaps,
+    detection delay."""
+    import os
+
+    from edgekit.edge.stream_eval import evaluate, evaluate_recording, plot
 
     flags = {k: v for k, v in (("threshold", threshold), ("gate_dbfs", gate_dbfs)) if v is not None}
-    r = evaluate(model_path, data, label_regex=label_regex, gap_s=gap, snr_db=snr, seed=seed, hop_s=hop,
-                 detection=flags or None, max_clips=max_clips, threads=threads)
+    if os.path.isdir(data):
+        if labels_path is not None:
+            raise EdgekitError("--labels is for a WAV recording; a clip folder's labels are its sub-folders or "
+                               "--label-regex")
+        r = evaluate(model_path, data, label_regex=label_regex, gap_s=2.0 if gap is None else gap, snr_db=snr,
+                     seed=seed, hop_s=hop, detection=flags or None, max_clips=max_clips, threads=threads)
+    elif os.path.isfile(data):
+        given = [n for n, v in (("--gap", gap), ("--max-clips", max_clips), ("--label-regex", label_regex))
+                 if v is not None]
+        if given:
+            raise EdgekitError(f"{given[0]} is for a clip folder; a recording is scored as it is")
+        if labels_path is None:
+            raise EdgekitError(f"--data {data} is a recording: give --labels FILE, its regions as "
+                               f"'start<TAB>end<TAB>label' lines in seconds (Audacity: Export Labels)")
+        r = evaluate_recording(model_path, data, labels_path, snr_db=snr, seed=seed, hop_s=hop,
+                               detection=flags or None, threads=threads)
+    else:
+        raise EdgekitError(f"--data {data}: no such folder or file; give a folder of labelled clips or a WAV "
+                           f"recording with --labels")
     if plot_path:
         plot(r, plot_path)
     if as_json:
@@ -173,11 +198,14 @@ def stream_eval(model_path, data, label_regex, gap, snr, seed, max_clips, hop, t
         return
     d = r["delay_ms"] or {}
     snr_text = "none" if r["snr_db"] is None else f"{r['snr_db']:g} dB"
+    how = f"gaps {r['gap_s']:g} s" if r["gap_s"] is not None else f"the recording {r['data']}"
     click.echo(f"{r['model']}: {r['utterances']} utterances in {r['hours'] * 3600:.0f} s of stream "
-               f"(gaps {r['gap_s']:g} s, SNR {snr_text}, seed {r['seed']})")
+               f"({how}, SNR {snr_text}, seed {r['seed']})")
+    fa = r["false_alarms_per_hour"]
+    fa_text = "no gap time" if fa is None else f"{fa:.1f} per hour of gaps"
     click.echo(f"  detected {r['detected']} ({r['detection_rate']:.1%}), wrong label {r['wrong_label']}, "
-               f"missed {r['missed']}, false alarms {r['false_alarms']} ({r['false_alarms_per_hour']:.1f} per hour "
-               f"of gaps), delay p50 {d.get('p50', float('nan')):.0f} ms, p90 {d.get('p90', float('nan')):.0f} ms")
+               f"missed {r['missed']}, false alarms {r['false_alarms']} ({fa_text}), "
+               f"delay p50 {d.get('p50', float('nan')):.0f} ms, p90 {d.get('p90', float('nan')):.0f} ms")
     w = max(len(k) for k in r["per_label"]) if r["per_label"] else 5
     click.echo(f"  {'label':<{w}}  utterances  detected  missed  wrong  false alarms")
     for k, v in r["per_label"].items():

@@ -4,7 +4,8 @@ A classifier tested clip by clip says nothing about what a keyword detector does
 many words it catches while the audio runs on, how late, and how often it fires on the noise between
 words. :func:`build_stream` lays clips end to end with gaps between them and adds noise at a given SNR;
 :func:`match_events` scores a list of events (:class:`edgekit.edge.pipeline.detect.Detector`'s) against the
-stream's truth; :func:`evaluate` does both for a model file and a clip folder (:mod:`edgekit.edge.io.clips`).
+stream's truth; :func:`evaluate` does both for a model file and a clip folder (:mod:`edgekit.edge.io.clips`),
+:func:`evaluate_recording` for a user's long recording and its label file (:mod:`edgekit.edge.io.label_track`).
 
 Matching rules (:func:`match_events`): an event matches an utterance when ``start <= t <= end + tolerance``.
 When that holds for several utterances (a tolerance longer than the gap), the earliest one without an event
@@ -225,6 +226,44 @@ class _Events:
     warn = note
 
 
+def _open_model(model_path, threads):
+    """(model, its task module) of a classifier of audio windows, else a one-line error."""
+    from edgekit.edge import tasks
+    from edgekit.edge.model.model import Model
+
+    model = Model(model_path, threads=threads)
+    spec = model.spec
+    if spec is None:
+        raise EdgekitError(f"{model_path}: the model has no edgekit spec; convert it with 'edgekit convert'")
+    task = tasks.get(spec.task)
+    if spec.kind != "classification" or "wav" not in task.SOURCES:
+        raise EdgekitError(f"{model_path}: stream-eval needs a classifier of audio windows; this model's task "
+                           f"is '{spec.task}' ({spec.kind})")
+    return model, task
+
+
+def _run_and_match(model, task, signal: np.ndarray, truth: Sequence[Truth], settings: dict[str, Any],
+                   hop_s: float | None, tolerance_s: float | None) -> dict[str, Any]:
+    """``signal`` through the model as edge-run streams it, the detector's events matched to ``truth``."""
+    from edgekit.edge import tasks
+    from edgekit.edge.pipeline.loop import run_stream
+
+    spec = model.spec
+    fs = spec.sample_rate
+    if hop_s is None:          # the averaging window always holds min_count results (edge-run's audio default)
+        hop_s = min(settings["average"] / (settings["min_count"] + 1), spec.window_seconds)
+    sink = _Events()
+    opt = tasks.Options(hop=hop_s, detection=settings, events_only=False)
+    run = task.Run(spec, _Signal(signal), sink, opt)
+    summary = run_stream(model, None, sink, run=run)
+    tol = spec.window_seconds if tolerance_s is None else tolerance_s
+    out = match_events(sink.events, truth, tol, duration_s=len(signal) / fs)
+    out.update({"windows": summary["windows"], "gated_windows": summary.get("gated_windows", 0),
+                "hop_s": run.hop / fs, "tolerance_s": tol, "detection": summary.get("detection", settings),
+                "event_list": sink.events, "scores": sink.windows, "latency_ms": summary["latency_ms"]})
+    return out
+
+
 def evaluate(model_path, data, *, label_regex: str | None = None, gap_s: float = 2.0,
              snr_db: float | None = None, seed: int = 0, hop_s: float | None = None,
              tolerance_s: float | None = None, detection: dict | None = None, fit: float | None = None,
@@ -242,20 +281,11 @@ def evaluate(model_path, data, *, label_regex: str | None = None, gap_s: float =
     ``event_list``, ``truth`` (``(start_s, end_s, label, path)`` of each clip in stream order) and
     ``scores`` (``(t, label, score)`` of every window, for a plot).
     """
-    from edgekit.edge import tasks
     from edgekit.edge.io.clips import list_clips
     from edgekit.edge.tasks.detection import detection_settings
-    from edgekit.edge.model.model import Model
-    from edgekit.edge.pipeline.loop import run_stream
 
-    model = Model(model_path, threads=threads)
+    model, task = _open_model(model_path, threads)
     spec = model.spec
-    if spec is None:
-        raise EdgekitError(f"{model_path}: the model has no edgekit spec; convert it with 'edgekit convert'")
-    task = tasks.get(spec.task)
-    if spec.kind != "classification" or "wav" not in task.SOURCES:
-        raise EdgekitError(f"{model_path}: stream-eval needs a classifier of audio windows; this model's task "
-                           f"is '{spec.task}' ({spec.kind})")
     settings = detection_settings({**(spec.detection or {}), **(detection or {})}, "detection settings")
     notes = []
     clips = list_clips(data, label_regex)
@@ -269,22 +299,72 @@ def evaluate(model_path, data, *, label_regex: str | None = None, gap_s: float =
     known = [known[i] for i in rng.permutation(len(known))]
     if max_clips is not None:
         known = known[:int(max_clips)]
+    signal, truth = build_stream(known, spec.sample_rate, gap_s, snr_db, seed, fit=fit)
+    out = _run_and_match(model, task, signal, truth, settings, hop_s, tolerance_s)
+    out.update({"model": str(Path(model_path)), "data": str(data), "clips": len(known), "gap_s": gap_s,
+                "snr_db": snr_db, "seed": seed, "notes": notes,
+                "truth": [(a, b, label, str(c[0])) for (a, b, label), c in zip(truth, known)]})
+    return out
+
+
+def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, seed: int = 0,
+                       hop_s: float | None = None, tolerance_s: float | None = None,
+                       detection: dict | None = None, threads: int | None = None) -> dict[str, Any]:
+    """The same as :func:`evaluate` on a user's long recording ``wav`` whose utterances a label file
+    (``labels``, :mod:`edgekit.edge.io.label_track`: Audacity's format) marks.
+
+    The recording is mixed to mono and resampled to the model's rate. A region is an utterance to detect when
+    its label is one the model can fire on; every other region (a word that is no keyword, ``unknown``,
+    ``silence``, a cough) is background like the unlabelled time: an event there is a false alarm, and
+    ``notes`` says how many regions were taken so. ``snr_db`` adds white noise that far below the mean power
+    of the utterances (seeded), as for clips. ``truth`` holds ``(start_s, end_s, label, wav)``.
+    """
+    from edgekit.edge.frontend.resample import resample
+    from edgekit.edge.io.label_track import read_label_track
+    from edgekit.edge.io.wav import read_wav
+    from edgekit.edge.pipeline.detect import Detector
+    from edgekit.edge.tasks.detection import detection_settings
+
+    model, task = _open_model(model_path, threads)
+    spec = model.spec
+    settings = detection_settings({**(spec.detection or {}), **(detection or {})}, "detection settings")
+    if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))
+                               or not -60 <= snr_db <= 120):
+        raise EdgekitError(f"--snr {snr_db!r}: give the signal-to-noise ratio in dB, -60 to 120")
+    regions = read_label_track(labels)
+    data, rate = read_wav(wav)
+    if len(data) == 0:
+        raise EdgekitError(f"{wav}: the WAV file has no samples")
     fs = spec.sample_rate
-    signal, truth = build_stream(known, fs, gap_s, snr_db, seed, fit=fit)
-    if hop_s is None:          # the averaging window always holds min_count results (edge-run's audio default)
-        hop_s = min(settings["average"] / (settings["min_count"] + 1), spec.window_seconds)
-    sink = _Events()
-    opt = tasks.Options(hop=hop_s, detection=settings, events_only=False)
-    run = task.Run(spec, _Signal(signal), sink, opt)
-    summary = run_stream(model, None, sink, run=run)
-    tol = spec.window_seconds if tolerance_s is None else tolerance_s
-    out = match_events(sink.events, truth, tol, duration_s=len(signal) / fs)
-    out.update({"model": str(Path(model_path)), "data": str(data), "clips": len(known),
-                "windows": summary["windows"], "gated_windows": summary.get("gated_windows", 0),
-                "hop_s": run.hop / fs, "tolerance_s": tol, "gap_s": gap_s, "snr_db": snr_db, "seed": seed,
-                "detection": summary.get("detection", settings), "notes": notes, "event_list": sink.events,
-                "truth": [(a, b, label, str(c[0])) for (a, b, label), c in zip(truth, known)],
-                "scores": sink.windows, "latency_ms": summary["latency_ms"]})
+    x = _mono(data)
+    signal = np.asarray(resample(x, rate, fs) if rate != fs else x, np.float32)
+    seconds = len(signal) / fs
+    last = max(r[1] for r in regions)
+    if last > seconds + 1.0 / fs:
+        raise EdgekitError(f"{labels}: a region ends at {last:g} s but {wav} is {seconds:.3f} s long; "
+                           f"give the label file of this recording")
+    keywords = set(Detector.from_settings(spec.labels, settings).keywords)
+    truth = [r for r in regions if r[2] in keywords]
+    if not truth:
+        raise EdgekitError(f"{labels}: none of the region labels ({', '.join(sorted({r[2] for r in regions})[:5])}) "
+                           f"is a keyword of the model ({', '.join(sorted(keywords)[:5])}); check the label file")
+    notes = []
+    if len(truth) < len(regions):
+        others = sorted({r[2] for r in regions} - keywords)
+        notes.append(f"{len(regions) - len(truth)} regions are no keyword of the model "
+                     f"({', '.join(others[:5])}): scored as background (an event on them is a false alarm)")
+    if snr_db is not None:
+        speech = np.concatenate([signal[int(a * fs):int(math.ceil(b * fs))] for a, b, _ in truth])
+        power = float(np.mean(np.square(speech, dtype=np.float64))) if len(speech) else 0.0
+        if not power > 0:
+            raise EdgekitError("every labelled utterance is digital silence; noise at an SNR needs a speech level")
+        rms = math.sqrt(power / 10.0 ** (snr_db / 10.0))
+        signal = signal + (rms * np.random.default_rng(seed).standard_normal(len(signal))).astype(np.float32)
+        np.clip(signal, -1.0, 1.0, out=signal)
+    out = _run_and_match(model, task, signal, truth, settings, hop_s, tolerance_s)
+    out.update({"model": str(Path(model_path)), "data": str(wav), "labels": str(labels), "clips": len(truth),
+                "gap_s": None, "snr_db": snr_db, "seed": seed, "notes": notes,
+                "truth": [(a, b, label, str(wav)) for a, b, label in truth]})
     return out
 
 

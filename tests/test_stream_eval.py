@@ -243,3 +243,57 @@ def test_evaluate_a_real_model_on_a_clip_folder(tiny_run, tmp_path):
     clip(tmp_path / "other" / "y" / "a.wav", 100)
     with pytest.raises(EdgekitError, match="none of the clip labels"):
         evaluate(model, tmp_path / "other")
+
+
+def test_a_recording_with_its_label_file_scores_as_the_same_stream_of_clips(tiny_run, tmp_path):
+    """The stream a clip folder makes, saved as one WAV with its regions in a label file, gives the same
+    events and counts; a region the model has no keyword for is background; the CLI takes both."""
+    import json
+    import subprocess
+
+    from conftest import bin_path
+    from edgekit.edge.io.label_track import write_label_track
+    from edgekit.edge.stream_eval import evaluate_recording
+
+    model = tiny_run / "stft" / "stft_int8.tflite"
+    vibration_clips(tmp_path / "clips", 12800, 4, 3 * 10000, seed=5)
+    r = evaluate(model, tmp_path / "clips", gap_s=2.0, seed=0, detection={"gate_dbfs": -60})
+    signal, truth = build_stream([(p, label) for _, _, label, p in r["truth"]], 12800, 2.0, None, 0)
+    write_wav(tmp_path / "rec.wav", signal, 12800, 4, format="float")
+    cough = (truth[0][1] + 0.5, truth[0][1] + 0.9, "cough")                   # in the first gap
+    write_label_track(tmp_path / "rec.txt", [*truth, cough])
+    rec = evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "rec.txt", detection={"gate_dbfs": -60})
+    assert [(e["t"], e["event"]) for e in rec["event_list"]] == [(e["t"], e["event"]) for e in r["event_list"]]
+    for k in ("utterances", "detected", "missed", "wrong_label", "false_alarms", "duplicates", "windows",
+              "gated_windows", "detection_rate", "per_label"):
+        assert rec[k] == r[k], k
+    assert rec["hours"] == pytest.approx(r["hours"], abs=1e-9)
+    assert rec["utterances"] == 8 and len(rec["notes"]) == 1 and "cough" in rec["notes"][0]
+    # noise at an SNR: seeded, and relative to the utterances' level
+    a = evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "rec.txt", snr_db=10, seed=3)
+    b = evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "rec.txt", snr_db=10, seed=3)
+    assert a["event_list"] == b["event_list"] and a["gated_windows"] == 0
+    # the command line
+    exe = bin_path("edgekit")
+    p = subprocess.run([exe, "stream-eval", str(model), "--data", str(tmp_path / "rec.wav"), "--labels",
+                        str(tmp_path / "rec.txt"), "--gate-dbfs", "-60", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["detected"] == r["detected"]
+    p = subprocess.run([exe, "stream-eval", str(model), "--data", str(tmp_path / "rec.wav"), "--labels",
+                        str(tmp_path / "rec.txt")], capture_output=True, text=True)
+    assert p.returncode == 0 and "the recording" in p.stdout and "note:" in p.stdout, p.stderr
+    for args, says in ((["--data", str(tmp_path / "rec.wav")], "give --labels FILE"),
+                       (["--data", str(tmp_path / "rec.wav"), "--labels", str(tmp_path / "rec.txt"), "--gap", "1"],
+                        "--gap is for a clip folder"),
+                       (["--data", str(tmp_path / "clips"), "--labels", str(tmp_path / "rec.txt")],
+                        "--labels is for a WAV recording"),
+                       (["--data", str(tmp_path / "nowhere")], "no such folder or file")):
+        p = subprocess.run([exe, "stream-eval", str(model), *args], capture_output=True, text=True)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and says in p.stderr, p.stderr
+    # a label file that is not this recording's
+    write_label_track(tmp_path / "long.txt", [(0.5, 1.0, "A"), (400.0, 401.0, "B")])
+    with pytest.raises(EdgekitError, match="ends at 401 s but .* long"):
+        evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "long.txt")
+    write_label_track(tmp_path / "none.txt", [(0.5, 1.0, "cough")])
+    with pytest.raises(EdgekitError, match="none of the region labels"):
+        evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "none.txt")

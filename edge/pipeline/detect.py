@@ -75,6 +75,11 @@ class Detector:
         return cls(labels, average=s["average"], threshold=s["threshold"], suppression=s["suppression"],
                    min_count=s["min_count"], nothing=s["nothing"])
 
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """The labels that can fire an event (all but the 'nothing' labels)."""
+        return tuple(label for label, fires in zip(self.labels, self._fires) if fires)
+
     def __len__(self) -> int:
         """Results in the averaging window now."""
         return len(self._times)
