@@ -158,16 +158,34 @@ class TFLiteInterpreter:
 
 
 def device_path(spec, backend) -> Callable[[np.ndarray], Any]:
-    """front end → quantize → invoke → dequantize → answer, exactly as edge-run does it."""
-    from edgekit.edge import frontend as fe
-    from edgekit.edge.pipeline.postprocess import postprocessor
-    from edgekit.edge.model.quant import dequantize, quantize
+    """One window through edge-run's own step (:class:`edgekit.edge.pipeline.step.Step`): the front end
+    writing the quantized input into the buffer bound to the backend, invoke, dequantize, answer. The
+    windows are unrelated test windows, so no frames are reused between them."""
+    from types import SimpleNamespace
 
-    front, post = fe.build(spec), postprocessor(spec)
-    inp, out = backend.input, backend.output
+    from edgekit.edge.pipeline.step import Step
+
+    step = Step(SimpleNamespace(spec=spec, backend=backend))
 
     def f(w):
-        return post(dequantize(backend.run(quantize(front(w)[None], inp)), out)[0])
+        return step(w)[0]
+    return f
+
+
+def interpreter_path(spec, interpreter) -> Callable[[np.ndarray], Any]:
+    """The same front end (written into one input buffer, as edge-run's), then TensorFlow's interpreter."""
+    from edgekit.edge.frontend.stream import StreamFeatures
+    from edgekit.edge.model.quant import dequantize
+    from edgekit.edge.pipeline.postprocess import postprocessor
+
+    inp, out = interpreter.input, interpreter.output
+    features = StreamFeatures(spec, inp.dtype, inp.scale if inp.quantized else 0.0, inp.zero_point)
+    buf = np.empty((1, *spec.input_shape), dtype=inp.dtype)
+    post = postprocessor(spec)
+
+    def f(w):
+        features.into(w, buf[0])
+        return post(dequantize(interpreter.run(buf), out)[0])
     return f
 
 
@@ -262,7 +280,7 @@ def bench_task(task: str, run_dir: Path, reports: dict, threads: list[int], n_wi
             if fmt == "tflite":
                 tb = TFLiteInterpreter(path, t)
                 configs.append({"path": "tf.lite", "runtime": "tensorflow.lite.Interpreter", "format": fmt,
-                                "precision": precision, "threads": t, "fn": device_path(spec, tb)})
+                                "precision": precision, "threads": t, "fn": interpreter_path(spec, tb)})
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     configs.append({"path": "naive", "runtime": f"{'scipy + ' if spec.task == 'stft' else ''}keras "
                     f"{keras.__version__}", "format": "keras", "precision": "float32", "threads": None,
