@@ -80,15 +80,15 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
                 keywords: Sequence[str] | None = None, window: float = 1.0, fs: float | None = None,
                 features: str = "mfcc", n_mfcc: int = 13, cmvn: bool = True, top_db: float | None = None,
                 arch: str = "dscnn", clip: dict | None = None, augment: bool | dict = True, silence: bool = True,
-                unknown: str = "auto",
+                unknown: str = "auto", tts_voices: int = 0, tts_words: str | None = None, tts_language: str = "en",
                 epochs: int = 40, patience: int = 8, batch_size: int = 32, lr: float = 3e-3,
                 lr_schedule: str | None = "plateau", seed: int = 0, n: int = 120, verbose: int = 1,
                 log=print) -> dict[str, Any]:
     """Train, evaluate and write the run directory (``convert/rundir.py``); returns metrics.json's content."""
     from edgekit.edge.frontend.clip import fit_clip
 
-    from .audio_data import (SYNTH_KEYWORDS, Augment, add_extra_classes, batches, check_regex, group_split,
-                             load_clips, select_keywords, windows)
+    from .audio_data import (SYNTH_KEYWORDS, SYNTHETIC_GROUP, Augment, add_extra_classes, add_spoken, batches,
+                             check_regex, group_split, is_synthetic, load_clips, select_keywords, windows)
 
     prepare_out(out)
     check_regex(label_regex, "--label-regex")
@@ -101,6 +101,21 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     if data is None and not keywords:
         keywords = list(SYNTH_KEYWORDS)
     cs, held = select_keywords(cs, keywords)
+    if is_synthetic(cs.groups).any():
+        raise EdgekitError(f"--group-regex gave a group named {SYNTHETIC_GROUP}/..., the name edgekit keeps for "
+                           f"synthetic speech; rename those files or change the regex")
+    tts = None
+    if tts_voices:
+        from .tts import parse_words, synthesize, version
+        words = parse_words(tts_words, cs.names)
+        spoken, voices = synthesize(words, tts_voices, cs.fs, seed=seed, language=tts_language)
+        cs = add_spoken(cs, spoken)
+        tts = {"engine": version(), "voices": tts_voices, "clips": len(spoken), "language": tts_language,
+               "words": words, "voice_list": [v.to_dict() for v in voices]}
+        log(f"synthetic speech: {len(spoken)} clips, {tts_voices} espeak-ng voices saying "
+            f"{', '.join(repr(w) for w in words.values())} (training and validation, never the test)")
+    elif tts_words:
+        raise EdgekitError("--tts-words needs --tts-voices N (how many synthetic voices say them)")
     cs, extra = add_extra_classes(cs, held, silence=silence, unknown=unknown, seed=seed)
     fs = cs.fs
     win = int(round(window * fs))
@@ -161,11 +176,12 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
         "task": "audio", "test_accuracy": acc, "test_loss": loss,
         "keyword_accuracy": float(np.mean(pred[kw] == yt[kw])) if kw.any() else None,
         "accuracy_by_group": per_group, "confusion": _confusion(yt, pred, len(cs.names)),
+        "val_files": sorted(Path(cs.clips[i].path).name for i in va if cs.clips[i].path),
         "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)), "n_test_stored": int(len(keep)),
         "class_counts": {p: class_counts(y[i], cs.names) for p, i in (("train", tr), ("val", va), ("test", te))},
         "labels": list(cs.names), "sample_rate": fs, "data": cs.source, "extra_classes": extra,
         "groups": split, "window_seconds": window, "clip": clip, "detection": DETECTION, "features": features,
-        "arch": arch,
+        "arch": arch, "tts": tts,
         "augmentation": aug.to_dict() if aug else None, "epochs": epochs, "patience": patience,
         "learning_rate": lr, "lr_schedule": lr_schedule, "seed": seed,
         "parameters": int(model.count_params()), "macs": macs(model), "machine": platform.machine(), **result,

@@ -42,6 +42,12 @@ import numpy as np
 from edgekit.edge.errors import EdgekitError
 
 SILENCE, UNKNOWN = "silence", "unknown"
+SYNTHETIC_GROUP = "espeak-ng"     # synthetic speech (edgekit.train.tts): groups espeak-ng/<voice>, never tested
+
+
+def is_synthetic(groups) -> np.ndarray:
+    """Which of ``groups`` are synthetic voices (``espeak-ng/<k>``)."""
+    return np.array([str(g).startswith(SYNTHETIC_GROUP + "/") for g in groups], dtype=bool)
 SYNTH_FS = 8000.0
 
 
@@ -221,13 +227,46 @@ def add_extra_classes(cs: ClipSet, held: list[int], *, silence: bool = True, unk
     return ClipSet(out, names, cs.fs, cs.source, cs.has_groups, cs.cache_bytes), "; ".join(notes) or "none"
 
 
+def add_spoken(cs: ClipSet, spoken: Sequence[tuple[str, int, np.ndarray]]) -> ClipSet:
+    """``cs`` with synthetic speech (``[(label, voice, samples at cs.fs), ...]``,
+    :func:`edgekit.train.tts.synthesize`) appended as in-memory clips, voice ``k`` as group ``espeak-ng/k``
+    (never in the test split, :func:`group_split`)."""
+    index = {n: k for k, n in enumerate(cs.names)}
+    clips = list(cs.clips)
+    for lab, voice, x in spoken:
+        clips.append(Clip(index[lab], f"{SYNTHETIC_GROUP}/{int(voice)}", data=np.asarray(x, np.float32)))
+    return ClipSet(clips, list(cs.names), cs.fs, cs.source, cs.has_groups, cs.cache_bytes)
+
+
 # -- splits ----------------------------------------------------------------------------------------
 
 def group_split(cs: ClipSet, test_groups: Sequence[str] | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """(train, val, test) indices and a description. With groups: the test part is every clip of
     ``test_groups`` (default: a seeded choice of about ``test_fraction`` of the groups), so no test group is
-    heard in training; validation is a stratified ``val_fraction`` of the rest. Without: stratified."""
+    heard in training; validation is a stratified ``val_fraction`` of the rest. Without: stratified.
+    Synthetic voices (groups ``espeak-ng/<k>``, :func:`add_spoken`) are never tested: the split is made on
+    the real clips, then a seeded ``val_fraction`` of the voices (at least one, when there are two or more)
+    joins validation whole and the others join training."""
+    synth = is_synthetic(cs.groups)
+    if synth.any():
+        real = np.flatnonzero(~synth)
+        sub = ClipSet([cs.clips[i] for i in real], cs.names, cs.fs, cs.source, cs.has_groups)
+        tr, va, te, split = group_split(sub, test_groups, val_fraction, test_fraction, seed)
+        g = cs.groups
+        voices = sorted({str(x) for x in g[synth]}, key=lambda v: int(v.rsplit("/", 1)[1]))
+        n_val = min(len(voices) - 1, max(1, round(val_fraction * len(voices))))
+        val_voices = set(np.random.default_rng([23, seed]).choice(voices, size=n_val, replace=False).tolist()) \
+            if n_val > 0 else set()
+        to_val = synth & np.isin(g, list(val_voices))
+        tr = np.sort(np.concatenate([real[tr], np.flatnonzero(synth & ~to_val)]))
+        va = np.sort(np.concatenate([real[va], np.flatnonzero(to_val)]))
+        split = {**split, "synthetic_voices": len(voices), "synthetic_val_voices": len(val_voices),
+                 "n_synthetic_train": int((synth & ~to_val).sum()), "n_synthetic_val": int(to_val.sum())}
+        if "train_groups" in split:
+            split["train_groups"] = sorted({*split["train_groups"], SYNTHETIC_GROUP})
+            split["val_groups"] = sorted({*split["val_groups"], *([SYNTHETIC_GROUP] if val_voices else [])})
+        return tr, va, real[te], split
     from .splits import stratified_holdout, stratified_split
 
     y = cs.labels
