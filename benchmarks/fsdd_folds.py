@@ -7,14 +7,19 @@ CNN. Writes ``benchmarks/results/fsdd_folds.json``.
 
     .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
 
+Every fold's training split also gets ``--tts-voices 100`` (100 synthetic espeak-ng speakers saying the ten
+digits, about a tenth of them held out whole for validation, none ever in the test: ``edgekit.train.tts``);
+``--tts-voices 0`` measures real speakers alone.
+
 "Keyword accuracy" is the accuracy on the held-out speaker's real digit clips (500 per fold); the test split
 also holds silence and unknown clips, whose accuracy is in ``test_accuracy``.
 
 Each two-speaker fold also plays the held-out speaker's clips as one stream through the int8 model
 (:func:`edgekit.edge.stream_eval.evaluate`: 2 s gaps, white noise at 20 dB SNR, seed 0, the detector settings
 the model's spec carries) and records ``detection_rate``, ``false_alarms_per_hour`` and the delay p50/p90
-(``stream``), and the same on the fold's validation clips (the training speakers' held-out 10 %, the data the
-detector defaults were chosen on: ``stream_validation``). About 3 minutes per fold on two cores.
+(``stream``) and the detection rate of the same stream with no noise and at 40, 30 and 10 dB (``by_snr``),
+and the same at 20 dB on the fold's validation clips (the training speakers' held-out 10 %, the data the
+detector defaults were chosen on: ``stream_validation``). About 5-7 minutes per fold on one core.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SPEAKERS = ("jackson", "nicolas", "theo")
 LABEL_RX, GROUP_RX = r"^(\d+)_", r"^\d+_([a-z]+)_"
+SNR_SWEEP = (None, 40, 30, 10)        # besides 20 dB: the held-out stream with no noise, less and more
 
 
 def edgekit(*args: str) -> str:
@@ -57,8 +63,10 @@ def int8_accuracy(run: Path, labels: list[str]) -> dict:
             "agreement_with_keras": out["agreement"], "size_bytes": out["size_bytes"], "artifact": out["artifact"]}
 
 
-def stream(model: str, data: str, names: list[str], work: Path, max_clips: int | None) -> dict:
-    """stream-eval of ``model`` on the clips ``names`` of folder ``data`` (linked into ``work``)."""
+def stream(model: str, data: str, names: list[str], work: Path, max_clips: int | None,
+           sweep: bool = False) -> dict:
+    """stream-eval of ``model`` on the clips ``names`` of folder ``data`` (linked into ``work``) at 20 dB SNR;
+    ``sweep``: also at each of ``SNR_SWEEP`` (``by_snr``: the same stream, the noise level changed)."""
     from edgekit.edge.stream_eval import evaluate
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.wav"):
@@ -68,16 +76,20 @@ def stream(model: str, data: str, names: list[str], work: Path, max_clips: int |
     r = evaluate(model, str(work), label_regex=LABEL_RX, snr_db=20, seed=0, max_clips=max_clips)
     keep = ("detection_rate", "false_alarms_per_hour", "delay_ms", "detected", "missed", "wrong_label",
             "duplicates", "false_alarms", "utterances", "hours", "gap_hours", "hop_s", "detection")
-    return {k: r[k] for k in keep}
+    out = {k: r[k] for k in keep}
+    if sweep:
+        out["by_snr"] = {}
+        for snr in SNR_SWEEP:
+            e = evaluate(model, str(work), label_regex=LABEL_RX, snr_db=snr, seed=0, max_clips=max_clips)
+            out["by_snr"]["clean" if snr is None else f"{snr:g}"] = {
+                k: e[k] for k in ("detection_rate", "missed", "wrong_label", "false_alarms_per_hour")}
+    return out
 
 
-def validation_names(data: str, test: list[str]) -> list[str]:
-    """The file names of the fold's validation clips (the split ``edgekit train audio`` made, seed 0)."""
-    from edgekit.train.audio_data import add_extra_classes, group_split, load_clips
-    cs = load_clips(data, label_regex=LABEL_RX, group_regex=GROUP_RX)
-    cs, _ = add_extra_classes(cs, [], seed=0)
-    _, va, _, _ = group_split(cs, test, seed=0)
-    return [Path(cs.clips[i].path).name for i in va if cs.clips[i].path]
+def validation_names(run: Path) -> list[str]:
+    """The file names of the fold's validation clips (the training speakers' held-out 10 %, as
+    ``edgekit train audio`` split them: metrics.json's ``val_files``)."""
+    return json.loads((run / "metrics.json").read_text())["val_files"]
 
 
 def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: int | None = None) -> dict:
@@ -94,8 +106,8 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
     if stream_clips is not None:
         held = sorted(p.name for p in Path(data).glob("*.wav") if p.name.split("_")[1] in test)
         model = row["int8"].pop("artifact")
-        row["stream"] = stream(model, data, held, out / "stream-test", stream_clips or None)
-        row["stream_validation"] = stream(model, data, validation_names(data, test), out / "stream-val", None)
+        row["stream"] = stream(model, data, held, out / "stream-test", stream_clips or None, sweep=True)
+        row["stream_validation"] = stream(model, data, validation_names(out), out / "stream-val", None)
     else:
         row["int8"].pop("artifact")
     row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -130,10 +142,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (no one-speaker runs).")
     ap.add_argument("--stream-clips", type=int, default=0,
                     help="Clips of the held-out speaker in each fold's stream (0: all 500; -1: no stream).")
+    ap.add_argument("--tts-voices", type=int, default=100,
+                    help="Synthetic espeak-ng speakers added to each fold's training split (0: none).")
     ap.add_argument("--extra", default="", help="Extra 'edgekit train audio' flags, e.g. '--features logmel'.")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "fsdd_folds.json"))
     a = ap.parse_args()
-    extra = a.extra.split()
+    extra = [*(["--tts-voices", str(a.tts_voices)] if a.tts_voices else []), *a.extra.split()]
     work = Path(a.work)
     result = {"data": a.data, "flags": extra, "stream_clips": a.stream_clips, "models": model_sizes(),
               "two_speakers": [], "one_speaker": []}
@@ -156,6 +170,9 @@ def main() -> None:
     if rows:
         result["stream_mean"] = {k: float(np.mean([r[k] for r in rows]))
                                  for k in ("detection_rate", "false_alarms_per_hour")}
+        if all("by_snr" in r for r in rows):
+            result["stream_mean"]["by_snr"] = {k: float(np.mean([r["by_snr"][k]["detection_rate"] for r in rows]))
+                                               for k in rows[0]["by_snr"]}
         print(f"stream (int8, unseen speaker): mean detection rate {result['stream_mean']['detection_rate']:.4f}, "
               f"{result['stream_mean']['false_alarms_per_hour']:.2f} false alarms/h")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
