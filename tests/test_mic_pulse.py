@@ -9,6 +9,7 @@ import ctypes.util
 import glob
 import json
 import os
+import re
 import queue
 import shutil
 import subprocess
@@ -181,9 +182,7 @@ def test_killing_the_audio_server_ends_the_stream_with_the_summary_and_one_error
         assert first["t"] == 0.0
         own.proc.kill()
         own.proc.wait()
-        t0 = time.monotonic()
-        run.wait(timeout=15)
-        elapsed = time.monotonic() - t0
+        run.wait(timeout=15)                        # a hang fails here (the bound is the mechanism's, below)
     finally:
         if run.poll() is None:
             run.kill()
@@ -193,7 +192,10 @@ def test_killing_the_audio_server_ends_the_stream_with_the_summary_and_one_error
     while not lines.empty():
         out.append(lines.get())
     summary = json.loads(out[-1])["summary"]
-    assert elapsed < 3.5, elapsed
+    # within 2 s of stream time: the source saw its stream stop, or counted 2 s of waits with no block
+    # (MicSource.silence_limit), not a wall-clock bound that a loaded machine could break
+    lost = re.search(r"the audio input (stopped|sent no audio for ([0-9.]+) s)", summary["error"])
+    assert lost and (lost.group(2) is None or float(lost.group(2)) <= 2.0), summary["error"]
     assert run.returncode == 2
     assert summary["stopped_by"] == "source lost" and "the audio input" in summary["error"]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
