@@ -43,12 +43,12 @@ from edgekit.edge.errors import EdgekitError
 
 SILENCE, UNKNOWN = "silence", "unknown"
 SYNTHETIC_GROUP = "espeak-ng"     # synthetic speech (edgekit.train.tts): groups espeak-ng/<voice>, never tested
+SYNTH_FS = 8000.0
 
 
 def is_synthetic(groups) -> np.ndarray:
     """Which of ``groups`` are synthetic voices (``espeak-ng/<k>``)."""
     return np.array([str(g).startswith(SYNTHETIC_GROUP + "/") for g in groups], dtype=bool)
-SYNTH_FS = 8000.0
 
 
 # -- the clip set ----------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class ClipSet:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        x = _read_file(c.path, self.fs)
+        x = read_clip(c.path, self.fs)
         self._cache[i] = x
         self._cached += x.nbytes
         while self._cached > self.cache_bytes and self._cache:
@@ -113,11 +113,13 @@ class ClipSet:
         return x
 
 
-def _read_file(path: str, fs: float) -> np.ndarray:
+def read_clip(path: str, fs: float, hint: str = "; remove it from the data") -> np.ndarray:
+    """WAV file ``path`` as float32 mono samples at ``fs`` (resampled if need be); a bad file is a one-line
+    error ending in ``hint``."""
     from edgekit.edge.frontend.resample import resample
     from .datasets import read_mono
 
-    x, sr = read_mono(path, "; remove it from the data")
+    x, sr = read_mono(path, hint)
     if float(sr) != fs:
         x = resample(x, sr, int(fs) if float(fs).is_integer() else fs)
     return np.asarray(x, np.float32)

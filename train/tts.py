@@ -97,8 +97,7 @@ def voices(n: int, seed: int, language: str = "en", exe: str | None = None) -> l
 
 def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
     """``text`` spoken by ``voice``: float32 mono samples at ``fs``."""
-    from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.wav import read_wav
+    from .audio_data import read_clip
 
     fd, path = tempfile.mkstemp(suffix=".wav", dir=tmp)
     os.close(fd)
@@ -107,15 +106,10 @@ def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
                            timeout=60)
         if p.returncode != 0:
             raise EdgekitError(f"espeak-ng failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
-        data, sr = read_wav(path)
+        x = read_clip(path, fs, f" (espeak-ng saying {text!r}); check --tts-words")
     finally:
         os.unlink(path)
-    x = data.mean(axis=1, dtype=np.float64) if data.ndim == 2 else np.asarray(data, np.float64)
-    if not len(x):
-        raise EdgekitError(f"espeak-ng said nothing for {text!r}; check --tts-words")
-    if float(sr) != float(fs):
-        x = resample(x, sr, int(fs) if float(fs).is_integer() else fs)
-    return np.clip(x, -1.0, 1.0).astype(np.float32)       # the resampler's overshoot past full scale
+    return np.clip(x, -1.0, 1.0)       # the resampler's overshoot past full scale
 
 
 def parse_words(text: str | None, labels: Sequence[str]) -> dict[str, str]:
