@@ -7,9 +7,9 @@ CNN. Writes ``benchmarks/results/fsdd_folds.json``.
 
     .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
 
-Every fold's training split also gets ``--tts-voices 100`` (100 synthetic espeak-ng speakers saying the ten
-digits, about a tenth of them held out whole for validation, none ever in the test: ``edgekit.train.tts``);
-``--tts-voices 0`` measures real speakers alone.
+Every fold's training split also gets ``--tts-voices 100 --tts-flite-voices 50`` (150 synthetic speakers,
+espeak-ng's and flite's, saying the ten digits, about a tenth of them held out whole for validation, none ever
+in the test: ``edgekit.train.tts``); ``--tts-voices 0 --tts-flite-voices 0`` measures real speakers alone.
 
 "Keyword accuracy" is the accuracy on the held-out speaker's real digit clips (500 per fold); the test split
 also holds silence and unknown clips, whose accuracy is in ``test_accuracy``.
@@ -144,10 +144,13 @@ def main() -> None:
                     help="Clips of the held-out speaker in each fold's stream (0: all 500; -1: no stream).")
     ap.add_argument("--tts-voices", type=int, default=100,
                     help="Synthetic espeak-ng speakers added to each fold's training split (0: none).")
+    ap.add_argument("--tts-flite-voices", type=int, default=50,
+                    help="Synthetic flite speakers added to each fold's training split (0: none).")
     ap.add_argument("--extra", default="", help="Extra 'edgekit train audio' flags, e.g. '--features logmel'.")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "fsdd_folds.json"))
     a = ap.parse_args()
-    extra = [*(["--tts-voices", str(a.tts_voices)] if a.tts_voices else []), *a.extra.split()]
+    extra = [*(["--tts-voices", str(a.tts_voices)] if a.tts_voices else []),
+             *(["--tts-flite-voices", str(a.tts_flite_voices)] if a.tts_flite_voices else []), *a.extra.split()]
     work = Path(a.work)
     result = {"data": a.data, "flags": extra, "stream_clips": a.stream_clips, "models": model_sizes(),
               "two_speakers": [], "one_speaker": []}

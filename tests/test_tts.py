@@ -1,6 +1,6 @@
-"""Synthetic speakers (``edgekit train audio --tts-voices``): real espeak-ng voices, seeded, at the training
-rate, in training and validation (whole voices), never in the test; bad flags and a missing espeak-ng are
-one-line errors."""
+"""Synthetic speakers (``edgekit train audio --tts-voices / --tts-flite-voices``): real espeak-ng and flite
+voices, seeded, at the training rate, in training and validation (whole voices), never in the test; bad flags
+and a missing espeak-ng or flite are one-line errors."""
 import json
 import os
 import shutil
@@ -13,6 +13,8 @@ from conftest import bin_path, run
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed (.ci/run installs it: apt-get install espeak-ng)")
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
+                                 reason="flite is not installed (.ci/run installs it: apt-get install flite)")
 FSDD_LABEL, FSDD_GROUP = r"^(\d+)_", r"^\d+_([a-z]+)_"
 
 
@@ -35,7 +37,8 @@ def test_every_voice_says_every_word_at_the_training_rate():
 
     spoken, vs = tts.synthesize({"7": "7", "yes": "yes"}, 3, 8000.0, seed=4)
     assert len(vs) == 3 and [lab for lab, _, _ in spoken] == ["7", "yes"] * 3
-    assert [k for _, k, _ in spoken] == [0, 0, 1, 1, 2, 2]
+    assert [k for _, k, _ in spoken] == ["espeak-ng/0", "espeak-ng/0", "espeak-ng/1", "espeak-ng/1",
+                                         "espeak-ng/2", "espeak-ng/2"]
     for _, _, x in spoken:
         assert x.dtype == np.float32 and 0.2 * 8000 < len(x) < 3 * 8000
         assert 1e-3 < float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) and np.abs(x).max() <= 1.0
@@ -49,6 +52,44 @@ def test_every_voice_says_every_word_at_the_training_rate():
     spec = np.abs(np.fft.rfft(hi[0][2])) ** 2
     f = np.fft.rfftfreq(len(hi[0][2]), 1 / 16000)
     assert spec[(f > 80) & (f < 4000)].sum() > 0.8 * spec.sum()
+
+
+@needs_flite
+def test_flite_voices_are_seeded_recorded_voices_at_the_training_rate():
+    from edgekit.train import tts
+
+    a, b, c = tts.flite_voices(40, 0), tts.flite_voices(40, 0), tts.flite_voices(40, 1)
+    assert a == b and a != c
+    assert {v.voice for v in a} == set(tts.FLITE_VOICES)           # all five built-in voices are drawn
+    for v in a:
+        if tts.FLITE_VOICES[v.voice] is None:                        # rms keeps its own pitch
+            assert v.f0 is None and v.f0_std is None and "int_f0_target_mean" not in " ".join(v.args())
+            continue
+        lo, hi = tts.FLITE_VOICES[v.voice]
+        assert lo <= v.f0 <= hi and tts.F0_STD[0] <= v.f0_std <= tts.F0_STD[1]
+        assert tts.STRETCH[0] <= v.stretch <= tts.STRETCH[1]
+    assert tts.flite_version().startswith("flite-2")
+    spoken, vs = tts.synthesize({"7": "seven", "2": "two"}, 1, 8000.0, seed=3, n_flite=2)
+    assert [g for _, g, _ in spoken] == ["espeak-ng/0", "espeak-ng/0", "flite/0", "flite/0", "flite/1", "flite/1"]
+    assert [type(v).__name__ for v in vs] == ["Voice", "FliteVoice", "FliteVoice"]
+    for _, _, x in spoken:
+        assert x.dtype == np.float32 and 0.2 * 8000 < len(x) < 3 * 8000 and np.abs(x).max() <= 1.0
+        assert float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) > 1e-3
+    # a lower pitch is a lower fundamental: the same voice and word at two target pitches
+    low, high = (tts.say_flite(tts.flite(), tts.FliteVoice("kal16", f0, 5, 1.0), "two", 8000.0, "/tmp")
+                 for f0 in (90, 180))
+
+    def f0_of(x):
+        x = x - x.mean()
+        r = np.correlate(x, x, "full")[len(x) - 1:]
+        lags = np.arange(len(r))
+        ok = (lags >= 8000 // 400) & (lags <= 8000 // 60)           # 60-400 Hz
+        return 8000 / lags[ok][np.argmax(r[ok])]
+    assert f0_of(low) < 0.75 * f0_of(high)
+    # flite only: its voices alone, no espeak-ng needed
+    only, vs = tts.synthesize({"7": "seven"}, 0, 8000.0, seed=3, n_flite=2)
+    assert [g for _, g, _ in only] == ["flite/0", "flite/1"] and len(vs) == 2
+    np.testing.assert_array_equal(only[0][2], spoken[2][2])        # a flite voice is repeatable
 
 
 def test_words_parse_and_bad_words_are_errors():
@@ -77,6 +118,8 @@ def test_synthetic_voices_are_never_tested_and_validate_whole(shared_data):
     g = cs.groups
     synth = set(np.flatnonzero(is_synthetic(g)).tolist())
     assert len(synth) >= 200 and len({g[i] for i in synth}) == 20
+    with pytest.raises(Exception, match="is not <engine>/<k>"):
+        add_spoken(cs, [(cs.names[0], "jackson", spoken[0][2])])
     for test in (["theo"], None):
         tr, va, te, info = group_split(cs, test, seed=1)
         assert synth.isdisjoint(te.tolist()) and synth <= set(np.r_[tr, va].tolist())
@@ -99,6 +142,7 @@ def test_synthetic_voices_are_never_tested_and_validate_whole(shared_data):
 
 
 @needs_espeak
+@needs_flite
 def test_train_audio_with_synthetic_voices_records_them(shared_data, tmp_path):
     src = shared_data / "fsdd" / "recordings"
     if not src.is_dir():
@@ -110,18 +154,21 @@ def test_train_audio_with_synthetic_voices_records_them(shared_data, tmp_path):
             (d / p.name).symlink_to(p)
     out = tmp_path / "run"
     p = run(bin_path("edgekit"), "train", "audio", "--data", str(d), "--label-regex", FSDD_LABEL,
-            "--group-regex", FSDD_GROUP, "--test-groups", "theo", "--tts-voices", "4", "--tts-words",
-            "0=zero", "--epochs", "1", "--out", str(out))
-    assert "synthetic speech: 12 clips, 4 espeak-ng voices" in p.stdout
+            "--group-regex", FSDD_GROUP, "--test-groups", "theo", "--tts-voices", "4", "--tts-flite-voices", "2",
+            "--tts-words", "0=zero", "--epochs", "1", "--out", str(out))
+    assert "synthetic speech: 18 clips, 4 espeak-ng voices, 2 flite voices" in p.stdout
     m = json.loads((out / "metrics.json").read_text())
-    assert m["tts"]["voices"] == 4 and m["tts"]["clips"] == 12 and len(m["tts"]["voice_list"]) == 4
-    assert m["tts"]["words"] == {"0": "zero", "1": "1", "2": "2"} and "1.5" in m["tts"]["engine"]
-    assert m["groups"]["train_groups"] == ["espeak-ng", "jackson", "nicolas"]
+    t = m["tts"]
+    assert t["voices"] == 4 and t["flite_voices"] == 2 and t["clips"] == 18 and len(t["voice_list"]) == 6
+    assert [v.get("engine") for v in t["voice_list"]] == [None] * 4 + ["flite"] * 2
+    assert t["words"] == {"0": "zero", "1": "1", "2": "2"} and "1.5" in t["engine"] and "2.2" in t["flite"]
+    assert m["groups"]["train_groups"] == ["espeak-ng", "flite", "jackson", "nicolas"]
     assert m["groups"]["test_groups"] == ["theo"] and m["groups"]["synthetic_val_voices"] == 1
+    assert len(set(m["groups"]["val_groups"]) & {"espeak-ng", "flite"}) == 1
     cc = m["class_counts"]
     words = ("0", "1", "2")
     assert sum(cc["test"][w] for w in words) == 3 * 8                       # theo's clips, nothing synthetic
-    assert sum(cc["train"][w] + cc["val"][w] for w in words) == 2 * 3 * 8 + 12
+    assert sum(cc["train"][w] + cc["val"][w] for w in words) == 2 * 3 * 8 + 18
     assert all(f.split("_")[1] in ("jackson", "nicolas") for f in m["val_files"])
     assert set(m["accuracy_by_group"]) == {"theo"}
 
@@ -137,7 +184,9 @@ def _one_line_error(p, *says):
 def test_tts_flag_errors(tmp_path):
     edgekit = bin_path("edgekit")
     _one_line_error(run(edgekit, "train", "audio", "--tts-words", "0=zero", "--out", str(tmp_path / "a"),
-                        check=False), "--tts-words needs --tts-voices")
+                        check=False), "--tts-words needs --tts-voices N or --tts-flite-voices N")
+    _one_line_error(run(edgekit, "train", "audio", "--tts-flite-voices", "-1", "--out", str(tmp_path / "f"),
+                        check=False), "--tts-flite-voices")
     _one_line_error(run(edgekit, "train", "audio", "--tts-voices", "1001", "--out", str(tmp_path / "b"),
                         check=False), "--tts-voices")
     # no espeak-ng on the PATH: says what to install
@@ -145,3 +194,6 @@ def test_tts_flag_errors(tmp_path):
     if shutil.which("espeak-ng", path=env["PATH"]) is None:
         _one_line_error(run(edgekit, "train", "audio", "--tts-voices", "2", "--out", str(tmp_path / "c"),
                             check=False, env=env), "needs espeak-ng", "apt-get install espeak-ng")
+    if shutil.which("flite", path=env["PATH"]) is None:
+        _one_line_error(run(edgekit, "train", "audio", "--tts-flite-voices", "2", "--out", str(tmp_path / "d"),
+                            check=False, env=env), "--tts-flite-voices needs flite", "apt-get install flite")

@@ -81,13 +81,14 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
                 features: str = "mfcc", n_mfcc: int = 13, cmvn: bool = True, top_db: float | None = None,
                 arch: str = "dscnn", clip: dict | None = None, augment: bool | dict = True, silence: bool = True,
                 unknown: str = "auto", tts_voices: int = 0, tts_words: str | None = None, tts_language: str = "en",
+                tts_flite_voices: int = 0,
                 epochs: int = 40, patience: int = 8, batch_size: int = 32, lr: float = 3e-3,
                 lr_schedule: str | None = "plateau", seed: int = 0, n: int = 120, verbose: int = 1,
                 log=print) -> dict[str, Any]:
     """Train, evaluate and write the run directory (``convert/rundir.py``); returns metrics.json's content."""
     from edgekit.edge.frontend.clip import fit_clip
 
-    from .audio_data import (SYNTH_KEYWORDS, SYNTHETIC_GROUP, Augment, add_extra_classes, add_spoken, batches,
+    from .audio_data import (SYNTH_KEYWORDS, SYNTHETIC_GROUPS, Augment, add_extra_classes, add_spoken, batches,
                              check_regex, group_split, is_synthetic, load_clips, select_keywords, windows)
 
     prepare_out(out)
@@ -102,20 +103,25 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
         keywords = list(SYNTH_KEYWORDS)
     cs, held = select_keywords(cs, keywords)
     if is_synthetic(cs.groups).any():
-        raise EdgekitError(f"--group-regex gave a group named {SYNTHETIC_GROUP}/..., the name edgekit keeps for "
-                           f"synthetic speech; rename those files or change the regex")
+        raise EdgekitError(f"--group-regex gave a group named {'/... or '.join(SYNTHETIC_GROUPS)}/..., the names "
+                           f"edgekit keeps for synthetic speech; rename those files or change the regex")
     tts = None
-    if tts_voices:
-        from .tts import parse_words, synthesize, version
+    if tts_voices or tts_flite_voices:
+        from .tts import flite_version, parse_words, synthesize, version
         words = parse_words(tts_words, cs.names)
-        spoken, voices = synthesize(words, tts_voices, cs.fs, seed=seed, language=tts_language)
+        spoken, voices = synthesize(words, tts_voices, cs.fs, seed=seed, language=tts_language,
+                                    n_flite=tts_flite_voices)
         cs = add_spoken(cs, spoken)
-        tts = {"engine": version(), "voices": tts_voices, "clips": len(spoken), "language": tts_language,
-               "words": words, "voice_list": [v.to_dict() for v in voices]}
-        log(f"synthetic speech: {len(spoken)} clips, {tts_voices} espeak-ng voices saying "
+        tts = {"engine": version() if tts_voices else None, "voices": tts_voices, "clips": len(spoken),
+               "language": tts_language, "words": words, "voice_list": [v.to_dict() for v in voices],
+               "flite": flite_version() if tts_flite_voices else None, "flite_voices": tts_flite_voices}
+        said = ", ".join(f"{n} {e} voices" for n, e in ((tts_voices, "espeak-ng"), (tts_flite_voices, "flite"))
+                         if n)
+        log(f"synthetic speech: {len(spoken)} clips, {said} saying "
             f"{', '.join(repr(w) for w in words.values())} (training and validation, never the test)")
     elif tts_words:
-        raise EdgekitError("--tts-words needs --tts-voices N (how many synthetic voices say them)")
+        raise EdgekitError("--tts-words needs --tts-voices N or --tts-flite-voices N (how many synthetic voices "
+                           "say them)")
     cs, extra = add_extra_classes(cs, held, silence=silence, unknown=unknown, seed=seed)
     fs = cs.fs
     win = int(round(window * fs))

@@ -42,13 +42,14 @@ import numpy as np
 from edgekit.edge.errors import EdgekitError
 
 SILENCE, UNKNOWN = "silence", "unknown"
-SYNTHETIC_GROUP = "espeak-ng"     # synthetic speech (edgekit.train.tts): groups espeak-ng/<voice>, never tested
+SYNTHETIC_GROUPS = ("espeak-ng", "flite")   # synthetic speech (edgekit.train.tts): groups <engine>/<voice>,
+                                            # never tested
 SYNTH_FS = 8000.0
 
 
 def is_synthetic(groups) -> np.ndarray:
-    """Which of ``groups`` are synthetic voices (``espeak-ng/<k>``)."""
-    return np.array([str(g).startswith(SYNTHETIC_GROUP + "/") for g in groups], dtype=bool)
+    """Which of ``groups`` are synthetic voices (``espeak-ng/<k>``, ``flite/<k>``)."""
+    return np.array([str(g).split("/", 1)[0] in SYNTHETIC_GROUPS and "/" in str(g) for g in groups], dtype=bool)
 
 
 # -- the clip set ----------------------------------------------------------------------------------
@@ -230,13 +231,16 @@ def add_extra_classes(cs: ClipSet, held: list[int], *, silence: bool = True, unk
 
 
 def add_spoken(cs: ClipSet, spoken: Sequence[tuple[str, int, np.ndarray]]) -> ClipSet:
-    """``cs`` with synthetic speech (``[(label, voice, samples at cs.fs), ...]``,
-    :func:`edgekit.train.tts.synthesize`) appended as in-memory clips, voice ``k`` as group ``espeak-ng/k``
-    (never in the test split, :func:`group_split`)."""
+    """``cs`` with synthetic speech (``[(label, group, samples at cs.fs), ...]``,
+    :func:`edgekit.train.tts.synthesize`; the group is the voice, ``espeak-ng/<k>`` or ``flite/<k>``) appended
+    as in-memory clips (never in the test split, :func:`group_split`)."""
     index = {n: k for k, n in enumerate(cs.names)}
     clips = list(cs.clips)
-    for lab, voice, x in spoken:
-        clips.append(Clip(index[lab], f"{SYNTHETIC_GROUP}/{int(voice)}", data=np.asarray(x, np.float32)))
+    for lab, group, x in spoken:
+        if not is_synthetic([group])[0]:
+            raise EdgekitError(f"synthetic group {group!r} is not <engine>/<k> with an engine of "
+                               f"{', '.join(SYNTHETIC_GROUPS)}")
+        clips.append(Clip(index[lab], str(group), data=np.asarray(x, np.float32)))
     return ClipSet(clips, list(cs.names), cs.fs, cs.source, cs.has_groups, cs.cache_bytes)
 
 
@@ -247,7 +251,7 @@ def group_split(cs: ClipSet, test_groups: Sequence[str] | None = None, val_fract
     """(train, val, test) indices and a description. With groups: the test part is every clip of
     ``test_groups`` (default: a seeded choice of about ``test_fraction`` of the groups), so no test group is
     heard in training; validation is a stratified ``val_fraction`` of the rest. Without: stratified.
-    Synthetic voices (groups ``espeak-ng/<k>``, :func:`add_spoken`) are never tested: the split is made on
+    Synthetic voices (groups ``espeak-ng/<k>``, ``flite/<k>``, :func:`add_spoken`) are never tested: the split is made on
     the real clips, then a seeded ``val_fraction`` of the voices (at least one, when there are two or more)
     joins validation whole and the others join training."""
     synth = is_synthetic(cs.groups)
@@ -256,7 +260,7 @@ def group_split(cs: ClipSet, test_groups: Sequence[str] | None = None, val_fract
         sub = ClipSet([cs.clips[i] for i in real], cs.names, cs.fs, cs.source, cs.has_groups)
         tr, va, te, split = group_split(sub, test_groups, val_fraction, test_fraction, seed)
         g = cs.groups
-        voices = sorted({str(x) for x in g[synth]}, key=lambda v: int(v.rsplit("/", 1)[1]))
+        voices = sorted({str(x) for x in g[synth]}, key=lambda v: (v.split("/")[0], int(v.rsplit("/", 1)[1])))
         n_val = min(len(voices) - 1, max(1, round(val_fraction * len(voices))))
         val_voices = set(np.random.default_rng([23, seed]).choice(voices, size=n_val, replace=False).tolist()) \
             if n_val > 0 else set()
@@ -266,8 +270,9 @@ def group_split(cs: ClipSet, test_groups: Sequence[str] | None = None, val_fract
         split = {**split, "synthetic_voices": len(voices), "synthetic_val_voices": len(val_voices),
                  "n_synthetic_train": int((synth & ~to_val).sum()), "n_synthetic_val": int(to_val.sum())}
         if "train_groups" in split:
-            split["train_groups"] = sorted({*split["train_groups"], SYNTHETIC_GROUP})
-            split["val_groups"] = sorted({*split["val_groups"], *([SYNTHETIC_GROUP] if val_voices else [])})
+            engines = lambda vs: {v.split("/")[0] for v in vs}                      # noqa: E731
+            split["train_groups"] = sorted({*split["train_groups"], *engines(set(voices) - val_voices)})
+            split["val_groups"] = sorted({*split["val_groups"], *engines(val_voices)})
         return tr, va, real[te], split
     from .splits import stratified_holdout, stratified_split
 

@@ -94,10 +94,13 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
 @click.option("--tts-voices", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
               help="Synthetic espeak-ng speakers added to training (edgekit train audio --tts-voices), e.g. 100 "
                    "with FSDD.")
+@click.option("--tts-flite-voices", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
+              help="Synthetic flite speakers added to training (edgekit train audio --tts-flite-voices), e.g. 50 "
+                   "with FSDD.")
 @click.option("--out", type=click.Path(file_okay=False), default="demo-audio", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, out, epochs, seed):
+def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flite_voices, out, epochs, seed):
     """`edgekit build audio` (the DS-CNN keyword detector, test groups held out; TFLite and ONNX, float32 and int8),
     compare float32 with int8 on the held-out clips, and evaluate it as a detector on a stream of them
     (edgekit stream-eval)."""
@@ -118,7 +121,8 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, out, epo
     args = [*(["--data", str(data)] if data else []), *(["--label-regex", label_regex] if label_regex else []),
             *(["--group-regex", group_regex] if group_regex else []),
             *(["--test-groups", test_groups] if test_groups else []),
-            *(["--tts-voices", str(tts_voices)] if tts_voices else []), "--epochs", str(epochs), "--seed", str(seed)]
+            *(["--tts-voices", str(tts_voices)] if tts_voices else []),
+            *(["--tts-flite-voices", str(tts_flite_voices)] if tts_flite_voices else []), "--epochs", str(epochs), "--seed", str(seed)]
     click.echo(f"(steps 1-3 are `edgekit build audio {' '.join(args)}`)")
     b = build_all("audio", out, args, runs=50, run_name="audio", step=_steps(1))
     metrics = b["metrics"]

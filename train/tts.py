@@ -1,4 +1,4 @@
-"""Synthetic speakers for the ``audio`` task: each keyword spoken by seeded espeak-ng voices.
+"""Synthetic speakers for the ``audio`` task: each keyword spoken by seeded espeak-ng and flite voices.
 
 With two or three real speakers, a keyword spotter learns their voices rather than the words: on FSDD's three
 folds (benchmarks/README.md, "Keyword spotting") a second training speaker adds 24 pp on the unseen one.
@@ -14,7 +14,14 @@ the voices join the validation split whole, so early stopping watches voices the
 real training speakers' held-out clips alone tell it little about an unseen voice); the rest go to
 training; none ever goes to the test split, so the reported accuracy stays on real speech.
 
-espeak-ng is a workstation tool here (Debian: ``apt-get install espeak-ng``); the device never needs it.
+flite (``--tts-flite-voices``) adds voices of another kind: its five built-in voices (kal, kal16, awb, rms,
+slt: four men and a woman, US and Scottish English) are diphone and clustergen voices built from recordings of
+real people, closer to natural speech than espeak-ng's formants; a flite voice is one of them with a seeded
+mean pitch, pitch range (not rms: it keeps its own) and duration stretch. Its groups are ``flite/0``, ``flite/1``, ... and split the same
+way. On FSDD's folds, 50 flite voices on top of 100 espeak-ng ones added 2.2 pp (benchmarks/README.md).
+
+espeak-ng and flite are workstation tools here (Debian: ``apt-get install espeak-ng flite``); the device never
+needs them.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ import numpy as np
 from edgekit.edge.errors import EdgekitError
 
 MAX_VOICES = 1000
+ENGINES = ("espeak-ng", "flite")     # group prefixes: espeak-ng/<k>, flite/<k>
 PITCH = (25, 75)          # espeak-ng -p (0-99, default 50)
 RATE = (120, 200)         # words per minute (-s, default 175)
 AMPLITUDE = (80, 120)     # -a (default 100)
@@ -51,6 +59,30 @@ class Voice:
     def to_dict(self) -> dict:
         return {"voice": f"{self.accent}+{self.variant}", "pitch": self.pitch, "rate": self.rate,
                 "amplitude": self.amplitude}
+
+
+@dataclass(frozen=True)
+class FliteVoice:
+    voice: str
+    f0: int | None      # mean pitch, Hz (int_f0_target_mean); None: the voice's own (rms ignores a target)
+    f0_std: int | None  # pitch range, Hz (int_f0_target_stddev)
+    stretch: float      # duration_stretch: > 1 speaks slower
+
+    def args(self) -> list[str]:
+        pitch = [] if self.f0 is None else ["--setf", f"int_f0_target_mean={self.f0}", "--setf",
+                                            f"int_f0_target_stddev={self.f0_std}"]
+        return ["-voice", self.voice, *pitch, "--setf", f"duration_stretch={self.stretch}"]
+
+    def to_dict(self) -> dict:
+        return {"engine": "flite", "voice": self.voice, "f0": self.f0, "f0_std": self.f0_std,
+                "stretch": self.stretch}
+
+
+# flite's built-in voices and the mean pitch range each is drawn from (Hz): men 80-170, the woman 140-260; rms
+# (a clustergen voice) keeps its own pitch whatever the target (measured: the same samples), so its is None
+FLITE_VOICES = {"awb": (80, 170), "kal": (80, 170), "kal16": (80, 170), "rms": None, "slt": (140, 260)}
+F0_STD = (5, 35)
+STRETCH = (0.8, 1.4)
 
 
 def espeak() -> str:
@@ -112,6 +144,52 @@ def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
     return np.clip(x, -1.0, 1.0)       # the resampler's overshoot past full scale
 
 
+def flite() -> str:
+    exe = shutil.which("flite")
+    if exe is None:
+        raise EdgekitError("--tts-flite-voices needs flite, which is not installed (Debian/Ubuntu: apt-get install "
+                           "flite); install it or leave out --tts-flite-voices")
+    return exe
+
+
+def flite_voices(n: int, seed: int, exe: str | None = None) -> list[FliteVoice]:
+    """``n`` seeded flite voices among the installed ones of :data:`FLITE_VOICES`."""
+    exe = exe or flite()
+    p = subprocess.run([exe, "-lv"], capture_output=True, text=True, timeout=30)
+    have = set(p.stdout.replace("Voices available:", " ").split())
+    names = sorted(v for v in FLITE_VOICES if v in have)
+    if not names:
+        raise EdgekitError(f"flite has none of the voices {', '.join(FLITE_VOICES)} (flite -lv: "
+                           f"{p.stdout.strip()[:200]!r}); install Debian's flite package")
+    rng = np.random.default_rng([19, seed])
+    out = []
+    for _ in range(n):
+        v = names[int(rng.integers(len(names)))]
+        lo, hi = FLITE_VOICES[v] or (80, 170)
+        f0, f0_std = int(rng.integers(lo, hi + 1)), int(rng.integers(F0_STD[0], F0_STD[1] + 1))
+        if FLITE_VOICES[v] is None:
+            f0 = f0_std = None
+        out.append(FliteVoice(v, f0, f0_std, round(float(rng.uniform(*STRETCH)), 3)))
+    return out
+
+
+def say_flite(exe: str, voice: FliteVoice, text: str, fs: float, tmp: str) -> np.ndarray:
+    """``text`` spoken by a flite ``voice``: float32 mono samples at ``fs``."""
+    from .audio_data import read_clip
+
+    fd, path = tempfile.mkstemp(suffix=".wav", dir=tmp)
+    os.close(fd)
+    try:
+        p = subprocess.run([exe, *voice.args(), "-t", text, "-o", path], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            raise EdgekitError(f"flite failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
+        x = read_clip(path, fs, f" (flite saying {text!r}); check --tts-words")
+    finally:
+        os.unlink(path)
+    return np.clip(x, -1.0, 1.0)
+
+
 def parse_words(text: str | None, labels: Sequence[str]) -> dict[str, str]:
     """``"0=zero,1=one"`` → {label: text}; a label not named is spoken as written ("_" as a space)."""
     words = {lab: lab.replace("_", " ") for lab in labels}
@@ -129,20 +207,43 @@ def parse_words(text: str | None, labels: Sequence[str]) -> dict[str, str]:
 
 
 def synthesize(words: Mapping[str, str], n_voices: int, fs: float, seed: int = 0, language: str = "en",
-               workers: int = 2) -> tuple[list[tuple[str, int, np.ndarray]], list[Voice]]:
-    """Every label of ``words`` said by ``n_voices`` voices: ``[(label, voice index, samples), ...]`` (voice
-    by voice, labels in the given order) and the voices."""
-    if not 0 < n_voices <= MAX_VOICES:
-        raise EdgekitError(f"--tts-voices {n_voices}: give 1 to {MAX_VOICES}")
-    exe = espeak()
-    vs = voices(n_voices, seed, language, exe)
-    jobs = [(v, k, lab, said) for k, v in enumerate(vs) for lab, said in words.items()]
+               workers: int = 2, n_flite: int = 0
+               ) -> tuple[list[tuple[str, str, np.ndarray]], list[Voice | FliteVoice]]:
+    """Every label of ``words`` said by ``n_voices`` espeak-ng voices and ``n_flite`` flite voices:
+    ``[(label, group, samples), ...]`` (group ``espeak-ng/<k>`` or ``flite/<k>``; voice by voice, labels in
+    the given order) and the voices (espeak-ng's first)."""
+    for n, flag in ((n_voices, "--tts-voices"), (n_flite, "--tts-flite-voices")):
+        if not 0 <= n <= MAX_VOICES:
+            raise EdgekitError(f"{flag} {n}: give 0 to {MAX_VOICES}")
+    if not n_voices + n_flite:
+        raise EdgekitError("no synthetic voices asked for: give --tts-voices N and/or --tts-flite-voices N")
+    jobs = []
+    vs: list[Voice | FliteVoice] = []
+    if n_voices:
+        exe = espeak()
+        ev = voices(n_voices, seed, language, exe)
+        vs += ev
+        jobs += [(say, exe, v, f"espeak-ng/{k}", lab, said) for k, v in enumerate(ev) for lab, said in words.items()]
+    if n_flite:
+        exe = flite()
+        fv = flite_voices(n_flite, seed, exe)
+        vs += fv
+        jobs += [(say_flite, exe, v, f"flite/{k}", lab, said) for k, v in enumerate(fv)
+                 for lab, said in words.items()]
     with tempfile.TemporaryDirectory(prefix="edgekit-tts-") as tmp, ThreadPoolExecutor(max(1, workers)) as pool:
-        audio = list(pool.map(lambda j: say(exe, j[0], j[3], fs, tmp), jobs))
-    return [(lab, k, x) for (_, k, lab, _), x in zip(jobs, audio)], vs
+        audio = list(pool.map(lambda j: j[0](j[1], j[2], j[5], fs, tmp), jobs))
+    return [(lab, group, x) for (_, _, _, group, lab, _), x in zip(jobs, audio)], vs
 
 
 def version() -> str:
     p = subprocess.run([espeak(), "--version"], capture_output=True, text=True, timeout=30)
     text = p.stdout.strip().splitlines()[0] if p.stdout.strip() else "espeak-ng"
     return text.split("  Data at")[0].strip()
+
+
+def flite_version() -> str:
+    p = subprocess.run([flite(), "--version"], capture_output=True, text=True, timeout=30)
+    for line in (p.stdout + p.stderr).splitlines():     # "  version: flite-2.2-current Sep 2018 (...)"
+        if "version:" in line:
+            return line.split("version:", 1)[1].split("(")[0].strip()
+    return "flite"
