@@ -19,7 +19,7 @@ Each two-speaker fold also plays the held-out speaker's clips as one stream thro
 the model's spec carries) and records ``detection_rate``, ``false_alarms_per_hour`` and the delay p50/p90
 (``stream``) and the detection rate of the same stream with no noise and at 40, 30 and 10 dB (``by_snr``),
 and the same at 20 dB on the fold's validation clips (the training speakers' held-out 10 %, the data the
-detector defaults were chosen on: ``stream_validation``). About 5-7 minutes per fold on one core.
+detector defaults were chosen on: ``stream_validation``). About 8-9 minutes per fold on one core.
 """
 from __future__ import annotations
 
