@@ -75,7 +75,8 @@ def stream(model: str, data: str, names: list[str], work: Path, max_clips: int |
         (work / n).symlink_to(Path(data) / n)
     r = evaluate(model, str(work), label_regex=LABEL_RX, snr_db=20, seed=0, max_clips=max_clips)
     keep = ("detection_rate", "false_alarms_per_hour", "delay_ms", "detected", "missed", "wrong_label",
-            "duplicates", "false_alarms", "utterances", "hours", "gap_hours", "hop_s", "detection")
+            "duplicates", "false_alarms", "utterances", "hours", "gap_hours", "hop_s", "detection",
+            "utterance_snr_db")
     out = {k: r[k] for k in keep}
     if sweep:
         out["by_snr"] = {}

@@ -198,6 +198,9 @@ def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_
         return
     d = r["delay_ms"] or {}
     snr_text = "none" if r["snr_db"] is None else f"{r['snr_db']:g} dB"
+    u = r.get("utterance_snr_db")
+    if u:
+        snr_text += f" (per utterance p10 / p50 / p90 {u['p10']:.1f} / {u['p50']:.1f} / {u['p90']:.1f} dB)"
     how = f"gaps {r['gap_s']:g} s" if r["gap_s"] is not None else f"the recording {r['data']}"
     click.echo(f"{r['model']}: {r['utterances']} utterances in {r['hours'] * 3600:.0f} s of stream "
                f"({how}, SNR {snr_text}, seed {r['seed']})")

@@ -2,7 +2,8 @@
 
 A classifier tested clip by clip says nothing about what a keyword detector does on a live microphone: how
 many words it catches while the audio runs on, how late, and how often it fires on the noise between
-words. :func:`build_stream` lays clips end to end with gaps between them and adds noise at a given SNR;
+words. :func:`build_stream` lays clips end to end with gaps between them and adds noise at a given SNR
+(:func:`utterance_snr` says what that SNR is for each utterance, whose levels differ);
 :func:`match_events` scores a list of events (:class:`edgekit.edge.pipeline.detect.Detector`'s) against the
 stream's truth; :func:`evaluate` does both for a model file and a clip folder (:mod:`edgekit.edge.io.clips`),
 :func:`evaluate_recording` for a user's long recording and its label file (:mod:`edgekit.edge.io.label_track`).
@@ -44,8 +45,17 @@ def _loudest(x: np.ndarray, n: int) -> np.ndarray:
 
 def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: float | None = None,
                  seed: int = 0, fit: float | None = None) -> tuple[np.ndarray, list[Truth]]:
-    """``(signal, truth)``: the clips in the order given, each after a gap of ``gap_s`` seconds (and one gap
-    after the last), at ``fs`` Hz; ``truth`` is ``[(start_s, end_s, label), ...]`` of the clips in the stream.
+    """``(signal, truth)``: :func:`lay_out_stream` without the clips' powers."""
+    signal, truth, _, _ = lay_out_stream(clips, fs, gap_s, snr_db, seed, fit)
+    return signal, truth
+
+
+def lay_out_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: float | None = None,
+                   seed: int = 0, fit: float | None = None
+                   ) -> tuple[np.ndarray, list[Truth], list[float], float | None]:
+    """``(signal, truth, powers, noise_power)``: the clips in the order given, each after a gap of ``gap_s``
+    seconds (and one gap after the last), at ``fs`` Hz; ``truth`` is ``[(start_s, end_s, label), ...]`` of the
+    clips in the stream.
 
     ``clips`` are ``(path, label, ...)`` (:func:`edgekit.edge.io.clips.list_clips`' rows), read with
     :mod:`edgekit.edge.io.wav`, mixed to mono and resampled to ``fs`` when their rate differs. ``fit``
@@ -53,7 +63,9 @@ def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: 
     whole. ``snr_db``: white Gaussian noise over the whole stream, its power ``snr_db`` below the speech
     level (the mean power of all clip samples), drawn from ``seed``; None adds no noise (gaps are digital
     silence). The result is float32 clipped to [-1, 1], as an ADC would give it; the same arguments give
-    the same stream.
+    the same stream. ``powers``: each clip's mean power as laid out (before noise), ``noise_power`` the
+    noise's (None without noise): :func:`utterance_snr` of the two says what the one noise level means
+    for each utterance.
     """
     from edgekit.edge.frontend.resample import resample
     from edgekit.edge.io.wav import read_wav
@@ -71,7 +83,7 @@ def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: 
     gap = int(round(gap_s * fs))
     pieces, truth = [np.zeros(gap, np.float32)], []
     pos = gap
-    energy, n_speech = 0.0, 0
+    energy, n_speech, powers = 0.0, 0, []
     for clip in clips:
         path, label = clip[0], clip[1]
         data, rate = read_wav(path)
@@ -83,21 +95,41 @@ def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: 
         x = np.asarray(x, np.float32)
         if fit is not None:
             x = _loudest(x, int(round(fit * fs)))
-        energy += float(np.dot(x.astype(np.float64), x))
+        e = float(np.dot(x.astype(np.float64), x))
+        energy += e
         n_speech += len(x)
+        powers.append(e / len(x))
         truth.append((pos / fs, (pos + len(x)) / fs, str(label)))
         pieces += [x, np.zeros(gap, np.float32)]
         pos += len(x) + gap
     signal = np.concatenate(pieces)
+    noise_power = None
     if snr_db is not None:
         speech_power = energy / max(n_speech, 1)
         if not speech_power > 0:
             raise EdgekitError("every clip is digital silence; noise at an SNR needs a speech level")
-        noise_rms = math.sqrt(speech_power / 10.0 ** (snr_db / 10.0))
+        noise_power = speech_power / 10.0 ** (snr_db / 10.0)
         rng = np.random.default_rng(seed)
-        signal = signal + (noise_rms * rng.standard_normal(len(signal))).astype(np.float32)
+        signal = signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32)
     np.clip(signal, -1.0, 1.0, out=signal)
-    return signal.astype(np.float32, copy=False), truth
+    return signal.astype(np.float32, copy=False), truth, powers, noise_power
+
+
+SNR_FLOOR_DB = -120.0        # an utterance of digital silence, in utterance_snr
+
+
+def utterance_snr(powers: Sequence[float], noise_power: float | None) -> dict[str, float] | None:
+    """The spread of the utterances' own SNRs (dB; ``p10``, ``p50``, ``p90``, ``min``) under one noise of
+    ``noise_power``; None without noise. ``--snr`` sets the noise below the *mean* power of all speech, which
+    loud utterances dominate: where a speaker's takes differ in level, most utterances are noisier than the
+    nominal SNR, and this says by how much (a silent utterance counts as ``SNR_FLOOR_DB``)."""
+    if noise_power is None or not len(powers):
+        return None
+    p = np.asarray(powers, np.float64)
+    db = np.maximum(10.0 * np.log10(np.maximum(p, 1e-300) / noise_power), SNR_FLOOR_DB)
+    q = np.percentile(db, [10, 50, 90])
+    return {"p10": round(float(q[0]), 2), "p50": round(float(q[1]), 2), "p90": round(float(q[2]), 2),
+            "min": round(float(db.min()), 2)}
 
 
 def _event(e: Any) -> tuple[float, str]:
@@ -299,10 +331,11 @@ def evaluate(model_path, data, *, label_regex: str | None = None, gap_s: float =
     known = [known[i] for i in rng.permutation(len(known))]
     if max_clips is not None:
         known = known[:int(max_clips)]
-    signal, truth = build_stream(known, spec.sample_rate, gap_s, snr_db, seed, fit=fit)
+    signal, truth, powers, noise_power = lay_out_stream(known, spec.sample_rate, gap_s, snr_db, seed, fit=fit)
     out = _run_and_match(model, task, signal, truth, settings, hop_s, tolerance_s)
     out.update({"model": str(Path(model_path)), "data": str(data), "clips": len(known), "gap_s": gap_s,
-                "snr_db": snr_db, "seed": seed, "notes": notes,
+                "snr_db": snr_db, "utterance_snr_db": utterance_snr(powers, noise_power), "seed": seed,
+                "notes": notes,
                 "truth": [(a, b, label, str(c[0])) for (a, b, label), c in zip(truth, known)]})
     return out
 
@@ -353,17 +386,23 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
         others = sorted({r[2] for r in regions} - keywords)
         notes.append(f"{len(regions) - len(truth)} regions are no keyword of the model "
                      f"({', '.join(others[:5])}): scored as background (an event on them is a false alarm)")
+    noise_power, powers = None, []
     if snr_db is not None:
-        speech = np.concatenate([signal[int(a * fs):int(math.ceil(b * fs))] for a, b, _ in truth])
+        parts = [signal[int(a * fs):int(math.ceil(b * fs))] for a, b, _ in truth]
+        speech = np.concatenate(parts)
         power = float(np.mean(np.square(speech, dtype=np.float64))) if len(speech) else 0.0
         if not power > 0:
             raise EdgekitError("every labelled utterance is digital silence; noise at an SNR needs a speech level")
-        rms = math.sqrt(power / 10.0 ** (snr_db / 10.0))
-        signal = signal + (rms * np.random.default_rng(seed).standard_normal(len(signal))).astype(np.float32)
+        powers = [float(np.mean(np.square(u, dtype=np.float64))) if len(u) else 0.0 for u in parts]
+        noise_power = power / 10.0 ** (snr_db / 10.0)
+        rng = np.random.default_rng(seed)
+        signal = signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32)
         np.clip(signal, -1.0, 1.0, out=signal)
     out = _run_and_match(model, task, signal, truth, settings, hop_s, tolerance_s)
     out.update({"model": str(Path(model_path)), "data": str(wav), "labels": str(labels), "clips": len(truth),
-                "gap_s": None, "snr_db": snr_db, "seed": seed, "notes": notes,
+                "gap_s": None, "snr_db": snr_db,
+                "utterance_snr_db": utterance_snr(powers, noise_power),
+                "seed": seed, "notes": notes,
                 "truth": [(a, b, label, str(wav)) for a, b, label in truth]})
     return out
 

@@ -60,11 +60,15 @@ def test_stream_eval_command_json_keys_and_plot(kws, tmp_path):
         assert k in r
     assert set(r["delay_ms"]) >= {"p50", "p90"} and r["utterances"] == len(list((kws / "clips").rglob("*.wav")))
     assert r["detected"] + r["missed"] + r["wrong_label"] == r["utterances"]
+    u = r["utterance_snr_db"]                  # what one noise level 20 dB below the mean is for each clip
+    assert u["min"] <= u["p10"] <= u["p50"] <= u["p90"] and u["p10"] < 20 + 3
     spec_det = Model(model).spec.detection
     assert all(r["detection"][k] == v for k, v in spec_det.items())     # the spec's settings, as edge-run's
     assert (tmp_path / "s.png").stat().st_size > 10_000
     text = run(bin_path("edgekit"), "stream-eval", str(model), "--data", str(kws / "clips")).stdout
-    assert "utterances" in text and "false alarms" in text
+    assert "utterances" in text and "false alarms" in text and "SNR none," in text
+    text = run(bin_path("edgekit"), "stream-eval", str(model), "--data", str(kws / "clips"), "--snr", "20").stdout
+    assert f"SNR 20 dB (per utterance p10 / p50 / p90 {u['p10']:.1f} / {u['p50']:.1f} / {u['p90']:.1f} dB)" in text
     bad = run(bin_path("edgekit"), "stream-eval", str(model), "--data", str(tmp_path), check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
 

@@ -9,7 +9,7 @@ from edgekit.edge.errors import EdgekitError
 from edgekit.edge.frontend.resample import resample
 from edgekit.edge.io.clips import list_clips
 from edgekit.edge.io.wav import read_wav, write_wav
-from edgekit.edge.stream_eval import build_stream, evaluate, match_events
+from edgekit.edge.stream_eval import SNR_FLOOR_DB, build_stream, evaluate, lay_out_stream, match_events, utterance_snr
 
 FS = 8000
 
@@ -69,6 +69,34 @@ def test_noise_at_the_snr_and_determinism(three):
     assert 10 * math.log10(np.mean(noise ** 2) / np.mean((d - clean) ** 2)) == pytest.approx(20.0, abs=0.2)
     loud, _ = build_stream(three, FS, gap_s=0.3, snr_db=-20.0, seed=1)
     assert loud.max() <= 1.0 and loud.min() >= -1.0                   # clipped as an ADC would
+
+
+def test_each_utterances_snr_under_the_one_noise_level(three, tmp_path):
+    """--snr is relative to the mean power of all speech: a quiet clip sits below it, a loud one above, by
+    its level against that mean; utterance_snr reports the spread."""
+    signal, truth, powers, noise = lay_out_stream(three * 10, FS, gap_s=0.3, snr_db=10.0, seed=7)
+    plain, plain_truth = build_stream(three * 10, FS, gap_s=0.3, snr_db=10.0, seed=7)
+    np.testing.assert_array_equal(signal, plain)
+    assert truth == plain_truth and len(powers) == 30
+    x = [read_wav(p)[0][:, 0].astype(np.float64) for p, _, _ in three]
+    own = [np.mean(v ** 2) for v in x]
+    np.testing.assert_allclose(powers, own * 10, rtol=1e-6)
+    mean = sum(np.sum(v ** 2) for v in x) / sum(len(v) for v in x)
+    assert noise == pytest.approx(mean / 10, rel=1e-6)
+    clean, _ = build_stream(three * 10, FS, gap_s=0.3, snr_db=None, seed=7)
+    assert 10 * math.log10(noise / np.mean((signal.astype(np.float64) - clean) ** 2)) == pytest.approx(0, abs=0.1)
+    snr = [10 + 10 * math.log10(p / mean) for p in own]          # 0.15 amplitude: 5.2 dB; 0.4: 13.7 dB
+    u = utterance_snr(powers, noise)
+    assert u["min"] == pytest.approx(min(snr), abs=0.01) and u["p90"] == pytest.approx(max(snr), abs=0.01)
+    assert u["p50"] == pytest.approx(sorted(snr)[1], abs=0.01) and u["min"] < 6 < 10 < 13 < u["p90"]
+    assert lay_out_stream(three, FS, gap_s=0.3, snr_db=None)[3] is None and utterance_snr(powers, None) is None
+    # equal levels: every utterance at the nominal SNR; a silent one at the floor, not -inf
+    same = [(clip(tmp_path / f"s{i}.wav", 800, amp=0.3), "yes") for i in range(3)]
+    _, _, p2, n2 = lay_out_stream(same, FS, gap_s=0.1, snr_db=20.0)
+    assert utterance_snr(p2, n2) == {"p10": 20.0, "p50": 20.0, "p90": 20.0, "min": 20.0}
+    write_wav(tmp_path / "zero.wav", np.zeros(100), FS)
+    _, _, p3, n3 = lay_out_stream([*same, (tmp_path / "zero.wav", "no")], FS, gap_s=0.1, snr_db=20.0)
+    assert utterance_snr(p3, n3)["min"] == SNR_FLOOR_DB
 
 
 def test_fit_keeps_the_loudest_part(tmp_path):
@@ -273,6 +301,10 @@ def test_a_recording_with_its_label_file_scores_as_the_same_stream_of_clips(tiny
     a = evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "rec.txt", snr_db=10, seed=3)
     b = evaluate_recording(model, tmp_path / "rec.wav", tmp_path / "rec.txt", snr_db=10, seed=3)
     assert a["event_list"] == b["event_list"] and a["gated_windows"] == 0
+    # each region's own SNR, as the same clips laid out as a stream give it
+    noisy = evaluate(model, tmp_path / "clips", gap_s=2.0, seed=0, snr_db=10)
+    assert a["utterance_snr_db"] == noisy["utterance_snr_db"] and rec["utterance_snr_db"] is None
+    assert r["utterance_snr_db"] is None
     # the command line
     exe = bin_path("edgekit")
     p = subprocess.run([exe, "stream-eval", str(model), "--data", str(tmp_path / "rec.wav"), "--labels",
