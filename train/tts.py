@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -127,21 +127,26 @@ def voices(n: int, seed: int, language: str = "en", exe: str | None = None) -> l
                   int(rng.integers(AMPLITUDE[0], AMPLITUDE[1] + 1))) for _ in range(n)]
 
 
-def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
-    """``text`` spoken by ``voice``: float32 mono samples at ``fs``."""
+def _speak(engine: str, argv: Callable[[str], list[str]], text: str, fs: float, tmp: str) -> np.ndarray:
+    """Run a synthesiser that writes ``text`` to the WAV file ``argv(path)`` names: float32 mono samples
+    at ``fs``."""
     from .audio_data import read_clip
 
     fd, path = tempfile.mkstemp(suffix=".wav", dir=tmp)
     os.close(fd)
     try:
-        p = subprocess.run([exe, *voice.args(), "-w", path, "--", text], capture_output=True, text=True,
-                           timeout=60)
+        p = subprocess.run(argv(path), capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
-            raise EdgekitError(f"espeak-ng failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
-        x = read_clip(path, fs, f" (espeak-ng saying {text!r}); check --tts-words")
+            raise EdgekitError(f"{engine} failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
+        x = read_clip(path, fs, f" ({engine} saying {text!r}); check --tts-words")
     finally:
         os.unlink(path)
     return np.clip(x, -1.0, 1.0)       # the resampler's overshoot past full scale
+
+
+def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
+    """``text`` spoken by an espeak-ng ``voice``: float32 mono samples at ``fs``."""
+    return _speak("espeak-ng", lambda path: [exe, *voice.args(), "-w", path, "--", text], text, fs, tmp)
 
 
 def flite() -> str:
@@ -175,19 +180,7 @@ def flite_voices(n: int, seed: int, exe: str | None = None) -> list[FliteVoice]:
 
 def say_flite(exe: str, voice: FliteVoice, text: str, fs: float, tmp: str) -> np.ndarray:
     """``text`` spoken by a flite ``voice``: float32 mono samples at ``fs``."""
-    from .audio_data import read_clip
-
-    fd, path = tempfile.mkstemp(suffix=".wav", dir=tmp)
-    os.close(fd)
-    try:
-        p = subprocess.run([exe, *voice.args(), "-t", text, "-o", path], capture_output=True, text=True,
-                           timeout=60)
-        if p.returncode != 0:
-            raise EdgekitError(f"flite failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
-        x = read_clip(path, fs, f" (flite saying {text!r}); check --tts-words")
-    finally:
-        os.unlink(path)
-    return np.clip(x, -1.0, 1.0)
+    return _speak("flite", lambda path: [exe, *voice.args(), "-t", text, "-o", path], text, fs, tmp)
 
 
 def parse_words(text: str | None, labels: Sequence[str]) -> dict[str, str]:
