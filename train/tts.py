@@ -85,12 +85,17 @@ F0_STD = (5, 35)
 STRETCH = (0.8, 1.4)
 
 
-def espeak() -> str:
-    exe = shutil.which("espeak-ng")
+def _installed(engine: str, flag: str) -> str:
+    """The path of the synthesiser ``engine`` that ``flag`` needs, or a one-line error saying how to get it."""
+    exe = shutil.which(engine)
     if exe is None:
-        raise EdgekitError("--tts-voices needs espeak-ng, which is not installed (Debian/Ubuntu: apt-get install "
-                           "espeak-ng); install it or leave out --tts-voices")
+        raise EdgekitError(f"{flag} needs {engine}, which is not installed (Debian/Ubuntu: apt-get install "
+                           f"{engine}); install it or leave out {flag}")
     return exe
+
+
+def espeak() -> str:
+    return _installed("espeak-ng", "--tts-voices")
 
 
 def _listing(exe: str, what: str) -> list[list[str]]:
@@ -150,11 +155,7 @@ def say(exe: str, voice: Voice, text: str, fs: float, tmp: str) -> np.ndarray:
 
 
 def flite() -> str:
-    exe = shutil.which("flite")
-    if exe is None:
-        raise EdgekitError("--tts-flite-voices needs flite, which is not installed (Debian/Ubuntu: apt-get install "
-                           "flite); install it or leave out --tts-flite-voices")
-    return exe
+    return _installed("flite", "--tts-flite-voices")
 
 
 def flite_voices(n: int, seed: int, exe: str | None = None) -> list[FliteVoice]:
