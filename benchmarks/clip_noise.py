@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import re
-from pathlib import Path
 
 import numpy as np
 
 from edgekit.edge.frontend import build
 from edgekit.edge.frontend.clip import fit_clip
 from edgekit.edge.io.clips import list_clips
-from edgekit.edge.io.wav import read_wav
 from edgekit.edge.model.model import Model
+from edgekit.edge.stream_eval import lay_out_stream
+from edgekit.edge.tasks.audio import clip_policy
 
 SNRS = (None, 40, 30, 20, 10)
 
@@ -39,38 +38,32 @@ def main() -> None:
     model = Model(a.model)
     spec = model.spec
     fe = build(spec)
-    clips, ys = [], []
-    for path, label, *_ in list_clips(a.data, a.label_regex):
-        if label not in spec.labels:
-            continue
-        x, fs = read_wav(path)
-        if fs != spec.sample_rate:
-            raise SystemExit(f"{path}: {fs} Hz, the model takes {spec.sample_rate:g} Hz")
-        clips.append(x.mean(axis=1).astype(np.float64))
-        ys.append(spec.labels.index(label))
-    ys = np.array(ys)
-    mean_power = sum(float(np.sum(c ** 2)) for c in clips) / sum(len(c) for c in clips)
-    policy = spec.features["clip"]
+    known = [c for c in list_clips(a.data, a.label_regex) if c[1] in spec.labels]
+    # read, mixed to mono and resampled as stream-eval reads them: one stream with no gaps, cut back apart
+    signal, truth, powers, _ = lay_out_stream(known, spec.sample_rate, gap_s=0.0)
+    fs = spec.sample_rate
+    clips = [signal[round(t0 * fs):round(t1 * fs)].astype(np.float64) for t0, t1, _ in truth]
+    ys = np.array([spec.labels.index(label) for _, _, label in truth])
+    mean_power = float(np.dot(powers, [len(c) for c in clips]) / sum(len(c) for c in clips))
+    policy = clip_policy(spec)
+    windows = np.array([fit_clip(c, spec.window, policy) for c in clips])
     out = {"model": a.model, "data": a.data, "clips": len(clips), "stream": {}, "per_clip": {}}
     for mode in ("stream", "per_clip"):
+        level = np.full(len(clips), mean_power) if mode == "stream" else np.asarray(powers)
         for snr in SNRS:
             if mode == "per_clip" and snr is None:
                 continue
-            rng = np.random.default_rng(a.seed)
-            w = []
-            for c in clips:
-                win = fit_clip(c, spec.window, policy)
-                if snr is not None:
-                    p = mean_power if mode == "stream" else float(np.mean(c ** 2))
-                    win = win + np.sqrt(p / 10 ** (snr / 10)) * rng.standard_normal(len(win))
-                w.append(np.clip(win, -1, 1))
-            pred = model.predict(fe(np.array(w, dtype=np.float32))).argmax(1)
+            w = windows
+            if snr is not None:
+                noise = np.random.default_rng(a.seed).standard_normal(windows.shape)
+                w = np.clip(windows + np.sqrt(level / 10 ** (snr / 10))[:, None] * noise, -1, 1)
+            pred = model.predict(fe(w.astype(np.float32))).argmax(1)
             wrong = collections.Counter(spec.labels[p] for p, y in zip(pred, ys) if p != y)
             key = "clean" if snr is None else f"{snr:g}"
             out[mode][key] = {"accuracy": round(float(np.mean(pred == ys)), 4), "wrong_as": dict(wrong.most_common(3))}
             if not a.json:
-                level = "no noise" if snr is None else f"{snr:g} dB"
-                print(f"{mode:9s} {level:>8s}: accuracy {out[mode][key]['accuracy']:.1%}; most often wrong as "
+                text = "no noise" if snr is None else f"{snr:g} dB"
+                print(f"{mode:9s} {text:>8s}: accuracy {out[mode][key]['accuracy']:.1%}; most often wrong as "
                       f"{', '.join(f'{k} ({v})' for k, v in wrong.most_common(3))}", flush=True)
     if a.json:
         print(json.dumps(out, indent=2))

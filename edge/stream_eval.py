@@ -388,12 +388,13 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
                      f"({', '.join(others[:5])}): scored as background (an event on them is a false alarm)")
     noise_power, powers = None, []
     if snr_db is not None:
-        parts = [signal[int(a * fs):int(math.ceil(b * fs))] for a, b, _ in truth]
-        speech = np.concatenate(parts)
-        power = float(np.mean(np.square(speech, dtype=np.float64))) if len(speech) else 0.0
+        parts = [signal[int(a * fs):int(math.ceil(b * fs))].astype(np.float64) for a, b, _ in truth]
+        energy = [float(np.dot(u, u)) for u in parts]
+        n = sum(len(u) for u in parts)
+        power = sum(energy) / n if n else 0.0
         if not power > 0:
             raise EdgekitError("every labelled utterance is digital silence; noise at an SNR needs a speech level")
-        powers = [float(np.mean(np.square(u, dtype=np.float64))) if len(u) else 0.0 for u in parts]
+        powers = [e / len(u) if len(u) else 0.0 for e, u in zip(energy, parts)]
         noise_power = power / 10.0 ** (snr_db / 10.0)
         rng = np.random.default_rng(seed)
         signal = signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32)
