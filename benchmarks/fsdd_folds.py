@@ -2,10 +2,13 @@
 
 All three folds (jackson, nicolas, theo held out in turn), float32 Keras and TFLite int8 (``edgekit convert``),
 each fold and the mean; then one training speaker only (the other two held out) to show how accuracy grows
-with the number of training speakers. Also the parameters, MACs and file sizes of the DS-CNN and the course
+with the number of training speakers. A third part trains on all three speakers' takes 0-39 and tests on their
+takes 40-49 (``known_speakers``): the same stream and detector on voices the model has heard, what separates
+the detector's share of a stream figure from the unseen voice's. Also the parameters, MACs and file sizes of the DS-CNN and the course
 CNN. Writes ``benchmarks/results/fsdd_folds.json``.
 
     .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
+        [--parts two,one,known]   # a subset re-runs those parts and keeps the others in the JSON
 
 Every fold's training split also gets ``--tts-voices 100 --tts-flite-voices 50`` (150 synthetic speakers,
 espeak-ng's and flite's, saying the ten digits, about a tenth of them held out whole for validation, none ever
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +40,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SPEAKERS = ("jackson", "nicolas", "theo")
 LABEL_RX, GROUP_RX = r"^(\d+)_", r"^\d+_([a-z]+)_"
+TAKE_RX = r"^\d+_[a-z]+_(\d+)\.wav$"   # the take (0-49): groups for the known-speakers split
+KNOWN_TEST_TAKES = [str(t) for t in range(40, 50)]
+PARTS = ("two", "one", "known")
 SNR_SWEEP = (None, 40, 30, 10)        # besides 20 dB: the held-out stream with no noise, less and more
 
 
@@ -93,26 +100,30 @@ def validation_names(run: Path) -> list[str]:
     return json.loads((run / "metrics.json").read_text())["val_files"]
 
 
-def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: int | None = None) -> dict:
+def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: int | None = None,
+         group_rx: str = GROUP_RX) -> dict:
+    """One train/test split; ``test``: the groups of ``group_rx`` (speakers, or takes) held out."""
     t0 = time.perf_counter()
-    edgekit("train", "audio", "--data", data, "--label-regex", LABEL_RX, "--group-regex", GROUP_RX,
+    edgekit("train", "audio", "--data", data, "--label-regex", LABEL_RX, "--group-regex", group_rx,
             "--test-groups", ",".join(test), "--out", str(out), *extra)
     m = json.loads((out / "metrics.json").read_text())
-    row = {"test_speakers": test, "train_speakers": m["groups"]["train_groups"],
+    by = "speakers" if group_rx == GROUP_RX else "takes"
+    row = {f"test_{by}": test, f"train_{by}": m["groups"]["train_groups"],
            "float32": {"test_accuracy": m["test_accuracy"], "keyword_accuracy": m["keyword_accuracy"],
                        "accuracy_by_group": m["accuracy_by_group"]},
            "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"], "parameters": m["parameters"],
            "macs": m["macs"], "features": m["features"], "arch": m["arch"]}
     row["int8"] = int8_accuracy(out, m["labels"])
     if stream_clips is not None:
-        held = sorted(p.name for p in Path(data).glob("*.wav") if p.name.split("_")[1] in test)
+        rx = re.compile(group_rx)
+        held = sorted(p.name for p in Path(data).glob("*.wav") if (g := rx.match(p.name)) and g.group(1) in test)
         model = row["int8"].pop("artifact")
         row["stream"] = stream(model, data, held, out / "stream-test", stream_clips or None, sweep=True)
         row["stream_validation"] = stream(model, data, validation_names(out), out / "stream-val", None)
     else:
         row["int8"].pop("artifact")
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    line = (f"  test {','.join(test):<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
+    line = (f"  test {','.join(test) if len(test) < 4 else f'{by} {test[0]}-{test[-1]}':<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
             f"{row['int8']['keyword_accuracy']:.4f}")
     if "stream" in row:
         st, sv = row["stream"], row["stream_validation"]
@@ -141,6 +152,10 @@ def main() -> None:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "fsdd" / "recordings"))
     ap.add_argument("--work", default="/tmp/fsdd_folds")
     ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (no one-speaker runs).")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="Which parts to run: two (two speakers, test on the third), one (one speaker, test on "
+                         "the other two), known (all three, test on takes 40-49); the others' results are kept "
+                         "from --out.")
     ap.add_argument("--stream-clips", type=int, default=0,
                     help="Clips of the held-out speaker in each fold's stream (0: all 500; -1: no stream).")
     ap.add_argument("--tts-voices", type=int, default=100,
@@ -152,25 +167,37 @@ def main() -> None:
     a = ap.parse_args()
     extra = [*(["--tts-voices", str(a.tts_voices)] if a.tts_voices else []),
              *(["--tts-flite-voices", str(a.tts_flite_voices)] if a.tts_flite_voices else []), *a.extra.split()]
-    work = Path(a.work)
-    result = {"data": a.data, "flags": extra, "stream_clips": a.stream_clips, "models": model_sizes(),
-              "two_speakers": [], "one_speaker": []}
-    print("train on two speakers, test on the third:")
-    for s in SPEAKERS:
-        result["two_speakers"].append(fold(a.data, work / f"two-{s}", [s], extra,
-                                           None if a.stream_clips < 0 else a.stream_clips))
-    if not a.quick:
+    parts = [p.strip() for p in a.parts.split(",") if p.strip()]
+    if bad := sorted(set(parts) - set(PARTS)):
+        raise SystemExit(f"--parts: unknown {', '.join(bad)}; choose from {', '.join(PARTS)}")
+    if a.quick:
+        parts = [p for p in parts if p != "one"]
+    work, out = Path(a.work), Path(a.out)
+    stream_clips = None if a.stream_clips < 0 else a.stream_clips
+    keep = set(parts) != set(PARTS) and out.exists()
+    result = json.loads(out.read_text()) if keep else {}
+    if keep and result.get("flags") != extra:
+        raise SystemExit(f"--parts: {out} was measured with flags {result.get('flags')}, not {extra}; run all parts")
+    result.update({"data": a.data, "flags": extra, "stream_clips": a.stream_clips, "models": model_sizes()})
+    if "two" in parts:
+        print("train on two speakers, test on the third:")
+        result["two_speakers"] = [fold(a.data, work / f"two-{s}", [s], extra, stream_clips) for s in SPEAKERS]
+    if "one" in parts:
         print("train on one speaker, test on the other two:")
-        for s in SPEAKERS:
-            result["one_speaker"].append(fold(a.data, work / f"one-{s}", [o for o in SPEAKERS if o != s], extra))
+        result["one_speaker"] = [fold(a.data, work / f"one-{s}", [o for o in SPEAKERS if o != s], extra)
+                                 for s in SPEAKERS]
+    if "known" in parts:
+        print("train on all three speakers' takes 0-39, test on their takes 40-49:")
+        result["known_speakers"] = fold(a.data, work / "known", KNOWN_TEST_TAKES, extra, stream_clips,
+                                        group_rx=TAKE_RX)
     for part in ("two_speakers", "one_speaker"):
-        rows = result[part]
+        rows = result.get(part)
         if rows:
             result[f"{part}_mean"] = {p: float(np.mean([r[p]["keyword_accuracy"] for r in rows]))
                                       for p in ("float32", "int8")}
             print(f"{part}: mean keyword accuracy float32 {result[f'{part}_mean']['float32']:.4f}, int8 "
                   f"{result[f'{part}_mean']['int8']:.4f}")
-    rows = [r["stream"] for r in result["two_speakers"] if "stream" in r]
+    rows = [r["stream"] for r in result.get("two_speakers", []) if "stream" in r]
     if rows:
         result["stream_mean"] = {k: float(np.mean([r[k] for r in rows]))
                                  for k in ("detection_rate", "false_alarms_per_hour")}
@@ -179,9 +206,9 @@ def main() -> None:
                                                for k in rows[0]["by_snr"]}
         print(f"stream (int8, unseen speaker): mean detection rate {result['stream_mean']['detection_rate']:.4f}, "
               f"{result['stream_mean']['false_alarms_per_hour']:.2f} false alarms/h")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {a.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
