@@ -4,8 +4,8 @@ All three folds (jackson, nicolas, theo held out in turn), float32 Keras and TFL
 each fold and the mean; then one training speaker only (the other two held out) to show how accuracy grows
 with the number of training speakers. A third part trains on all three speakers' takes 0-39 and tests on their
 takes 40-49 (``known_speakers``): the same stream and detector on voices the model has heard, what separates
-the detector's share of a stream figure from the unseen voice's. Also the parameters, MACs and file sizes of the DS-CNN and the course
-CNN. Writes ``benchmarks/results/fsdd_folds.json``.
+the detector's share of a stream figure from the unseen voice's. Also the parameters, MACs and file sizes of
+the DS-CNN and the course CNN. Writes ``benchmarks/results/fsdd_folds.json``.
 
     .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
         [--parts two,one,known]   # a subset re-runs those parts and keeps the others in the JSON
@@ -39,8 +39,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SPEAKERS = ("jackson", "nicolas", "theo")
-LABEL_RX, GROUP_RX = r"^(\d+)_", r"^\d+_([a-z]+)_"
-TAKE_RX = r"^\d+_[a-z]+_(\d+)\.wav$"   # the take (0-49): groups for the known-speakers split
+LABEL_RX = r"^(\d+)_"
+GROUP_RX = {"speakers": r"^\d+_([a-z]+)_",              # held out by speaker (unseen voices)
+            "takes": r"^\d+_[a-z]+_(\d+)\.wav$"}       # held out by take (0-49; voices heard in training)
 KNOWN_TEST_TAKES = [str(t) for t in range(40, 50)]
 PARTS = ("two", "one", "known")
 SNR_SWEEP = (None, 40, 30, 10)        # besides 20 dB: the held-out stream with no noise, less and more
@@ -101,13 +102,12 @@ def validation_names(run: Path) -> list[str]:
 
 
 def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: int | None = None,
-         group_rx: str = GROUP_RX) -> dict:
-    """One train/test split; ``test``: the groups of ``group_rx`` (speakers, or takes) held out."""
+         by: str = "speakers") -> dict:
+    """One train/test split; ``test``: the groups held out, speakers or takes (``by``: a key of GROUP_RX)."""
     t0 = time.perf_counter()
-    edgekit("train", "audio", "--data", data, "--label-regex", LABEL_RX, "--group-regex", group_rx,
+    edgekit("train", "audio", "--data", data, "--label-regex", LABEL_RX, "--group-regex", GROUP_RX[by],
             "--test-groups", ",".join(test), "--out", str(out), *extra)
     m = json.loads((out / "metrics.json").read_text())
-    by = "speakers" if group_rx == GROUP_RX else "takes"
     row = {f"test_{by}": test, f"train_{by}": m["groups"]["train_groups"],
            "float32": {"test_accuracy": m["test_accuracy"], "keyword_accuracy": m["keyword_accuracy"],
                        "accuracy_by_group": m["accuracy_by_group"]},
@@ -115,7 +115,7 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
            "macs": m["macs"], "features": m["features"], "arch": m["arch"]}
     row["int8"] = int8_accuracy(out, m["labels"])
     if stream_clips is not None:
-        rx = re.compile(group_rx)
+        rx = re.compile(GROUP_RX[by])
         held = sorted(p.name for p in Path(data).glob("*.wav") if (g := rx.match(p.name)) and g.group(1) in test)
         model = row["int8"].pop("artifact")
         row["stream"] = stream(model, data, held, out / "stream-test", stream_clips or None, sweep=True)
@@ -123,7 +123,8 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
     else:
         row["int8"].pop("artifact")
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    line = (f"  test {','.join(test) if len(test) < 4 else f'{by} {test[0]}-{test[-1]}':<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
+    name = ",".join(test) if by == "speakers" else f"takes {test[0]}-{test[-1]}"
+    line = (f"  test {name:<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
             f"{row['int8']['keyword_accuracy']:.4f}")
     if "stream" in row:
         st, sv = row["stream"], row["stream_validation"]
@@ -151,7 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "fsdd" / "recordings"))
     ap.add_argument("--work", default="/tmp/fsdd_folds")
-    ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (no one-speaker runs).")
+    ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (= --parts two).")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help="Which parts to run: two (two speakers, test on the third), one (one speaker, test on "
                          "the other two), known (all three, test on takes 40-49); the others' results are kept "
@@ -167,14 +168,14 @@ def main() -> None:
     a = ap.parse_args()
     extra = [*(["--tts-voices", str(a.tts_voices)] if a.tts_voices else []),
              *(["--tts-flite-voices", str(a.tts_flite_voices)] if a.tts_flite_voices else []), *a.extra.split()]
-    parts = [p.strip() for p in a.parts.split(",") if p.strip()]
-    if bad := sorted(set(parts) - set(PARTS)):
+    parts = {p.strip() for p in a.parts.split(",") if p.strip()}
+    if bad := sorted(parts - set(PARTS)):
         raise SystemExit(f"--parts: unknown {', '.join(bad)}; choose from {', '.join(PARTS)}")
-    if a.quick:
-        parts = [p for p in parts if p != "one"]
     work, out = Path(a.work), Path(a.out)
     stream_clips = None if a.stream_clips < 0 else a.stream_clips
-    keep = set(parts) != set(PARTS) and out.exists()
+    keep = parts != set(PARTS) and out.exists()          # a subset of --parts updates the JSON (--quick: anew)
+    if a.quick:
+        parts = {"two"}
     result = json.loads(out.read_text()) if keep else {}
     if keep and result.get("flags") != extra:
         raise SystemExit(f"--parts: {out} was measured with flags {result.get('flags')}, not {extra}; run all parts")
@@ -189,7 +190,7 @@ def main() -> None:
     if "known" in parts:
         print("train on all three speakers' takes 0-39, test on their takes 40-49:")
         result["known_speakers"] = fold(a.data, work / "known", KNOWN_TEST_TAKES, extra, stream_clips,
-                                        group_rx=TAKE_RX)
+                                        by="takes")
     for part in ("two_speakers", "one_speaker"):
         rows = result.get(part)
         if rows:
