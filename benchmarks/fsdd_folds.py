@@ -4,11 +4,14 @@ All three folds (jackson, nicolas, theo held out in turn), float32 Keras and TFL
 each fold and the mean; then one training speaker only (the other two held out) to show how accuracy grows
 with the number of training speakers. A third part trains on all three speakers' takes 0-39 and tests on their
 takes 40-49 (``known_speakers``): the same stream and detector on voices the model has heard, what separates
-the detector's share of a stream figure from the unseen voice's. Also the parameters, MACs and file sizes of
-the DS-CNN and the course CNN. Writes ``benchmarks/results/fsdd_folds.json``.
+the detector's share of a stream figure from the unseen voice's. A fourth (``enrol``, by take count) is each
+two-speaker fold with the first ``--enrol-takes`` takes (default 5 per digit) of the held-out speaker added to
+training, tested on the speaker's other takes: what a user recording a few takes of a new voice gains. Also the
+parameters, MACs and file sizes of the DS-CNN and the course CNN. Writes ``benchmarks/results/fsdd_folds.json``.
 
     .venv/bin/python benchmarks/fsdd_folds.py [--data ../shared/data/fsdd/recordings] [--quick]
-        [--parts two,one,known]   # a subset re-runs those parts and keeps the others in the JSON
+        [--parts two,one,known,enrol] [--enrol-takes 5]
+        # a subset of --parts re-runs those parts and keeps the others in the JSON
 
 Every fold's training split also gets ``--tts-voices 100 --tts-flite-voices 50`` (150 synthetic speakers,
 espeak-ng's and flite's, saying the ten digits, about a tenth of them held out whole for validation, none ever
@@ -41,9 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 SPEAKERS = ("jackson", "nicolas", "theo")
 LABEL_RX = r"^(\d+)_"
 GROUP_RX = {"speakers": r"^\d+_([a-z]+)_",              # held out by speaker (unseen voices)
-            "takes": r"^\d+_[a-z]+_(\d+)\.wav$"}       # held out by take (0-49; voices heard in training)
+            "takes": r"^\d+_[a-z]+_(\d+)\.wav$",       # held out by take (0-49; voices heard in training)
+            "speaker_takes": r"^\d+_([a-z]+_\d+)\.wav$"}  # held out by speaker and take (enrolment)
 KNOWN_TEST_TAKES = [str(t) for t in range(40, 50)]
-PARTS = ("two", "one", "known")
+PARTS = ("two", "one", "known", "enrol")
 SNR_SWEEP = (None, 40, 30, 10)        # besides 20 dB: the held-out stream with no noise, less and more
 
 
@@ -123,7 +127,8 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
     else:
         row["int8"].pop("artifact")
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    name = ",".join(test) if by == "speakers" else f"takes {test[0]}-{test[-1]}"
+    name = {"speakers": lambda: ",".join(test), "takes": lambda: f"takes {test[0]}-{test[-1]}",
+            "speaker_takes": lambda: f"{test[0].rsplit('_', 1)[0]} takes {len(test)}"}[by]()
     line = (f"  test {name:<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
             f"{row['int8']['keyword_accuracy']:.4f}")
     if "stream" in row:
@@ -134,6 +139,27 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
                  f"{sv['false_alarms_per_hour']:.1f}/h)")
     print(f"{line}  ({row['seconds']:.0f} s)", flush=True)
     return row
+
+
+def enrol_row(row: dict, speaker: str, takes: int) -> dict:
+    """An enrolment fold's row named by speaker and take range (its groups are speaker_take, one per clip
+    take: the lists and per-group accuracies would be 150 entries saying the same)."""
+    train = row.pop("train_speaker_takes")
+    del row["test_speaker_takes"], row["float32"]["accuracy_by_group"]
+    return {"test_speaker": speaker, "test_takes": [takes, 49], "enrolled_takes": [0, takes - 1],
+            "train_speakers": sorted({g.rsplit("_", 1)[0] for g in train}), **row}
+
+
+def enrol_summary(folds: list[dict]) -> dict:
+    """The enrolment folds and their means (keyword accuracy; stream detection, by noise level too)."""
+    out = {"folds": folds, "keyword_mean": {p: float(np.mean([r[p]["keyword_accuracy"] for r in folds]))
+                                            for p in ("float32", "int8")}}
+    rows = [r["stream"] for r in folds if "stream" in r]
+    if rows:
+        out["stream_mean"] = {"detection_rate": float(np.mean([r["detection_rate"] for r in rows])),
+                              "by_snr": {k: float(np.mean([r["by_snr"][k]["detection_rate"] for r in rows]))
+                                         for k in rows[0]["by_snr"]}}
+    return out
 
 
 def model_sizes() -> dict:
@@ -155,8 +181,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="Two-speaker folds only (= --parts two).")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help="Which parts to run: two (two speakers, test on the third), one (one speaker, test on "
-                         "the other two), known (all three, test on takes 40-49); the others' results are kept "
+                         "the other two), known (all three, test on takes 40-49), enrol (two speakers and "
+                         "--enrol-takes of the third, test on its other takes); the others' results are kept "
                          "from --out.")
+    ap.add_argument("--enrol-takes", type=int, default=5,
+                    help="enrol: the held-out speaker's takes 0..N-1 (per digit) joining training.")
     ap.add_argument("--stream-clips", type=int, default=0,
                     help="Clips of the held-out speaker in each fold's stream (0: all 500; -1: no stream).")
     ap.add_argument("--tts-voices", type=int, default=100,
@@ -191,6 +220,14 @@ def main() -> None:
         print("train on all three speakers' takes 0-39, test on their takes 40-49:")
         result["known_speakers"] = fold(a.data, work / "known", KNOWN_TEST_TAKES, extra, stream_clips,
                                         by="takes")
+    if "enrol" in parts:
+        if not 0 < a.enrol_takes < 50:
+            raise SystemExit("--enrol-takes must be 1-49 (FSDD has takes 0-49 per speaker and digit)")
+        k = a.enrol_takes
+        print(f"train on two speakers and takes 0-{k - 1} of the third, test on its other takes:")
+        result.setdefault("enrol", {})[str(k)] = enrol_summary(
+            [enrol_row(fold(a.data, work / f"enrol{k}-{s}", [f"{s}_{t}" for t in range(k, 50)], extra,
+                            stream_clips, by="speaker_takes"), s, k) for s in SPEAKERS])
     for part in ("two_speakers", "one_speaker"):
         rows = result.get(part)
         if rows:
