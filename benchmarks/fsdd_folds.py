@@ -127,8 +127,8 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
     else:
         row["int8"].pop("artifact")
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    name = {"speakers": lambda: ",".join(test), "takes": lambda: f"takes {test[0]}-{test[-1]}",
-            "speaker_takes": lambda: f"{test[0].rsplit('_', 1)[0]} takes {len(test)}"}[by]()
+    (who, _, first), last = test[0].rpartition("_"), test[-1].rpartition("_")[2]   # takes: "40"; "theo_5"
+    name = ",".join(test) if by == "speakers" else f"{who} takes {first}-{last}".lstrip()
     line = (f"  test {name:<16} float32 keywords {row['float32']['keyword_accuracy']:.4f}  int8 "
             f"{row['int8']['keyword_accuracy']:.4f}")
     if "stream" in row:
@@ -142,8 +142,8 @@ def fold(data: str, out: Path, test: list[str], extra: list[str], stream_clips: 
 
 
 def enrol_row(row: dict, speaker: str, takes: int) -> dict:
-    """An enrolment fold's row named by speaker and take range (its groups are speaker_take, one per clip
-    take: the lists and per-group accuracies would be 150 entries saying the same)."""
+    """An enrolment fold's row named by speaker and take range: its groups are speaker_take (``theo_5``), so
+    the group lists and per-group accuracies would run to over a hundred entries each."""
     train = row.pop("train_speaker_takes")
     del row["test_speaker_takes"], row["float32"]["accuracy_by_group"]
     return {"test_speaker": speaker, "test_takes": [takes, 49], "enrolled_takes": [0, takes - 1],
