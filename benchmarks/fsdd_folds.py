@@ -150,16 +150,28 @@ def enrol_row(row: dict, speaker: str, takes: int) -> dict:
             "train_speakers": sorted({g.rsplit("_", 1)[0] for g in train}), **row}
 
 
-def enrol_summary(folds: list[dict]) -> dict:
-    """The enrolment folds and their means (keyword accuracy; stream detection, by noise level too)."""
-    out = {"folds": folds, "keyword_mean": {p: float(np.mean([r[p]["keyword_accuracy"] for r in folds]))
-                                            for p in ("float32", "int8")}}
+def keyword_mean(folds: list[dict]) -> dict:
+    """The folds' mean keyword accuracy, float32 and int8."""
+    return {p: float(np.mean([r[p]["keyword_accuracy"] for r in folds])) for p in ("float32", "int8")}
+
+
+def stream_mean(folds: list[dict]) -> dict | None:
+    """The folds' mean stream detection rate and false alarms per hour, and by noise level where every fold
+    has the sweep; None without streams."""
     rows = [r["stream"] for r in folds if "stream" in r]
-    if rows:
-        out["stream_mean"] = {"detection_rate": float(np.mean([r["detection_rate"] for r in rows])),
-                              "by_snr": {k: float(np.mean([r["by_snr"][k]["detection_rate"] for r in rows]))
-                                         for k in rows[0]["by_snr"]}}
+    if not rows:
+        return None
+    out = {k: float(np.mean([r[k] for r in rows])) for k in ("detection_rate", "false_alarms_per_hour")}
+    if all("by_snr" in r for r in rows):
+        out["by_snr"] = {k: float(np.mean([r["by_snr"][k]["detection_rate"] for r in rows]))
+                         for k in rows[0]["by_snr"]}
     return out
+
+
+def enrol_summary(folds: list[dict]) -> dict:
+    """The enrolment folds and their means."""
+    st = stream_mean(folds)
+    return {"folds": folds, "keyword_mean": keyword_mean(folds), **({"stream_mean": st} if st else {})}
 
 
 def model_sizes() -> dict:
@@ -229,21 +241,14 @@ def main() -> None:
             [enrol_row(fold(a.data, work / f"enrol{k}-{s}", [f"{s}_{t}" for t in range(k, 50)], extra,
                             stream_clips, by="speaker_takes"), s, k) for s in SPEAKERS])
     for part in ("two_speakers", "one_speaker"):
-        rows = result.get(part)
-        if rows:
-            result[f"{part}_mean"] = {p: float(np.mean([r[p]["keyword_accuracy"] for r in rows]))
-                                      for p in ("float32", "int8")}
-            print(f"{part}: mean keyword accuracy float32 {result[f'{part}_mean']['float32']:.4f}, int8 "
-                  f"{result[f'{part}_mean']['int8']:.4f}")
-    rows = [r["stream"] for r in result.get("two_speakers", []) if "stream" in r]
-    if rows:
-        result["stream_mean"] = {k: float(np.mean([r[k] for r in rows]))
-                                 for k in ("detection_rate", "false_alarms_per_hour")}
-        if all("by_snr" in r for r in rows):
-            result["stream_mean"]["by_snr"] = {k: float(np.mean([r["by_snr"][k]["detection_rate"] for r in rows]))
-                                               for k in rows[0]["by_snr"]}
-        print(f"stream (int8, unseen speaker): mean detection rate {result['stream_mean']['detection_rate']:.4f}, "
-              f"{result['stream_mean']['false_alarms_per_hour']:.2f} false alarms/h")
+        if rows := result.get(part):
+            m = result[f"{part}_mean"] = keyword_mean(rows)
+            print(f"{part}: mean keyword accuracy float32 {m['float32']:.4f}, int8 {m['int8']:.4f}")
+    result.pop("stream_mean", None)                      # none of a re-run two-speaker part without streams
+    if st := stream_mean(result.get("two_speakers", [])):
+        result["stream_mean"] = st
+        print(f"stream (int8, unseen speaker): mean detection rate {st['detection_rate']:.4f}, "
+              f"{st['false_alarms_per_hour']:.2f} false alarms/h")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
