@@ -19,9 +19,9 @@ import numpy as np
 
 from edgekit.edge.frontend import build
 from edgekit.edge.frontend.clip import fit_clip
-from edgekit.edge.io.clips import list_clips
+from edgekit.edge.formats.clips import list_clips
 from edgekit.edge.model.model import Model
-from edgekit.edge.stream_eval import lay_out_stream
+from edgekit.edge.sources.clip_stream import lay_out_stream
 from edgekit.edge.tasks.audio import clip_policy
 
 SNRS = (None, 40, 30, 20, 10)

@@ -101,10 +101,10 @@ def main() -> None:
     import scipy.signal
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.frames import Framer
-    from edgekit.edge.io.synth import vibration
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.sources.synth import vibration
+    from edgekit.edge.formats.wav import write_wav
     from edgekit.edge.model.model import Model
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
     from edgekit.edge.pipeline.step import Step
     from stft_model import stft_int8_run
 

@@ -21,7 +21,7 @@ in the test: ``edgekit.train.tts``); ``--tts-voices 0 --tts-flite-voices 0`` mea
 also holds silence and unknown clips, whose accuracy is in ``test_accuracy``.
 
 Each two-speaker fold also plays the held-out speaker's clips as one stream through the int8 model
-(:func:`edgekit.edge.stream_eval.evaluate`: 2 s gaps, white noise at 20 dB SNR, seed 0, the detector settings
+(:func:`edgekit.edge.pipeline.stream_eval.evaluate`: 2 s gaps, white noise at 20 dB SNR, seed 0, the detector settings
 the model's spec carries) and records ``detection_rate``, ``false_alarms_per_hour`` and the delay p50/p90
 (``stream``) and the detection rate of the same stream with no noise and at 40, 30 and 10 dB (``by_snr``),
 and the same at 20 dB on the fold's validation clips (the training speakers' held-out 10 %, the data the
@@ -64,7 +64,7 @@ def int8_accuracy(run: Path, labels: list[str]) -> dict:
     out = json.loads(edgekit("convert", str(run), "--to", "tflite", "--precision", "int8", "--json"))
     from edgekit.edge.frontend import build
     from edgekit.edge.model.model import Model
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
     spec = Spec.load(run)
     with np.load(run / "test.npz") as z:
         x, y = z["x"], z["y"]
@@ -79,7 +79,7 @@ def stream(model: str, data: str, names: list[str], work: Path, max_clips: int |
            sweep: bool = False) -> dict:
     """stream-eval of ``model`` on the clips ``names`` of folder ``data`` (linked into ``work``) at 20 dB SNR;
     ``sweep``: also at each of ``SNR_SWEEP`` (``by_snr``: the same stream, the noise level changed)."""
-    from edgekit.edge.stream_eval import evaluate
+    from edgekit.edge.pipeline.stream_eval import evaluate
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.wav"):
         old.unlink()

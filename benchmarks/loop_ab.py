@@ -37,10 +37,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 OLD_COMMIT = "187267c"
 NEW_HOME = {   # where the modules the old loops imported live now
-    "frontend": "edgekit.edge.frontend", "errors": "edgekit.edge.errors", "frames": "edgekit.edge.frontend.frames",
+    "frontend": "edgekit.edge.frontend", "errors": "edgekit.edge.core.errors", "frames": "edgekit.edge.frontend.frames",
     "model": "edgekit.edge.model.model", "pipeline": "edgekit.edge.pipeline.step",
     "postprocess": "edgekit.edge.pipeline.postprocess", "stats": "edgekit.edge.pipeline.stats",
-    "sinks": "edgekit.edge.io.sinks",
+    "sinks": "edgekit.edge.outputs.sinks",
 }
 
 
@@ -52,7 +52,7 @@ def old_module(path: str) -> types.ModuleType:
     def sub(m):
         indent, name, rest = m.group(1), m.group(2), m.group(3)
         if name == "rows":       # the row parser and the continuity rules are two modules now
-            return (f"{indent}from edgekit.edge.io.rows import *\n{indent}from edgekit.edge.frontend.rows import *\n"
+            return (f"{indent}from edgekit.edge.formats.rows import *\n{indent}from edgekit.edge.frontend.rows import *\n"
                     f"{indent}from edgekit.edge.frontend.rows import _TIME_TOLERANCE")
         return f"{indent}from {NEW_HOME[name]} import{rest}"
     src = re.sub(r"^([ \t]*)from \.(\w+) import( \([^)]*\)|.*)$", sub, src, flags=re.M)
@@ -96,11 +96,11 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=300)
     a = ap.parse_args()
     from edgekit.edge import frontend as fe
-    from edgekit.edge.io.rows import RowsSource
-    from edgekit.edge.io.sources import Block
-    from edgekit.edge.io.synth import vibration
+    from edgekit.edge.formats.rows import RowsSource
+    from edgekit.edge.sources.signal import Block
+    from edgekit.edge.sources.synth import vibration
     from edgekit.edge.model.model import Model
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
     from edgekit.edge.pipeline.loop import run_stream
 
     bin_ = Path(sys.executable).parent

@@ -25,7 +25,7 @@ from edgekit.convert.calibration import calibration_features
 from edgekit.convert import onnx as cx
 from edgekit.convert.tflite import to_tflite
 from edgekit.edge import frontend as fe
-from edgekit.edge.io.synth import vibration
+from edgekit.edge.sources.synth import vibration
 from edgekit.edge.model.backends.onnx import OnnxBackend
 from edgekit.edge.model.backends.litert import LiteRTBackend
 from edgekit.edge.model.quant import quantize, dequantize

@@ -78,8 +78,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from edgekit.edge import tasks
-    from edgekit.edge.io.publish import Publisher, PublishingSink, summary_of
-    from edgekit.edge.io.sinks import JsonSink
+    from edgekit.edge.outputs.publish import Publisher, summary_of
+    from edgekit.edge.outputs.sinks import PublishingSink
+    from edgekit.edge.outputs.sinks import JsonSink
     from edgekit.edge.model.model import Model
     from edgekit.edge.pipeline.loop import run_stream
 

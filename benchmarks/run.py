@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     import warnings
     warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-    from edgekit.edge.bench import parse_threads
+    from edgekit.edge.pipeline.bench import parse_threads
 
     threads = parse_threads(args.threads)
     wanted = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -1,1 +1,2 @@
-"""edgekit.convert."""
+"""Conversion of a trained model to TFLite and ONNX (float32, int8), each artifact verified and carrying its
+spec; ``edgekit convert`` and ``edgekit compare``."""

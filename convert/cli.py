@@ -5,7 +5,7 @@ import json
 
 import click
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 from . import onnx as onnx_defaults
 from .export import convert_run, print_report

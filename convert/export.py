@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 from .tf import batched, keras_outputs, quiet_tensorflow
 from .verify import verify_artifact

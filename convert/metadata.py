@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.edge.model.spec import METADATA_KEY, Spec
+from edgekit.edge.core.spec import METADATA_KEY, Spec
 
 
 def embed_tflite(model: bytes, spec: Spec) -> bytes:

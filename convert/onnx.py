@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge._quiet import captured_stderr
-from edgekit.edge.errors import EdgekitError, MissingExtraError
-from edgekit.edge.model.spec import edgekit_version
+from edgekit.edge.core.quiet import captured_stderr
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
+from edgekit.edge.core.spec import edgekit_version
 
 from .metadata import embed_onnx
 

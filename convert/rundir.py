@@ -1,7 +1,7 @@
 """The training run directory format: what ``edgekit train`` writes and ``convert``/``compare`` read.
 
 DIR/model.keras          the trained Keras model
-DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.model.spec.Spec``)
+DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.core.spec.Spec``)
 DIR/test.npz             the held-out test split as raw windows (``x``) and targets (``y``)
 DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``)
 DIR/metrics.json         test metrics and the run's facts
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 MODEL, TEST, CALIB, METRICS = "model.keras", "test.npz", "calibration.npz", "metrics.json"
 
@@ -43,7 +43,8 @@ class RunDir:
         return self.path / MODEL
 
     def spec(self) -> Spec:
-        return Spec.load(self.path)
+        from edgekit.edge.tasks import checked
+        return checked(Spec.load(self.path), str(self.path / "spec.json"))
 
     def load_model(self):
         if not self.model_path.is_file():
@@ -99,7 +100,7 @@ def prepare_out(out: str | Path) -> Path:
 def save_run(out: str | Path, model, spec: Spec, test_x, test_y, calib_x, metrics: dict) -> RunDir:
     """Write the run directory. The files are written in a staging folder inside ``out`` and moved into
     place together at the end: a failure part-way leaves the previous run's files, not a mix."""
-    from edgekit.edge.model.spec import file_sha256
+    from edgekit.edge.core.spec import file_sha256
 
     out = prepare_out(out)
     try:

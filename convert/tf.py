@@ -12,7 +12,7 @@ def quiet_tensorflow() -> None:
     """Import TensorFlow without its start-up chatter (CUDA probing on CPU-only hosts, oneDNN notes).
     Set EDGEKIT_VERBOSE=1 to see it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edgekit.edge._quiet import captured_stderr
+    from edgekit.edge.core.quiet import captured_stderr
 
     with captured_stderr():
         import tensorflow as tf

@@ -41,8 +41,8 @@ def converter(model, precision: str, representative: np.ndarray | None = None, i
 
 def to_tflite(model, precision: str, representative: np.ndarray | None = None) -> bytes:
     conv = converter(model, precision, representative)
-    from edgekit.edge._quiet import captured_stderr
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.quiet import captured_stderr
+    from edgekit.edge.core.errors import EdgekitError
     try:
         with captured_stderr() as log, contextlib.redirect_stdout(io.StringIO()):
             return bytes(conv.convert())

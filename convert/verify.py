@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.model import Model
 
 # minimum top-1 agreement with Keras (classification)

@@ -1,5 +1,6 @@
-"""The shape of the house: arrows train → convert → edge only, no import circle between modules or between
-edge's sub-packages, no branch on a task's name outside the task modules, a first docstring line everywhere."""
+"""The shape of the house: arrows train → convert → edge only, no import circle, edge's floors (core at the
+bottom, commands at the top) importing only downwards, one audio loader, no branch on a task's name outside
+the task modules, a first docstring line everywhere and no placeholder package."""
 import ast
 import re
 from pathlib import Path
@@ -90,32 +91,66 @@ def test_no_import_circle_between_modules():
     assert _cycles(GRAPH) == []
 
 
-def _layer(m: str) -> str:
-    """edgekit.edge.io.wav → io; edgekit.edge.errors → base; edgekit.edge.run → commands."""
+# The device runtime's floors, bottom to top: a module imports only its own sub-package and the floors below
+# it. Sub-packages on one floor do not import each other.
+FLOORS = [("core",), ("frontend",), ("formats",), ("sources", "outputs"), ("tasks",), ("model",), ("pipeline",),
+          ("commands",)]
+FLOOR = {pkg: i for i, floor in enumerate(FLOORS) for pkg in floor}
+
+
+def _package(m: str) -> str:
+    """edgekit.edge.formats.wav → formats; edgekit.edge → edge."""
     parts = m.split(".")
-    if len(parts) > 3 or MODULES[m].name == "__init__.py":
-        return parts[2]
-    return "base" if parts[2] in ("errors", "_quiet") else "commands"
-
-
-def test_no_circle_between_the_sub_packages_of_edge():
-    layers: dict[str, set[str]] = {}
-    for a, deps in GRAPH.items():
-        if a.startswith("edgekit.edge."):
-            for b in deps:
-                if b.startswith("edgekit.edge.") and _layer(a) != _layer(b):
-                    layers.setdefault(_layer(a), set()).add(_layer(b))
-    assert _cycles(layers) == [], layers
-    assert "base" not in layers                                  # errors and _quiet import nothing of ours
-    assert not any("commands" in deps for layer, deps in layers.items() if layer != "commands"), layers
+    return parts[2] if len(parts) > 2 else "edge"
 
 
 def test_the_device_runtime_is_grouped_by_concern():
     flat = sorted(p.name for p in (REPO / "edge").glob("*.py"))
-    assert flat == ["__init__.py", "_cli.py", "_quiet.py", "bench.py", "cli.py", "errors.py", "run.py",
-                    "service.py", "stream_eval.py"]
-    for sub in ("io", "frontend", "model", "pipeline", "tasks"):
-        assert (REPO / "edge" / sub / "__init__.py").is_file()
+    assert flat == ["__init__.py"]
+    subs = sorted(p.parent.name for p in (REPO / "edge").glob("*/__init__.py"))
+    assert subs == sorted(FLOOR)
+
+
+def test_each_floor_imports_only_the_floors_below_it():
+    bad = []
+    for a, deps in GRAPH.items():
+        if not a.startswith("edgekit.edge.") or _package(a) == "edge":
+            continue
+        for b in deps:
+            pa, pb = _package(a), _package(b)
+            if pb == "edge" or (pa != pb and FLOOR[pb] >= FLOOR[pa]):
+                bad.append(f"{a} -> {b}")
+    assert bad == []
+
+
+def test_the_spec_imports_nothing_above_the_shared_contract():
+    assert {_package(b) for b in GRAPH["edgekit.edge.core.spec"]} <= {"core"}
+    assert all(_package(b) == "core" for m in GRAPH if m.startswith("edgekit.edge.core") for b in GRAPH[m])
+
+
+# Reading audio: only formats/audio decodes WAV for a signal or resamples; everyone else calls load_audio,
+# AudioStream or at_rate, so the device hears what training heard.
+AUDIO_DOOR = "edgekit.edge.formats.audio"
+DECODERS = {"edgekit.edge.formats.wav": {"read_wav", "WavReader"}, "edgekit.edge.frontend.resample": None}
+FOREIGN_DECODERS = ("wave", "soundfile", "scipy.io.wavfile", "librosa", "audioread", "pydub")
+
+
+def test_one_audio_loader():
+    bad = []
+    for name, path in MODULES.items():
+        if name in (AUDIO_DOOR, *DECODERS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in DECODERS:
+                names = DECODERS[node.module]
+                hit = [a.name for a in node.names if names is None or a.name in names]
+                if hit:
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.module} {hit}")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                bad += [f"{path.relative_to(REPO)}:{node.lineno}: {m}" for m in mods
+                        if m in FOREIGN_DECODERS or m.split(".")[0] in ("soundfile", "librosa", "audioread")]
+    assert bad == []
 
 
 def test_only_task_modules_branch_on_the_task_name():
@@ -134,3 +169,4 @@ def test_only_task_modules_branch_on_the_task_name():
 def test_every_module_says_what_it_is(name):
     doc = ast.get_docstring(ast.parse(MODULES[name].read_text()))
     assert doc and len(doc.splitlines()[0]) > 10, f"{MODULES[name]}: no first docstring line"
+    assert "placeholder" not in doc.lower() and doc.strip() != f"{name}.", f"{MODULES[name]}: says nothing"

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend import FEATURE_TYPES, build
 from edgekit.edge.frontend import mel as M
 from edgekit.edge.frontend.clip import check_clip_policy, clip_policy, fit_clip, pad_noise
 from edgekit.edge.frontend.logmel import logmel_features, logmel_shape, n_frames
 from edgekit.edge.frontend.mfcc import mfcc_features, mfcc_shape
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 
 # Relative tolerance where our definition and librosa's coincide (both float64: they agree to ~1e-13).
 RTOL = 1e-5
@@ -37,7 +38,7 @@ def make_spec(feat: dict, sr: float = 16000.0, window: int = 16000, normalizatio
              input_shape=logmel_shape(window, feat), features=feat,
              normalization=normalization or {"type": "none"}, labels=("yes", "no")).to_dict()
     d.update(changes)
-    return Spec.from_dict(d)
+    return checked(Spec.from_dict(d))
 
 
 def librosa_db(x: np.ndarray, sr: float, feat: dict, mel_dtype=np.float64) -> np.ndarray:
@@ -317,7 +318,7 @@ def test_registered_and_build_end_to_end(fsdd):
     for feat in (logmel_features(200, 80, cmvn=True), mfcc_features(13, 200, 80, layout="time_freq")):
         spec = make_spec(feat, sr=8000.0, window=8000, normalization={"type": "standard", "mean": -3.0,
                                                                         "std": 2.5})
-        again = Spec.from_json(spec.to_json())                    # what a device reads from the artifact
+        again = checked(Spec.from_json(spec.to_json()))                    # what a device reads from the artifact
         assert again.features == feat
         fe = build(again)
         out = fe(x)
@@ -364,7 +365,7 @@ def test_validation_refuses_bad_features_in_one_line(change, words):
     d = Spec(task="stft", kind="classification", sample_rate=16000.0, window=16000, input_shape=(40, 98, 1),
              features=feat, normalization={"type": "none"}, labels=("a", "b")).to_dict()
     with pytest.raises(EdgekitError) as e:
-        Spec.from_dict(d, source="m.tflite")
+        checked(Spec.from_dict(d, source="m.tflite"), "m.tflite")
     msg = str(e.value)
     assert words in msg and "\n" not in msg and msg.startswith("m.tflite: invalid edgekit spec")
 

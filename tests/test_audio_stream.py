@@ -8,7 +8,7 @@ import pytest
 from conftest import bin_path, run
 from edgekit.edge import frontend as fe
 from edgekit.edge.frontend.clip import fit_clip
-from edgekit.edge.io.wav import read_wav, write_wav
+from edgekit.edge.formats.wav import read_wav, write_wav
 from edgekit.edge.model.model import Model
 
 

@@ -60,7 +60,7 @@ def test_a_broken_tflite_runtime_falls_back_or_is_one_line(tiny_run, tmp_path):
     """))
     code = BLOCKER + textwrap.dedent("""
         BLOCKED.update({"ai_edge_litert"})
-        from edgekit.edge.run import main
+        from edgekit.edge.commands.edge_run import main
         main(sys.argv[1:])
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -108,7 +108,7 @@ def test_operator_names_come_from_the_schema_and_int16_inputs_are_named():
 def test_onnx_on_a_32_bit_userland_is_a_one_line_error(monkeypatch):
     import types
 
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.errors import EdgekitError
     from edgekit.edge.model.backends import onnx as backend
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)          # not importable, as on armv7l
@@ -121,8 +121,8 @@ def test_onnx_on_a_32_bit_userland_is_a_one_line_error(monkeypatch):
 
 
 def test_unprintable_csv_header_names_are_escaped_in_the_error(tmp_path):
-    from edgekit.edge.errors import EdgekitError
-    from edgekit.edge.io.rows import RowParser
+    from edgekit.edge.core.errors import EdgekitError
+    from edgekit.edge.formats.rows import RowParser
 
     parser = RowParser(["Speed"], source="csv:x")
     with pytest.raises(EdgekitError) as e:

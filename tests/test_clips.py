@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.clips import list_clips
-from edgekit.edge.io.wav import read_wav, write_wav
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.clips import list_clips
+from edgekit.edge.formats.wav import read_wav, write_wav
 
 
 def tone(path: Path, freq: float = 440.0, n: int = 800, fs: int = 8000) -> Path:

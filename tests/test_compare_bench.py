@@ -174,7 +174,7 @@ def test_bench_json_without_tensorflow(tiny_run):
     model = str(tiny_run / "stft" / "stft_int8.tflite")
     p = device_python("""
         import sys
-        from edgekit.edge.cli import main
+        from edgekit.edge.commands.edgekit import main
         try:
             main(sys.argv[1:])
         finally:
@@ -217,7 +217,7 @@ def test_bench_text_output_and_bad_input(tiny_run, tmp_path):
 
 
 def test_time_window_path_counts_and_first_window(tiny_run):
-    from edgekit.edge.bench import STAGES, time_window_path, windows_for
+    from edgekit.edge.pipeline.bench import STAGES, time_window_path, windows_for
     from edgekit.edge.model.model import Model
 
     m = Model(tiny_run / "stft" / "stft_int8.tflite", threads=1)
@@ -232,9 +232,10 @@ def test_time_window_path_counts_and_first_window(tiny_run):
 
 def test_windows_for_every_task():
     from edgekit.edge import frontend as fe
-    from edgekit.edge.bench import windows_for
-    from edgekit.edge.errors import EdgekitError
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.pipeline.bench import windows_for
+    from edgekit.edge.core.errors import EdgekitError
+    from edgekit.edge.core.spec import Spec
+    from edgekit.edge.tasks import checked
 
     stft = Spec(task="stft", kind="classification", sample_rate=12800.0, window=2048,
                 input_shape=fe.spectrogram_shape(2048, fe.spectrogram_features()),
@@ -246,22 +247,22 @@ def test_windows_for_every_task():
     speech = stft.with_(sample_rate=8000.0)           # below what the vibration model supports: noise
     assert windows_for(speech, 2).shape == (2, 2048)
 
-    rows = Spec.from_dict(dict(
+    rows = checked(Spec.from_dict(dict(
         Spec(task="traffic", kind="regression", sample_rate=1 / 300, window=12, input_shape=(12, 2),
              features=fe.rows_features(["Speed", "ToVol"], "Speed"),
              normalization={"type": "minmax", "min": [0.0, 5.0], "max": [100.0, 300.0]},
              target={"column": "Speed", "units": "km/h", "scaling": {"type": "minmax", "min": 0.0, "max": 100.0}}
-             ).to_dict()))
+             ).to_dict())))
     x = windows_for(rows, 5, seed=0)
     assert x.shape == (5, 12, 2)
     assert x[..., 1].min() >= 5.0 and x[..., 1].max() <= 300.0 and x[..., 0].max() <= 100.0
     feats = fe.build(rows)(x)
     assert feats.shape == (5, 12, 2) and feats.min() >= 0.0 and feats.max() <= 1.0
 
-    image = Spec.from_dict(Spec(task="image", kind="classification", sample_rate=1.0, window=1,
+    image = checked(Spec.from_dict(Spec(task="image", kind="classification", sample_rate=1.0, window=1,
                                 input_shape=(28, 28, 1), features=fe.image_features(),
                                 normalization={"type": "scale", "scale": 1 / 255},
-                                labels=tuple("0123456789")).to_dict())
+                                labels=tuple("0123456789")).to_dict()))
     x = windows_for(image, 2)
     assert x.shape == (2, 28, 28) and 0 <= x.min() and x.max() <= 255
     assert fe.build(image)(x).shape == (2, 28, 28, 1)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.synth import vibration
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.sources.synth import vibration
 from edgekit.train.datasets import SignalDataset, load_signals, save_course_pickle
 
 L = 400
@@ -185,7 +185,7 @@ def test_malicious_course_pickle_is_refused(tmp_path):
 def test_rows_repeated_by_reference_are_counted_before_numpy_sees_them(tmp_path, monkeypatch):
     """A small pickle whose 'signal' repeats one row by memo reference ("billion laughs") is refused by its
     sample count, not converted first (a 10 MB one held hours of conversion)."""
-    import edgekit.edge.io.course as course
+    import edgekit.edge.formats.course as course
     monkeypatch.setattr(course, "MAX_SAMPLES", 10_000)
     obj, _, _ = _course()
     row = [0.0] * L
@@ -304,7 +304,7 @@ def wav_root(tmp_path):
 
 
 def test_wav_folder(wav_root):
-    pytest.importorskip("edgekit.edge.io.wav")
+    pytest.importorskip("edgekit.edge.formats.wav")
     ds = load_signals(str(wav_root))
     assert ds.label_names == ["bird", "cat", "dog"]                   # alphabetical
     np.testing.assert_array_equal(ds.labels, [0, 1, 2, 2])
@@ -324,7 +324,7 @@ def test_wav_folder(wav_root):
 
 
 def test_wav_folder_rate_and_length(wav_root):
-    pytest.importorskip("edgekit.edge.io.wav")
+    pytest.importorskip("edgekit.edge.formats.wav")
     ds = load_signals(wav_root, fs=16000, length=1000)
     assert ds.fs == 16000.0 and ds.signals.shape == (4, 1000)
     bird = ds.signals[0]
@@ -338,7 +338,7 @@ def test_wav_folder_rate_and_length(wav_root):
     ("loose", "no label"), ("corrupt", "broken.wav"), ("empty wav", "empty.wav"),
 ])
 def test_wav_folder_errors(tmp_path, kind, words):
-    pytest.importorskip("edgekit.edge.io.wav")
+    pytest.importorskip("edgekit.edge.formats.wav")
     root = tmp_path / "wavs"
     root.mkdir()
     tone = _i16(0.1 * np.ones(100))
@@ -361,7 +361,7 @@ def test_wav_folder_errors(tmp_path, kind, words):
 
 def test_fsdd_digits_folder(tmp_path, shared_data):
     """Real recordings (read-only, linked, never copied): 8 kHz spoken digits, two classes."""
-    pytest.importorskip("edgekit.edge.io.wav")
+    pytest.importorskip("edgekit.edge.formats.wav")
     rec = shared_data / "fsdd" / "recordings"
     if not rec.is_dir():
         pytest.skip("fsdd recordings not present")

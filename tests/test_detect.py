@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.pipeline.detect import (DBFS_FLOOR, DEFAULTS, MAX_HISTORY, Detector, Gate, dbfs,
                                           detection_settings)
 

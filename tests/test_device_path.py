@@ -9,10 +9,11 @@ from conftest import bin_path, run
 from edgekit.edge import frontend as fe
 from edgekit.edge.frontend.frames import Framer
 from edgekit.edge.frontend.stream import StreamFeatures
-from edgekit.edge.io.synth import vibration
+from edgekit.edge.sources.synth import vibration
 from edgekit.edge.model.model import Model
 from edgekit.edge.model.quant import quantize
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 from edgekit.edge.pipeline import stats
 from edgekit.edge.pipeline.step import STAGES, NonFiniteFeatures, Step
 
@@ -60,7 +61,7 @@ def test_the_step_answers_as_quantize_invoke_dequantize_does(models, name):
 
 def test_non_finite_features_are_refused_not_fed_to_the_model(models):
     m = models["stft_int8.tflite"]
-    bad = Spec.from_dict({**m.spec.to_dict(), "normalization": {"type": "scale", "scale": 1e38, "offset": 0.0}})
+    bad = checked(Spec.from_dict({**m.spec.to_dict(), "normalization": {"type": "scale", "scale": 1e38, "offset": 0.0}}))
     m2 = Model(m.path, threads=1, spec=bad)
     with pytest.raises(NonFiniteFeatures):
         Step(m2)(vibration(1, seed=1)[0][0])
@@ -130,7 +131,7 @@ def test_edge_run_with_a_quarter_hop_gives_the_labels_of_recomputing(tiny_run, t
     """End to end: the same windows through edge-run with overlapping hops equal a stream of the same
     windows one by one (no overlap to reuse), label and score."""
     import json
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.formats.wav import write_wav
     model = tiny_run / "stft" / "stft_int8.tflite"
     spec = Model(model).spec
     plan = fe.FEATURE_TYPES["spectrogram"].framewise(spec)

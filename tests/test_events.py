@@ -8,8 +8,8 @@ import pytest
 from conftest import StandIn, bin_path, run
 from edgekit.edge import frontend as fe
 from edgekit.edge import tasks
-from edgekit.edge.io.sources import Block
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.sources.signal import Block
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.pipeline.loop import run_stream
 
 FS, WIN = 1000.0, 200

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.dsp import get_window, spectrogram
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import bin_path, run
-from edgekit.edge.io.clips import list_clips
-from edgekit.edge.io.wav import read_wav
+from edgekit.edge.formats.clips import list_clips
+from edgekit.edge.formats.wav import read_wav
 
 
 def _edge_run(tiny_run, *args, check=True):
@@ -79,7 +79,7 @@ def test_recording_keeps_the_chosen_windows_bounded_oldest_first(tiny_run, tmp_p
     assert s["recorded"]["saved"] == 20 and s["recorded"]["deleted_oldest"] == 20 - len(wavs) and 4 <= len(wavs) <= 6
     kept = [r for r in results if r.get("recorded") in {w.name for w in wavs}]
     assert [r["recorded"] for r in kept] == [w.name for w in wavs]      # the newest ones, oldest gone first
-    from edgekit.edge.io.synth import vibration_stream
+    from edgekit.edge.sources.synth import vibration_stream
     stream = vibration_stream(seed=0)
     windows = [next(stream)[0] for _ in range(20)]
     for r, w in zip(kept, wavs):

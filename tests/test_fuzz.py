@@ -8,10 +8,11 @@ import random
 import traceback
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.metadata import file_info, read_spec
 from edgekit.edge.model.probe import probe
-from edgekit.edge.model.spec import METADATA_KEY, Spec
+from edgekit.edge.core.spec import METADATA_KEY, Spec
+from edgekit.edge.tasks import checked
 
 N = int(os.environ.get("EDGEKIT_FUZZ_N", "3000"))
 
@@ -136,7 +137,7 @@ def _check(fn, failures: list, what: str):
 
 def _accepted(spec: Spec, failures: list, what: str) -> None:
     """What the device does next with a spec it accepted must not fail either."""
-    again = _check(lambda: Spec.from_json(spec.to_json()), failures, f"{what} (round trip)")
+    again = _check(lambda: checked(Spec.from_json(spec.to_json())), failures, f"{what} (round trip)")
     if again is not None and again != spec:
         failures.append(f"{what}: the spec does not survive a JSON round trip")
     if spec.window <= 100_000 and math.prod(spec.input_shape) <= 1_000_000:
@@ -145,7 +146,7 @@ def _accepted(spec: Spec, failures: list, what: str) -> None:
 
 def test_real_specs_parse_and_probe_clean():
     for spec in real_specs():
-        assert Spec.from_json(spec.to_json()) == spec
+        assert checked(Spec.from_json(spec.to_json())) == spec
         assert probe(spec) is None, spec.task
 
 
@@ -157,7 +158,7 @@ def test_mutated_specs_give_only_one_line_errors():
         base = bases[i % len(bases)]
         d = mutate(copy.deepcopy(base), rng, bases)
         what = f"seed {i} ({base['task']})"
-        spec = _check(lambda: Spec.from_dict(d, source="fuzz"), failures, f"{what} from_dict")
+        spec = _check(lambda: checked(Spec.from_dict(d, source="fuzz"), "fuzz"), failures, f"{what} from_dict")
         if spec is not None:
             _accepted(spec, failures, what)
         try:
@@ -166,7 +167,7 @@ def test_mutated_specs_give_only_one_line_errors():
             continue
         if i % 4 == 3:
             text = _bytes_mutation(text.encode("utf-8", "surrogatepass"), rng)
-        _check(lambda: Spec.from_json(text, source="fuzz"), failures, f"{what} from_json")
+        _check(lambda: checked(Spec.from_json(text, source="fuzz"), "fuzz"), failures, f"{what} from_json")
         if len(failures) > 20:
             break
     assert failures == [], "\n".join(failures)
@@ -250,6 +251,6 @@ def test_mutated_model_files_give_only_one_line_errors(tmp_path):
 
 def test_the_fuzzer_reports_other_exceptions():
     failures: list[str] = []
-    _check(lambda: Spec.from_dict(None), failures, "an EdgekitError")
+    _check(lambda: checked(Spec.from_dict(None)), failures, "an EdgekitError")
     _check(lambda: {}["x"], failures, "a bug")
     assert len(failures) == 1 and failures[0].startswith("a bug: KeyError")

@@ -35,7 +35,7 @@ def test_edge_run_on_course_pickle_matches_keras(tiny_run):
     """edge-run's labels on the replayed course pickle equal Keras's on the same signals."""
     import keras
     from edgekit.edge import frontend as fe
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
     from edgekit.train.datasets import load_signals
 
     out = tiny_run / "stft"
@@ -70,8 +70,8 @@ def test_edge_run_synthetic_is_deterministic_and_int8_agrees(tiny_run):
 
 
 def test_edge_run_stdin_and_wav_sources(tiny_run, tmp_path):
-    from edgekit.edge.io.synth import vibration
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.sources.synth import vibration
+    from edgekit.edge.formats.wav import write_wav
 
     x, _ = vibration(3, seed=9)
     sig = np.concatenate(x)
@@ -98,7 +98,7 @@ def test_edge_run_stdin_and_wav_sources(tiny_run, tmp_path):
     (["--model", "{model}", "--source", "mic"], "mic"),
 ])
 def test_bad_input_is_a_one_line_error(tiny_run, tmp_path, args, words):
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.formats.wav import write_wav
 
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"\x00" * 64)
@@ -169,7 +169,7 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_run):
     import signal
     import subprocess
 
-    from edgekit.edge.io.synth import vibration
+    from edgekit.edge.sources.synth import vibration
 
     x, _ = vibration(3, seed=9)
     pcm = (np.clip(np.concatenate(x), -1, 1) * 32767).astype("<i2").tobytes()

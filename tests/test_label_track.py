@@ -1,8 +1,8 @@
 """Label files of long recordings (Audacity's Export Labels format): what is read, what is refused."""
 import pytest
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.label_track import read_label_track, write_label_track
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.label_track import read_label_track, write_label_track
 
 
 def _file(tmp_path, text, name="labels.txt", mode="w"):

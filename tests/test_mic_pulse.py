@@ -100,8 +100,8 @@ def clips(tmp_path_factory):
     """Per class (A healthy, B bearing fault): 12 windows of synthetic vibration made at the model's
     12.8 kHz, upsampled to the sink's 48 kHz and written as a 16-bit WAV (9.4 s)."""
     from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.synth import vibration
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.sources.synth import vibration
+    from edgekit.edge.formats.wav import write_wav
     d = tmp_path_factory.mktemp("clips")
     x, y = vibration(40, seed=11, fs=12800.0, length=10000)
     out = {}

@@ -10,9 +10,10 @@ import pytest
 
 from conftest import bin_path, run
 from edgekit.edge import frontend as fe
-from edgekit.edge.io import idx
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.formats import idx
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 from edgekit.train.mnist import make_spec, shift_images
 from edgekit.train.splits import stratified_holdout
 
@@ -182,7 +183,7 @@ def test_area_resize_is_the_exact_pixel_area_average():
 def test_image_spec_round_trips_and_is_validated():
     spec = make_spec([str(i) for i in range(10)])
     assert spec.input_shape == (28, 28, 1) and spec.window == 1 and spec.task == "image"
-    back = Spec.from_json(spec.to_json())
+    back = checked(Spec.from_json(spec.to_json()))
     assert back.features == spec.features and back.normalization["scale"] == pytest.approx(1 / 255)
     d = spec.to_dict()
     for change, match in (({"input_shape": [32, 32, 1]}, "does not match the image features"),
@@ -191,8 +192,8 @@ def test_image_spec_round_trips_and_is_validated():
                           ({"features": {**d["features"], "invert": "yes"}}, "features.invert"),
                           ({"features": {**d["features"], "max_value": -1}}, "features.max_value")):
         with pytest.raises(EdgekitError, match=match):
-            Spec.from_dict({**d, **change})
-    rgb = Spec.from_dict({**d, "input_shape": [28, 28, 3], "features": {**d["features"], "grayscale": False}})
+            checked(Spec.from_dict({**d, **change}))
+    rgb = checked(Spec.from_dict({**d, "input_shape": [28, 28, 3], "features": {**d["features"], "grayscale": False}}))
     assert fe.build(rgb)(np.zeros((2, 40, 40, 3))).shape == (2, 28, 28, 3)
     with pytest.raises(EdgekitError, match="RGB images"):
         fe.build(rgb)(np.zeros((2, 40, 40)))
@@ -202,7 +203,7 @@ def test_image_spec_round_trips_and_is_validated():
 
 def test_decode_image_modes(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from edgekit.edge.io.images import ImageError, decode_image
+    from edgekit.edge.sources.images import ImageError, decode_image
 
     gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     Image.fromarray(gray).save(tmp_path / "g.png")
@@ -249,8 +250,8 @@ def test_without_pillow_pictures_name_the_extra_and_idx_still_works(tmp_path):
     write_idx(tmp_path / "d-labels-idx1-ubyte.gz", np.array([1, 0], np.uint8))
     (tmp_path / "pics").mkdir()
     code = BLOCK_PIL + textwrap.dedent(f"""
-        from edgekit.edge.errors import EdgekitError
-        from edgekit.edge.io.images import open_images
+        from edgekit.edge.core.errors import EdgekitError
+        from edgekit.edge.sources.images import open_images
         from edgekit.train.mnist import make_spec
         spec = make_spec(["0", "1"], 3, 4)
         items = list(open_images({str(tmp_path / "d-images-idx3-ubyte.gz")!r}, spec).items())
@@ -280,12 +281,12 @@ def _StubModel(spec):
 
 def test_unusable_pictures_are_reported_skipped_and_counted(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
-    from edgekit.edge.io.images import open_images
-    from edgekit.edge.io.sinks import JsonSink
+    from edgekit.edge.sources.images import open_images
+    from edgekit.edge.outputs.sinks import JsonSink
     from edgekit.edge.pipeline.loop import run_stream
 
-    spec = Spec.from_dict({**make_spec(["0", "1"]).to_dict(),
-                           "features": {**make_spec(["0", "1"]).features, "resize": "none"}})
+    spec = checked(Spec.from_dict({**make_spec(["0", "1"]).to_dict(),
+                           "features": {**make_spec(["0", "1"]).features, "resize": "none"}}))
     pics = tmp_path / "pics"
     (pics / "1").mkdir(parents=True)
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(pics / "1" / "#ok.png")
@@ -495,7 +496,7 @@ def test_edge_run_on_an_idx_file_and_bad_inputs(mnist_run, tmp_path):
 
 def test_sub_folder_names_are_matched_by_name_and_must_be_printable(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from edgekit.edge.io.images import open_images
+    from edgekit.edge.sources.images import open_images
     spec = make_spec(["0", "1"])
     for label in ("1", "junk"):
         (tmp_path / "pics" / label).mkdir(parents=True)

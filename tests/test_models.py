@@ -25,7 +25,7 @@ def test_stft_cnn_layers_are_the_courses():
     ("mnist_course", (2, 2, 1), "at least 4 × 4 pixels"),
 ])
 def test_an_input_too_small_for_the_model_is_a_clear_error(build, shape, words):
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.errors import EdgekitError
     from edgekit.train import models
     with pytest.raises(EdgekitError, match=words):
         getattr(models, build)(shape, 2)

@@ -22,14 +22,14 @@ def test_edge_run_and_info_without_tensorflow(tiny_run):
     model = str(tiny_run / "stft" / "stft_int8.tflite")
     p = device_python("""
         import sys
-        from edgekit.edge.run import main
+        from edgekit.edge.commands.edge_run import main
         main(sys.argv[1:])
     """, "--model", model, "--source", "synthetic", "--duration", "4", "--json")
     summary = json.loads(p.stdout.splitlines()[-1])["summary"]
     assert summary["windows"] == 5 and "litert" in summary["backend"]
     p = device_python("""
         import sys
-        from edgekit.edge.cli import main
+        from edgekit.edge.commands.edgekit import main
         main(sys.argv[1:])
     """, "info", model)
     assert "int8" in p.stdout and "labels A, B" in p.stdout
@@ -45,7 +45,7 @@ def test_workstation_command_names_the_missing_extra(tiny_run, tmp_path, args, s
     and it writes nothing first."""
     args = [a.format(tmp=tmp_path, run=tiny_run / "stft") for a in args]
     p = device_python("""
-        from edgekit.edge.cli import main
+        from edgekit.edge.commands.edgekit import main
         main(sys.argv[1:])
     """, *args, check=False)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
@@ -57,7 +57,7 @@ def test_workstation_command_names_the_missing_extra(tiny_run, tmp_path, args, s
 
 def test_help_lists_every_command_on_the_runtime_only_install():
     p = device_python("""
-        from edgekit.edge.cli import main
+        from edgekit.edge.commands.edgekit import main
         main(["--help"])
     """)
     for name in ("bench", "compare", "convert", "data", "demo", "info", "run", "train"):
@@ -75,7 +75,7 @@ def test_interpreter_order_and_the_error_when_none_is_installed(tiny_run):
     model = str(tiny_run / "stft" / "stft_int8.tflite")
     p = device_python("""
         BLOCKED.update({"ai_edge_litert", "tflite_runtime"})
-        from edgekit.edge.run import main
+        from edgekit.edge.commands.edge_run import main
         main(sys.argv[1:])
     """, "--model", model, "--duration", "1", check=False)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr

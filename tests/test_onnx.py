@@ -41,7 +41,7 @@ def _edge_run(model, *extra, duration="20", seed="4", check=True):
 
 def _onnx_with_spec_text(src, dst, text):
     """Copy an .onnx file with its edgekit metadata replaced by ``text`` (None: no metadata at all)."""
-    from edgekit.edge.model.spec import METADATA_KEY
+    from edgekit.edge.core.spec import METADATA_KEY
 
     m = onnx.load(str(src))
     del m.metadata_props[:]
@@ -65,7 +65,7 @@ class _RawSpecJSON:
 def _tflite_with_spec_text(src, dst, text):
     """Copy a .tflite file with its edgekit metadata replaced by ``text`` (None: no edgekit entry)."""
     from edgekit.convert.metadata import embed_tflite
-    from edgekit.edge.model.spec import METADATA_KEY
+    from edgekit.edge.core.spec import METADATA_KEY
 
     blob = src.read_bytes()
     if text is not None:
@@ -82,7 +82,7 @@ def _tflite_with_spec_text(src, dst, text):
 
 def _test_features(run_dir, n=32):
     from edgekit.edge import frontend as fe
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
 
     with np.load(run_dir / "test.npz") as z:
         x = z["x"][:n]
@@ -143,7 +143,7 @@ def test_info_shows_the_embedded_spec(onnx_run):
 
 def test_read_spec_round_trip_equals_the_runs_spec(onnx_run):
     from edgekit.edge.model.metadata import read_spec
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
 
     d, reports = onnx_run
     want = Spec.load(d)
@@ -157,7 +157,7 @@ def test_read_spec_round_trip_equals_the_runs_spec(onnx_run):
 def test_metadata_survives_onnxruntime_and_changes_no_output(onnx_run, tmp_path):
     from edgekit.edge.model.backends.onnx import OnnxBackend
     from edgekit.edge.model.metadata import read_spec
-    from edgekit.edge.model.spec import METADATA_KEY
+    from edgekit.edge.core.spec import METADATA_KEY
 
     d, _ = onnx_run
     x = _test_features(d)

@@ -37,4 +37,4 @@ def test_the_wheel_holds_every_module_and_the_scripts(tmp_path):
     assert not any(n.startswith(("tests/", "benchmarks/", "edge/", "train/", "convert/")) for n in names)
     meta = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
-    assert "edge-run = edgekit.edge.run:main" in text and "edgekit = edgekit.edge.cli:main" in text
+    assert "edge-run = edgekit.edge.commands.edge_run:main" in text and "edgekit = edgekit.edge.commands.edgekit:main" in text

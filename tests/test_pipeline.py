@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from edgekit.edge.pipeline.postprocess import postprocessor
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
 
 
 def _spec(**kw):

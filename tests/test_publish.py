@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError
-from edgekit.edge.io.publish import Publisher, parse_url
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
+from edgekit.edge.outputs.publish import Publisher, parse_url
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed: pip install 'edgekit[mqtt]'")
 
@@ -225,7 +225,7 @@ def test_messages_arrive_in_order_and_the_status_is_retained(broker):
 def test_the_will_says_offline_when_the_publisher_is_killed(broker):
     script = textwrap.dedent(f"""
         import sys, time
-        from edgekit.edge.io.publish import Publisher
+        from edgekit.edge.outputs.publish import Publisher
         p = Publisher({url(broker.port)!r}, status={{"model": "m.tflite", "rate": 100}})
         while not p.connected:
             time.sleep(0.01)
@@ -588,8 +588,8 @@ def test_edge_run_publish_flag_errors_are_one_line(tiny_run, args, words):
 
 @needs_broker
 def test_the_retained_status_is_refreshed_with_the_stream_so_far(broker):
-    from edgekit.edge.io.publish import PublishingSink
-    from edgekit.edge.io.sinks import NullSink
+    from edgekit.edge.outputs.sinks import PublishingSink
+    from edgekit.edge.outputs.sinks import NullSink
     sub = Subscriber(broker.port, "edgekit/test/status", qos=1)
     p = Publisher(url(broker.port), status={"model": "m.tflite"})
     wait_for(lambda: p.connected, 20, "the publisher to connect")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.resample import StreamResampler, design_filter, rational_factors, resample
 
 RATES = [(8000, 12800), (44100, 12800), (48000, 16000), (12800, 8000), (16000, 16000)]

@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.safe_pickle import _check_tree, safe_load
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.safe_pickle import _check_tree, safe_load
 
 
 class _Reduce:

@@ -113,8 +113,8 @@ def _fake_sd(stream):
 
 @pytest.mark.parametrize("active", [False, True], ids=["stream stopped", "stream silent"])
 def test_a_lost_microphone_ends_the_stream_instead_of_blocking(monkeypatch, active):
-    from edgekit.edge.errors import SourceLost
-    from edgekit.edge.io.sources import MicSource
+    from edgekit.edge.core.errors import SourceLost
+    from edgekit.edge.sources.signal import MicSource
 
     stream = type("S", (_DeadStream,), {"active": active})
     monkeypatch.setitem(sys.modules, "sounddevice", _fake_sd(stream))
@@ -129,7 +129,7 @@ def test_a_lost_microphone_ends_the_stream_instead_of_blocking(monkeypatch, acti
 def _two_class_stand_in():
     """An STFT model without a file: always 'B' at 0.7."""
     from edgekit.edge import frontend as fe
-    from edgekit.edge.model.spec import Spec
+    from edgekit.edge.core.spec import Spec
 
     feats = fe.spectrogram_features()
     spec = Spec(task="stft", kind="classification", sample_rate=12800.0, window=10000,
@@ -139,8 +139,8 @@ def _two_class_stand_in():
 
 
 def test_a_source_lost_mid_stream_ends_it_with_the_summary_and_the_error():
-    from edgekit.edge.errors import SourceLost
-    from edgekit.edge.io.sources import Block
+    from edgekit.edge.core.errors import SourceLost
+    from edgekit.edge.sources.signal import Block
     from edgekit.edge.pipeline.loop import run_stream
 
     model = _two_class_stand_in()
@@ -167,7 +167,7 @@ def test_a_stop_signal_as_the_stream_ends_waits_for_the_summary():
     race CI once hit with a stop during the final flush) is held, not raised: the summary is still made."""
     import os
 
-    from edgekit.edge.io.sources import Block
+    from edgekit.edge.sources.signal import Block
     from edgekit.edge.pipeline import signals
     from edgekit.edge.pipeline.loop import run_stream
 

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import StandIn
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.sources import Block, MicSource, StdinSource, SyntheticSource, open_source
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.sources.signal import Block, MicSource, StdinSource, SyntheticSource, open_source
+from edgekit.edge.core.spec import Spec
 
 
 def stft_spec():
@@ -91,7 +91,7 @@ def test_mic_counts_dropped_blocks_and_marks_no_block_before_the_gap(monkeypatch
 
 
 def _until_lost(src):
-    from edgekit.edge.errors import SourceLost
+    from edgekit.edge.core.errors import SourceLost
     try:
         yield from src.blocks()
     except SourceLost:
@@ -100,7 +100,7 @@ def _until_lost(src):
 
 def _windows(src, spec, hop=None):
     """(start, window) pairs of the stft task's framing of ``src``, until the fake stream stops."""
-    from edgekit.edge.errors import SourceLost
+    from edgekit.edge.core.errors import SourceLost
     from edgekit.edge.tasks import Options
     from edgekit.edge.tasks.stft import Run
     out = []
@@ -297,7 +297,7 @@ def test_mic_counts_dropped_audio_at_the_model_rate(monkeypatch):
 
 
 def test_a_truncated_wav_is_read_with_a_note(tmp_path):
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.formats.wav import write_wav
     path = tmp_path / "cut.wav"
     write_wav(path, np.zeros(1000), 12800)
     path.write_bytes(path.read_bytes()[:-500])          # 250 of 1000 frames gone

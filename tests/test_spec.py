@@ -3,8 +3,9 @@ import json
 import pytest
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import SCHEMA_VERSION, Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import SCHEMA_VERSION, Spec
+from edgekit.edge.tasks import checked
 
 
 def make_spec(**over):
@@ -22,7 +23,7 @@ def test_course_shape_is_129_by_44():
 
 def test_round_trip_json_and_file(tmp_path):
     s = make_spec(model_sha256="a" * 64, quantization={"precision": "int8", "input": {"scale": 0.1}})
-    again = Spec.from_json(s.to_json())
+    again = checked(Spec.from_json(s.to_json()))
     assert again == s
     path = s.save(tmp_path)
     assert path.name == "spec.json"
@@ -83,18 +84,18 @@ def _tampered(**changes):
 ])
 def test_tampered_values_are_one_line_errors(changes, words):
     with pytest.raises(EdgekitError) as e:
-        Spec.from_json(_tampered(**changes), source="m.tflite")
+        checked(Spec.from_json(_tampered(**changes), source="m.tflite"), "m.tflite")
     msg = e.value.message
     assert "\n" not in msg and msg.startswith("m.tflite") and words in msg
 
 
 def test_an_oversized_spec_is_refused_before_it_is_parsed(monkeypatch):
-    import edgekit.edge.model.spec as spec_module
+    import edgekit.edge.core.spec as spec_module
     text = _tampered(labels=["A", "B" * 2_000_000])
     monkeypatch.setattr(spec_module.json, "loads", lambda *a, **k: pytest.fail("parsed"))
     with pytest.raises(EdgekitError, match=r"m.onnx: the edgekit spec is 2,0\d\d,\d\d\d bytes, more than the limit "
                                            r"of 1,000,000"):
-        Spec.from_json(text, source="m.onnx")
+        checked(Spec.from_json(text, source="m.onnx"), "m.onnx")
 
 
 def test_probe_finds_features_that_are_not_finite_or_constant():
@@ -110,24 +111,24 @@ def test_missing_field():
     d = make_spec().to_dict()
     del d["window"]
     with pytest.raises(EdgekitError, match="missing field.*window"):
-        Spec.from_dict(d)
+        checked(Spec.from_dict(d))
 
 
 def test_invalid_json_and_non_object():
     for text in ("{not json", "[1, 2]", "null", b"\xff\xfe", "[" * 100_000 + "]" * 100_000):
         with pytest.raises(EdgekitError):
-            Spec.from_json(text)
+            checked(Spec.from_json(text))
 
 
 def test_unknown_major_schema_refused_minor_accepted():
     with pytest.raises(EdgekitError, match="schema 2.0 is not supported"):
-        Spec.from_json(_tampered(schema_version="2.0"))
-    assert Spec.from_json(_tampered(schema_version="1.7")).schema_version == "1.7"
+        checked(Spec.from_json(_tampered(schema_version="2.0")))
+    assert checked(Spec.from_json(_tampered(schema_version="1.7"))).schema_version == "1.7"
 
 
 def test_nan_is_not_valid_json_in_a_spec():
     with pytest.raises(EdgekitError):
-        Spec.from_json(_tampered().replace('"mean": -7.5', '"mean": NaN'))
+        checked(Spec.from_json(_tampered().replace('"mean": -7.5', '"mean": NaN')))
 
 
 def test_missing_spec_file(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.train.splits import stratified_split
 
 

@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.resample import resample
-from edgekit.edge.io.clips import list_clips
-from edgekit.edge.io.wav import read_wav, write_wav
-from edgekit.edge.stream_eval import SNR_FLOOR_DB, build_stream, evaluate, lay_out_stream, match_events, utterance_snr
+from edgekit.edge.formats.clips import list_clips
+from edgekit.edge.formats.wav import read_wav, write_wav
+from edgekit.edge.pipeline.stream_eval import evaluate, match_events
+from edgekit.edge.sources.clip_stream import SNR_FLOOR_DB, build_stream, lay_out_stream, utterance_snr
 
 FS = 8000
 
@@ -203,7 +204,7 @@ def test_overlapping_tolerance_goes_to_the_utterance_still_waiting():
 
 def vibration_clips(folder, fs, n_per_label, length, seed):
     """Clips of synthetic vibration (the tiny model's training data), in label sub-folders."""
-    from edgekit.edge.io.synth import vibration
+    from edgekit.edge.sources.synth import vibration
     x, y = vibration(2 * n_per_label, seed=seed, fs=fs, length=length)
     for k, (signal, label) in enumerate(zip(x, y)):
         path = folder / "AB"[label] / f"clip{k:02d}.wav"
@@ -280,8 +281,8 @@ def test_a_recording_with_its_label_file_scores_as_the_same_stream_of_clips(tiny
     import subprocess
 
     from conftest import bin_path
-    from edgekit.edge.io.label_track import write_label_track
-    from edgekit.edge.stream_eval import evaluate_recording
+    from edgekit.edge.formats.label_track import write_label_track
+    from edgekit.edge.pipeline.stream_eval import evaluate_recording
 
     model = tiny_run / "stft" / "stft_int8.tflite"
     vibration_clips(tmp_path / "clips", 12800, 4, 3 * 10000, seed=5)

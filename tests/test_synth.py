@@ -4,8 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.synth import vibration, vibration_stream
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.sources.synth import vibration, vibration_stream
 
 FS = 12800.0
 

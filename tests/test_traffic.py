@@ -11,10 +11,11 @@ import pytest
 from conftest import bin_path, device_python, run
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import RowParser, column_key, parse_time, read_rows
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.rows import RowParser, column_key, parse_time, read_rows
 from edgekit.edge.frontend.rows import Continuity, RollingWindow, assemble, format_time
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 
 HEADERS = {"Occ.Rate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate",
            "OccRate": "Date,ToVol,SmVol,MeVol,LaVol,Speed,OccRate"}
@@ -273,7 +274,7 @@ def test_rows_spec_is_validated():
                           ({"normalization": {"type": "minmax", "min": [0, 1], "max": [1, 2]}}, "minmax"),
                           ({"target": {"column": "Speed"}}, "target.scaling")]:
         with pytest.raises(EdgekitError, match=words):
-            Spec.from_dict({**d, **change}, source="m.tflite")
+            checked(Spec.from_dict({**d, **change}, source="m.tflite"), "m.tflite")
     with pytest.raises(EdgekitError, match="8 rows"):
         fe.build(Spec.from_dict(d))(np.zeros((2, 7, 1)))
 
@@ -635,7 +636,7 @@ def test_edge_run_traffic_bad_input_is_one_line(traffic_run, tmp_path, args, wor
 
 
 EDGE_RUN = textwrap.dedent("""
-    from edgekit.edge.run import main
+    from edgekit.edge.commands.edge_run import main
     main(sys.argv[1:])
 """)
 

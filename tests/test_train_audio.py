@@ -75,7 +75,7 @@ def test_a_short_clip_gets_the_same_features_on_the_device(fsdd, tmp_path):
     """The device pads a clip shorter than the window with the recorded policy, as training did."""
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.clip import fit_clip
-    from edgekit.edge.io.sources import open_source
+    from edgekit.edge.sources.signal import open_source
     from edgekit.edge.tasks import Options
     from edgekit.edge.tasks.audio import Run, clip_policy
     from edgekit.train.audio import DEFAULT_CLIP, feature_dict, make_spec
@@ -168,7 +168,7 @@ def test_synthetic_events_train_and_run_on_int8(tmp_path):
     # the test clip the Keras model is surest of, written as a 16-bit WAV and classified on the device
     from edgekit.convert.rundir import open_run
     from edgekit.edge import frontend as fe
-    from edgekit.edge.io.wav import write_wav
+    from edgekit.edge.formats.wav import write_wav
     rd = open_run(out)
     x, y = rd.test_split()
     probs = rd.load_model().predict(fe.build(rd.spec())(x), verbose=0)

@@ -93,7 +93,7 @@ def test_flite_voices_are_seeded_recorded_voices_at_the_training_rate():
 
 
 def test_words_parse_and_bad_words_are_errors():
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.errors import EdgekitError
     from edgekit.train.tts import parse_words
 
     assert parse_words("0=zero, 1 = one", ["0", "1", "go_on"]) == {"0": "zero", "1": "one", "go_on": "go on"}

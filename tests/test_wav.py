@@ -1,4 +1,4 @@
-"""edgekit.edge.io.wav: RIFF/WAVE reading and writing, checked against scipy.io.wavfile."""
+"""edgekit.edge.formats.wav: RIFF/WAVE reading and writing, checked against scipy.io.wavfile."""
 from __future__ import annotations
 
 import struct
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.io.wavfile as wavfile
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.wav import WavReader, read_wav, write_wav
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.wav import WavReader, read_wav, write_wav
 
 GUID_TAIL = b"\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 

@@ -1,1 +1,2 @@
-"""edgekit.train."""
+"""The workstation side: data sets, models and fitting (imports TensorFlow); ``edgekit train``, ``data``,
+``demo`` and ``build``."""

@@ -16,8 +16,9 @@ import numpy as np
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import quiet_tensorflow
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 from edgekit.edge.tasks.audio import DEFAULT_CLIP   # energy-centred, zero-padded (features.clip records it)
 
 CALIB_KEEP = 512        # raw training windows kept for int8 calibration
@@ -62,7 +63,7 @@ def make_spec(fs: float, window: int, labels, features: dict, clip: dict, detect
         raise EdgekitError(f"--window of {window} samples is shorter than one {features['n_fft']}-sample frame; "
                            "give a longer --window")
     spec = spec.with_(input_shape=tuple(logmel_shape(int(window), features)))
-    Spec.from_dict(spec.to_dict(), source="the audio spec")          # the device's checks, now
+    checked(Spec.from_dict(spec.to_dict(), source="the audio spec"), "the audio spec")   # the device's checks, now
     return spec
 
 

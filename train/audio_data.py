@@ -6,7 +6,7 @@ Data (:func:`load_clips`):
 ``None``                 :func:`synthetic_events`: knocks, chirps, hums and speech-like bursts (keywords)
                          and beeps (held out: the unknown class) in noise, 8 kHz, five recording "rooms"
                          as groups; deterministic for a seed.
-a folder                 :func:`edgekit.edge.io.clips.list_clips`: ``root/<label>/*.wav``, or a flat folder
+a folder                 :func:`edgekit.edge.formats.clips.list_clips`: ``root/<label>/*.wav``, or a flat folder
                          with ``label_regex`` (e.g. ``'^(\\d+)_'`` for FSDD); ``group_regex`` (e.g.
                          ``'^\\d+_([a-z]+)_'``) names each clip's group (speaker). Clips are read from disk
                          when a batch needs them (a bounded cache keeps the decoded ones), so the size of
@@ -39,7 +39,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.audio import load_audio
 
 SILENCE, UNKNOWN = "silence", "unknown"
 SYNTHETIC_GROUPS = ("espeak-ng", "flite")   # synthetic speech (edgekit.train.tts): groups <engine>/<voice>,
@@ -105,25 +106,13 @@ class ClipSet:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        x = read_clip(c.path, self.fs)
+        x = load_audio(c.path, self.fs, hint="; remove it from the data")
         self._cache[i] = x
         self._cached += x.nbytes
         while self._cached > self.cache_bytes and self._cache:
             _, old = self._cache.popitem(last=False)
             self._cached -= old.nbytes
         return x
-
-
-def read_clip(path: str, fs: float, hint: str = "; remove it from the data") -> np.ndarray:
-    """WAV file ``path`` as float32 mono samples at ``fs`` (resampled if need be); a bad file is a one-line
-    error ending in ``hint``."""
-    from edgekit.edge.frontend.resample import resample
-    from .datasets import read_mono
-
-    x, sr = read_mono(path, hint)
-    if float(sr) != fs:
-        x = resample(x, sr, int(fs) if float(fs).is_integer() else fs)
-    return np.asarray(x, np.float32)
 
 
 def load_clips(data: str | os.PathLike | None, *, fs: float | None = None, label_regex: str | None = None,
@@ -138,8 +127,8 @@ def load_clips(data: str | os.PathLike | None, *, fs: float | None = None, label
     if not p.exists():
         raise EdgekitError(f"{where}: no such file or folder; check the path")
     if p.is_dir():
-        from edgekit.edge.io.clips import list_clips
-        from edgekit.edge.io.wav import WavReader
+        from edgekit.edge.formats.clips import list_clips
+        from edgekit.edge.formats.audio import audio_rate
 
         found = list_clips(where, label_regex=label_regex, group_regex=group_regex)
         if not found:
@@ -150,8 +139,7 @@ def load_clips(data: str | os.PathLike | None, *, fs: float | None = None, label
             raise EdgekitError(f"{where}: only one label ({names[0]}); a classifier needs at least 2")
         index = {n: k for k, n in enumerate(names)}
         if fs is None:
-            with WavReader(str(found[0][0])) as r:
-                fs = float(r.fs)
+            fs = float(audio_rate(found[0][0]))
         clips = [Clip(index[str(lab)], "" if grp is None else str(grp), path=str(path))
                  for path, lab, grp in found]
         return ClipSet(clips, names, float(fs), where, has_groups=group_regex is not None)

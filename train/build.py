@@ -31,7 +31,7 @@ def build(task, out, runs, train_args):
     """Train TASK (TRAIN_ARGS are `edgekit train TASK`'s options, e.g. --data PATH --epochs N), convert to
     TFLite and ONNX in float32 and int8, verify and compare them, and write report.md into --out."""
     from edgekit.convert.rundir import prepare_out
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.errors import EdgekitError
 
     if "--out" in train_args:
         raise EdgekitError("give --out to edgekit build (it trains into OUT/run), not among the training options")

@@ -1,7 +1,7 @@
 """Loading the vibration (or any 1-D signal) classification data: :func:`load_signals`.
 
-``None``                synthetic vibration data (:func:`edgekit.edge.io.synth.vibration`), classes A, B.
-``*.pkl``/``*.pickle``  the course format, read by :mod:`edgekit.edge.io.course` (no code runs): ``time``
+``None``                synthetic vibration data (:func:`edgekit.edge.sources.synth.vibration`), classes A, B.
+``*.pkl``/``*.pickle``  the course format, read by :mod:`edgekit.edge.formats.course` (no code runs): ``time``
                         (``(L,)`` or ``(N, L)``; may be left out when ``fs`` is given), ``signal`` (N × L),
                         one-hot ``label`` (N × C, C ≥ 2; column 0 = A, 1 = B, ...), optional ``label_names``.
 ``*.npz``               ``signal`` (N × L), ``label`` (one-hot N × C or class indices N), optional ``fs``
@@ -24,24 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.io.course import (  # noqa: F401  (SignalDataset is re-exported: what load_signals returns)
+from edgekit.edge.formats.course import (  # noqa: F401  (SignalDataset is re-exported: what load_signals returns)
     FS_TOLERANCE, PICKLE_SUFFIXES, SignalDataset, _check_classes, _labels, _names, _resolve_fs, _signals,
     default_label_names, fs_from_time, load_course_pickle,
 )
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
-
-def read_mono(path, hint: str = "") -> tuple[np.ndarray, int]:
-    """A training WAV file as float64 mono samples and its rate; an empty file or NaN/inf samples are a
-    one-line error (``hint`` says what to do)."""
-    from edgekit.edge.io.wav import read_wav
-    data, sr = read_wav(path)
-    if data.shape[0] == 0:
-        raise EdgekitError(f"{path}: the WAV file has no samples{hint}")
-    x = data.mean(axis=1, dtype=np.float64) if data.ndim == 2 else np.asarray(data, np.float64)
-    if not np.isfinite(x).all():
-        raise EdgekitError(f"{path}: the WAV file has NaN/inf samples{hint}")
-    return x, sr
 
 def _load_npz(path: str, fs: float | None) -> SignalDataset:
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
@@ -87,7 +75,7 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
 
 
 def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalDataset:
-    from edgekit.edge.frontend.resample import resample
+    from edgekit.edge.formats.audio import audio_rate, load_audio
 
     base = Path(root)
     entries = sorted(p for p in base.iterdir() if not p.name.startswith("."))
@@ -110,14 +98,9 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
         raise EdgekitError(f"{root}: only one class folder ({names[0]}); a classifier needs at least 2 "
                            f"(root/<label>/*.wav)")
     rate = None if fs is None else _resolve_fs(None, fs, root, "")     # (a given fs: checked)
-    signals: list[np.ndarray] = []
-    for p, _ in files:
-        x, sr = read_mono(p)
-        if rate is None:
-            rate = float(sr)
-        if float(sr) != rate:
-            x = resample(x, sr, int(rate) if float(rate).is_integer() else rate)
-        signals.append(x)
+    if rate is None:
+        rate = float(audio_rate(files[0][0]))
+    signals = [load_audio(p, rate) for p, _ in files]
     lengths = np.array([len(s) for s in signals])
     if length is None:
         length = int(np.median(lengths))
@@ -137,7 +120,7 @@ def load_signals(path: str | os.PathLike | None = None, fs: float | None = None,
     synthetic signals with ``seed`` at 12800 Hz (or ``fs``); ``fs`` gives or checks the sample rate;
     ``length``: the common length of a WAV folder's signals."""
     if path is None:
-        from edgekit.edge.io.synth import vibration
+        from edgekit.edge.sources.synth import vibration
 
         rate = 12800.0 if fs is None else float(fs)
         x, y = vibration(n, seed=seed, fs=rate)

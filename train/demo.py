@@ -19,7 +19,7 @@ def _rule(title: str) -> None:
 
 def _fresh_out(out: Path) -> Path:
     """``out`` emptied for a demo: an earlier demo's output is replaced, anything else refused."""
-    from edgekit.edge.errors import EdgekitError
+    from edgekit.edge.core.errors import EdgekitError
     if out.exists():
         # Replace an earlier demo's output, never anything else (`--out ~` must not empty a home folder).
         if not out.is_dir() or (any(out.iterdir()) and not (out / DEMO_MARKER).is_file()):
@@ -76,7 +76,7 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
 
     _rule(f"5. device: edge-run --model {artifacts[-1]} --source synthetic --duration {stream_seconds:g}")
     edge_run = Path(sys.executable).with_name("edge-run")
-    head = [str(edge_run)] if edge_run.exists() else [sys.executable, "-m", "edgekit.edge.run"]
+    head = [str(edge_run)] if edge_run.exists() else [sys.executable, "-m", "edgekit.edge.commands.edge_run"]
     proc = subprocess.run([*head, "--model", artifacts[-1], "--source", "synthetic", "--duration",
                            f"{stream_seconds:g}", "--quiet"])
     if proc.returncode != 0:
@@ -108,8 +108,8 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
     from edgekit.convert.compare import compare
     from edgekit.convert.compare.report import print_table
     from edgekit.convert.tf import quiet_tensorflow
-    from edgekit.edge.io.wav import write_wav
-    from edgekit.edge.stream_eval import evaluate
+    from edgekit.edge.formats.wav import write_wav
+    from edgekit.edge.pipeline.stream_eval import evaluate
     from .audio_data import synthetic_events
     from .build import build_all
 

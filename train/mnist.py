@@ -28,9 +28,9 @@ import numpy as np
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import batched, quiet_tensorflow
 from edgekit.edge import frontend as fe
-from edgekit.edge.io import idx
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.formats import idx
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 from .splits import stratified_holdout, stratified_sample
 
@@ -146,7 +146,7 @@ def _with_test_set(x, y, xt, yt, path: Path, what: str) -> ImageData:
 def load_folder(path: str | Path, spec: Spec, log=print) -> ImageData:
     """One sub-folder of pictures per label; each picture decoded as the device decodes it, then resized
     to the spec's size by the front end's own resampling. Unusable files are reported and counted."""
-    from edgekit.edge.io.images import ImageError, decode_image, decode_options
+    from edgekit.edge.sources.images import ImageError, decode_image, decode_options
 
     path = Path(path)
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -206,7 +206,7 @@ def load_images(data: str | Path | None, spec: Spec, log=print) -> ImageData:
         return load_folder(path, spec, log=log)
     if path.suffix == ".npz":
         return load_npz(path)
-    from edgekit.edge.io.images import is_idx
+    from edgekit.edge.sources.images import is_idx
     if is_idx(path):
         return load_idx(path)
     raise EdgekitError(f"--data {path}: not an IDX file, an .npz or a folder; give MNIST IDX files, Keras's "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 
 def _needs(minimum: str):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 
 def _allocate(m: int, fractions: tuple[float, float, float]) -> list[int]:

@@ -8,8 +8,8 @@ from typing import Any
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import batched, quiet_tensorflow
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 from .fit import PATIENCE
 

@@ -2,7 +2,7 @@
 
 Data: a detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted) or the synthetic
 feed of :mod:`edgekit.train.traffic_data`, read by the device's row parser and continuity rules
-(:func:`edgekit.edge.io.rows.read_table`, :class:`~edgekit.edge.frontend.rows.Continuity`), so training finds
+(:func:`edgekit.edge.formats.rows.read_table`, :class:`~edgekit.edge.frontend.rows.Continuity`), so training finds
 the malformed rows ``edge-run`` finds (a wrong field count, a value that is not a number, a bad time, a row not
 after the previous one). The first is a one-line error naming file, line and column (a training set should be
 clean), unless ``malformed="skip"`` skips and counts them as ``edge-run`` does on a stream.
@@ -26,11 +26,11 @@ import numpy as np
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import quiet_tensorflow
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import (DATE_COLUMN, DATE_FORMAT, VDS_COLUMNS, RowTable, column_key, parse_table,
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.rows import (DATE_COLUMN, DATE_FORMAT, VDS_COLUMNS, RowTable, column_key, parse_table,
                                   read_table, units_of)
 from edgekit.edge.frontend.rows import MAX_FILL_ROWS, STEP_SECONDS, Continuity, Series, assemble, format_time
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
 
 DEFAULT_LOOK_BACK = 288          # one day of 5-minute rows
 TEST_FRACTION = 0.2

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.rows import VDS_COLUMNS
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.formats.rows import VDS_COLUMNS
 from edgekit.edge.frontend.rows import STEP_SECONDS
 
 START = "2017-04-02 00:00"        # a Sunday, as in vds.csv

@@ -35,7 +35,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 MAX_VOICES = 1000
 ENGINES = ("espeak-ng", "flite")     # group prefixes: espeak-ng/<k>, flite/<k>
@@ -135,7 +135,7 @@ def voices(n: int, seed: int, language: str = "en", exe: str | None = None) -> l
 def _speak(engine: str, argv: Callable[[str], list[str]], text: str, fs: float, tmp: str) -> np.ndarray:
     """Run a synthesiser that writes ``text`` to the WAV file ``argv(path)`` names: float32 mono samples
     at ``fs``."""
-    from .audio_data import read_clip
+    from edgekit.edge.formats.audio import load_audio
 
     fd, path = tempfile.mkstemp(suffix=".wav", dir=tmp)
     os.close(fd)
@@ -143,7 +143,7 @@ def _speak(engine: str, argv: Callable[[str], list[str]], text: str, fs: float, 
         p = subprocess.run(argv(path), capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise EdgekitError(f"{engine} failed for {text!r} ({(p.stderr or p.stdout).strip()[:200]})")
-        x = read_clip(path, fs, f" ({engine} saying {text!r}); check --tts-words")
+        x = load_audio(path, fs, hint=f" ({engine} saying {text!r}); check --tts-words")
     finally:
         os.unlink(path)
     return np.clip(x, -1.0, 1.0)       # the resampler's overshoot past full scale

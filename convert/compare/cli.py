@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 from .comparison import compare
 from .report import print_layers, print_table, write_csv, write_plot

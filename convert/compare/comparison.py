@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.bench import peak_rss_mb, reset_peak_rss
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.pipeline.stats import peak_rss_mb, reset_peak_rss
+from edgekit.edge.core.errors import EdgekitError
 
 from .data import check_targets, features, load_artifact, load_test_data, pick_reference, task_difference
 from .layers import LAYER_WINDOWS, check_layers, layer_errors

@@ -10,8 +10,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 from ..rundir import load_keras
 from ..tf import batched, keras_outputs, quiet_tensorflow
@@ -44,7 +44,8 @@ def load_artifact(path: str | Path) -> Artifact:
         if not (p.parent / "spec.json").is_file():
             raise EdgekitError(f"{p}: no spec.json next to it, so its front end and labels are unknown; compare "
                                "the model.keras of a run directory written by 'edgekit train'")
-        spec = Spec.load(p.parent / "spec.json")
+        from edgekit.edge.tasks import checked
+        spec = checked(Spec.load(p.parent / "spec.json"), str(p.parent / "spec.json"))
         quiet_tensorflow()
         import keras
         model = load_keras(p)
@@ -86,7 +87,7 @@ def pick_reference(arts: list[Artifact]) -> Artifact:
 def find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
     """The training run the artifact was converted from: model.keras whose sha256 is in its spec, with
     calibration.npz. Looked for next to the given .keras artifacts and next to the artifact itself."""
-    from edgekit.edge.model.spec import file_sha256
+    from edgekit.edge.core.spec import file_sha256
 
     candidates = [a.path.parent for a in arts if a.format == "keras"] + [art.path.parent]
     tried = []
@@ -115,7 +116,7 @@ def load_test_data(arts: list[Artifact], data: str | None, label_regex: str | No
         if f.is_dir() and not (f / "test.npz").is_file():
             return _clip_folder(spec, f, label_regex)
         if f.is_file() and f.suffix.lower() == ".pkl":
-            from edgekit.edge.io.course import load_course_pickle
+            from edgekit.edge.formats.course import load_course_pickle
             ds = load_course_pickle(str(f), fs=None)
             names = [ds.label_names[i] for i in ds.labels]
             return (*_labelled(spec, list(ds.signals), names, ds.fs, str(f)), str(f))
@@ -165,21 +166,19 @@ def signal_windows(spec: Spec, signals: list, source: str) -> np.ndarray:
 def _labelled(spec: Spec, signals: list, names: list[str], fs: float, source: str):
     """Signals at rate ``fs`` with label names → (windows, label indices) for this spec; signals whose label
     the model does not know are left out (a one-line error if none is left)."""
-    from edgekit.edge.frontend.resample import resample
+    from edgekit.edge.formats.audio import at_rate
     index = {name: i for i, name in enumerate(spec.labels)}
     keep = [i for i, n in enumerate(names) if n in index]
     if not keep:
         raise EdgekitError(f"{source}: none of its labels ({', '.join(sorted(set(names))[:5])}) is one of the "
                            f"model's ({', '.join(spec.labels[:5])})")
-    sig = [signals[i] if fs == spec.sample_rate else resample(np.asarray(signals[i], np.float64), fs,
-                                                               spec.sample_rate) for i in keep]
+    sig = [at_rate(signals[i], fs, spec.sample_rate) for i in keep]
     return signal_windows(spec, sig, source), np.array([index[names[i]] for i in keep], np.int64)
 
 
 def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
-    from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.clips import list_clips
-    from edgekit.edge.io.wav import read_wav
+    from edgekit.edge.formats.audio import load_audio
+    from edgekit.edge.formats.clips import list_clips
     clips = list_clips(folder, label_regex)
     index = {name: i for i, name in enumerate(spec.labels)}
     known = [c for c in clips if c[1] in index]
@@ -188,9 +187,7 @@ def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
                            f"is one of the model's ({', '.join(spec.labels[:5])}); check the folder or --label-regex")
     signals = []
     for path, _, _ in known:
-        x, fs = read_wav(path)
-        x = x.mean(axis=1) if x.ndim == 2 else x
-        signals.append(x if fs == spec.sample_rate else resample(np.asarray(x, np.float64), fs, spec.sample_rate))
+        signals.append(load_audio(path, spec.sample_rate))
     source = f"{folder} ({len(known)} clips" + (f", {len(clips) - len(known)} of unknown labels left out)"
                                                if len(known) < len(clips) else ")")
     return signal_windows(spec, signals, source), np.array([index[c[1]] for c in known], np.int64), source

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge._quiet import captured_stderr
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.quiet import captured_stderr
+from edgekit.edge.core.errors import EdgekitError
 
 from ..rundir import open_run
 from ..tf import batches, quiet_tensorflow

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.pipeline.stats import summarize
 
 from .data import Artifact

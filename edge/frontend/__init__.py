@@ -1,6 +1,6 @@
 """The front end: raw windows → model inputs, exactly as the spec says (numpy only).
 
-Training and the device both call :func:`build` on the same :class:`~edgekit.edge.model.spec.Spec`, so the
+Training and the device both call :func:`build` on the same :class:`~edgekit.edge.core.spec.Spec`, so the
 model never sees features computed by different code (train/serve skew). One module per feature type,
 each with ``front_end(spec)`` and ``validate(spec, bad)``, found through :data:`FEATURE_TYPES`:
 
@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend import image, logmel, mfcc, rows, spectrogram
 from edgekit.edge.frontend.image import image_features, image_shape, resize_images  # noqa: F401
 from edgekit.edge.frontend.normalize import (check_scaling, denormalize, fit_standard,  # noqa: F401

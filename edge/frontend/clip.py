@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 __all__ = ["ALIGNS", "PADS", "clip_policy", "check_clip_policy", "fit_clip", "pad_noise"]
 

@@ -2,7 +2,7 @@
 
 :func:`get_window` and :func:`spectrogram` (one-sided, one ``np.fft.rfft`` over any batch shape) give the
 values of their :mod:`scipy.signal` namesakes, so features computed on a Raspberry Pi without scipy equal
-those the model was trained on. Bad arguments raise a one-line :class:`~edgekit.edge.errors.EdgekitError`.
+those the model was trained on. Bad arguments raise a one-line :class:`~edgekit.edge.core.errors.EdgekitError`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 __all__ = ["WINDOW_NAMES", "get_window", "spectrogram"]
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.normalize import F32_MAX
 
 RESIZES = ("area", "bilinear", "nearest", "none")

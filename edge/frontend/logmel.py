@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend import dsp, mel
 from edgekit.edge.frontend.clip import check_clip_policy
 

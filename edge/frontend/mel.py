@@ -4,7 +4,7 @@
 :func:`mel_frequencies`, :func:`mel_filterbank` (= ``librosa.filters.mel``), :func:`dct_matrix` (the
 orthonormal DCT-II that ``librosa.feature.mfcc`` applies over the mel axis) and :func:`power_to_db`
 (= ``librosa.power_to_db``). Everything is float64; bad arguments raise a one-line
-:class:`~edgekit.edge.errors.EdgekitError`.
+:class:`~edgekit.edge.core.errors.EdgekitError`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 __all__ = ["NORMS", "hz_to_mel", "mel_to_hz", "mel_frequencies", "fft_frequencies", "mel_filterbank",
            "dct_matrix", "power_to_db"]

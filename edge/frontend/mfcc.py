@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend import logmel
 
 KEYS = (*logmel.KEYS, "n_mfcc")

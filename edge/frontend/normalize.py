@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 
 def fit_standard(x: np.ndarray) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.dsp import check_axis, get_window
 
 __all__ = ["rational_factors", "design_filter", "resample", "StreamResampler"]

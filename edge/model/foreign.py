@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.edge import frontend as fe
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.tasks import checked
 
 
 def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | None,
@@ -61,7 +62,7 @@ def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | N
     d = Spec(task="stft", kind="classification", sample_rate=float(sample_rate), window=window,
              input_shape=(n_freq, n_frames, 1), features=feats, normalization=norm,
              labels=tuple(names)).to_dict()
-    return Spec.from_dict(d, source="command-line flags")   # the same validation as embedded metadata
+    return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")   # as embedded metadata
 
 
 def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, n_mfcc, frame_length,
@@ -99,4 +100,4 @@ def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, 
     window = n_fft + (frames - 1) * hop
     d = Spec(task="audio", kind="classification", sample_rate=fs, window=window, input_shape=tuple(dims),
              features=feats, normalization=norm, labels=tuple(names)).to_dict()
-    return Spec.from_dict(d, source="command-line flags")
+    return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")

@@ -1,7 +1,7 @@
 """Read what a model file says about itself, without TensorFlow and without the ``onnx`` package.
 
 * TFLite: the flatbuffer's ``metadata`` table maps a name to a buffer; edgekit stores its spec as JSON
-  under :data:`~edgekit.edge.model.spec.METADATA_KEY`. A small reader over the ``flatbuffers`` runtime walks
+  under :data:`~edgekit.edge.core.spec.METADATA_KEY`. A small reader over the ``flatbuffers`` runtime walks
   the schema fields we need (operator codes, operators, buffers, metadata).
 * ONNX: ``ModelProto.metadata_props`` holds the same JSON, read through ONNX Runtime's
   ``custom_metadata_map`` (the session the model runs on). A minimal protobuf wire-format walker only counts
@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.model.spec import METADATA_KEY, Spec
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import METADATA_KEY, Spec
 from edgekit.edge.model.backends import model_format, map_model_file
 
 
@@ -225,4 +225,6 @@ def read_spec(path: str | Path, info: ModelFileInfo | None = None) -> Spec | Non
     raw = info.metadata.get(METADATA_KEY)
     if raw is None:
         return None
-    return Spec.from_json(raw, source=f"{path} (embedded metadata)")
+    from edgekit.edge.tasks import checked
+    source = f"{path} (embedded metadata)"
+    return checked(Spec.from_json(raw, source=source), source)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.edge.model import backends
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.metadata import ModelFileInfo, file_info, read_spec
 from edgekit.edge.model.quant import dequantize, quantize
-from edgekit.edge.model.spec import Spec
+from edgekit.edge.core.spec import Spec
 
 
 class Model:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.edge import frontend, tasks
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 
 def probe(spec) -> str | None:

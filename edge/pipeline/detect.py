@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgekit.edge.tasks.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings  # noqa: F401
+from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings  # noqa: F401
 
 _EPS_T = 1e-9                # seconds: float slack when comparing times
 _EPS_SCORE = 1e-9            # an average of equal scores may round just below them (3 × 0.7 / 3 < 0.7)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import tasks
-from edgekit.edge.errors import EdgekitError, SourceLost
-from edgekit.edge.io.sinks import OutputClosed
+from edgekit.edge.core.errors import EdgekitError, SourceLost
+from edgekit.edge.outputs.sinks import OutputClosed
 from edgekit.edge.pipeline import signals
 from edgekit.edge.pipeline.stats import StageTimes
 from edgekit.edge.pipeline.detect import stream_detector
@@ -31,7 +31,7 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     options); ``times`` collects the per-stage latencies (default: :class:`StageTimes`). ``observers`` see
     every answered window after its result is made and before it is written (``start(run)``,
     ``observe(item, answer, result, event)``, ``summary()`` under their ``name``): the shadow model
-    (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.io.record`).
+    (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.outputs.record`).
     """
     spec = model.spec
     if run is None:

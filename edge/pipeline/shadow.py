@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.pipeline.stats import StageTimes
 from edgekit.edge.pipeline.step import NonFiniteFeatures, Step
 

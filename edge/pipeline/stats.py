@@ -115,3 +115,33 @@ class StageTimes:
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {k: v.summary() for k, v in self._hist.items()}
+
+
+# -- memory ------------------------------------------------------------------------------------------
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's RSS (Linux ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory (MB) since the last :func:`reset_peak_rss`, or since the process started."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+        import sys
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
+    except Exception:  # no resource module (Windows)
+        return None

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.stream import StreamFeatures
 from edgekit.edge.model.quant import dequantize
 from edgekit.edge.pipeline.postprocess import postprocessor

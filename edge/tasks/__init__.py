@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 MAX_WINDOW_SECONDS = 600.0   # a window longer than 10 minutes of signal is absurd for these models
 TASKS = {"stft": "edgekit.edge.tasks.stft", "traffic": "edgekit.edge.tasks.traffic",
@@ -120,6 +120,25 @@ def get(name: str) -> ModuleType:
     if name not in TASKS:
         raise EdgekitError(f"unknown task {name!r}; this edgekit knows {', '.join(TASKS)}")
     return importlib.import_module(TASKS[name])
+
+
+def checked(spec, source: str = "spec"):
+    """``spec`` after the checks that need its task and its front end (a spec read by
+    :class:`~edgekit.edge.core.spec.Spec` is only checked field by field): a task this edgekit knows, a window
+    the task finds sane, front-end parameters the front end accepts. A bad one is a one-line error naming
+    ``source``, as the field checks' are."""
+    from edgekit.edge.frontend import validate_features
+
+    def fail(msg: str) -> EdgekitError:
+        return EdgekitError(f"{source}: invalid edgekit spec: {msg}")
+
+    if spec.task not in TASKS:
+        raise fail(f"'task' must be one of {', '.join(TASKS)}, got {spec.task!r}")
+    problem = get(spec.task).window_problem(spec.window, spec.sample_rate)
+    if problem:
+        raise fail(problem)
+    validate_features(spec, source)
+    return spec
 
 
 def probe_input(spec) -> tuple[np.ndarray, str]:

@@ -21,9 +21,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.clip import check_clip_policy, fit_clip
-from edgekit.edge.tasks.detection import detection_settings
+from edgekit.edge.core.detection import detection_settings
 from edgekit.edge.tasks import Input
 from edgekit.edge.tasks import stft as _stft
 from edgekit.edge.tasks.stft import (SOURCE_HELP, SOURCES, WHAT, bench_what, check_options,  # noqa: F401

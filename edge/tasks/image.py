@@ -12,8 +12,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.sinks import plural, stage_times
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.outputs.text import plural, stage_times
 from edgekit.edge.tasks import BaseRun, Input, Options, Tally, seconds_window_problem
 
 SOURCES = ("images",)
@@ -27,7 +27,7 @@ def open_source(src: str, spec, opt: Options):
     kind, _, path = src.partition(":")
     if kind != "images" or not path:
         raise EdgekitError(f"--source {src!r}: {SOURCE_HELP}")
-    from edgekit.edge.io.images import open_images
+    from edgekit.edge.sources.images import open_images
     return open_images(path, spec)
 
 

@@ -1,7 +1,7 @@
 """The ``stft`` task: a 1-D signal (vibration, acoustic) cut into windows, one label per window.
 
 Sources: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin`` (raw PCM), ``mic``
-(:mod:`edgekit.edge.io.sources`). Windows of ``spec.window`` samples start every ``--hop`` seconds (default:
+(:mod:`edgekit.edge.sources.signal`). Windows of ``spec.window`` samples start every ``--hop`` seconds (default:
 one window, no overlap); a recording boundary or dropped audio restarts the framing, so no window spans
 it, and time moves on by what was lost. A window is scored against the source's label only when it lies
 wholly inside one labelled recording.
@@ -13,9 +13,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.frames import Framer
-from edgekit.edge.io.sinks import plural, stage_times
+from edgekit.edge.outputs.text import plural, stage_times
 from edgekit.edge.tasks import BaseRun, Input, Options, Tally, seconds_window_problem
 
 SOURCES = ("synthetic", "wav", "pkl", "stdin", "mic")
@@ -26,7 +26,7 @@ SOURCE_HELP = "a signal model reads synthetic, wav:PATH, pkl:PATH, stdin or mic"
 window_problem = seconds_window_problem
 
 def open_source(src: str, spec, opt: Options):
-    from edgekit.edge.io.sources import open_source as _open
+    from edgekit.edge.sources.signal import open_source as _open
     return _open(src, spec, seed=opt.seed, device=opt.device, pcm_format=opt.pcm_format,
                  label_regex=opt.label_regex)
 
@@ -169,11 +169,11 @@ def format_summary(s: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def bench_windows(spec, n: int, seed: int) -> tuple[np.ndarray, str]:
-    """Synthetic vibration (:func:`edgekit.edge.io.synth.vibration`) at the spec's rate and window, half
+    """Synthetic vibration (:func:`edgekit.edge.sources.synth.vibration`) at the spec's rate and window, half
     healthy and half faulty; white noise when the rate is below what the vibration model needs (12 kHz,
     e.g. 8 kHz speech models)."""
     if spec.sample_rate >= 12000:
-        from edgekit.edge.io.synth import vibration
+        from edgekit.edge.sources.synth import vibration
         x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)
         return x, "synthetic vibration"
     rng = np.random.default_rng(seed)

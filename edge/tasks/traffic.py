@@ -4,7 +4,7 @@
 possible, or N rows per second); ``--source stdin`` reads the same CSV lines from a pipe, for a live feed
 (``tail -n +1 -f detector.csv | edge-run ...``).
 
-Each row is parsed (:class:`edgekit.edge.io.rows.RowParser`), checked for time continuity
+Each row is parsed (:class:`edgekit.edge.formats.rows.RowParser`), checked for time continuity
 (:class:`~edgekit.edge.frontend.rows.Continuity`: a gap resets the window with a warning line, or is filled
 as the spec says) and pushed into a :class:`~edgekit.edge.frontend.rows.RollingWindow`. From the first full
 window on, every row gives a forecast of the next row's target, **emitted immediately** (the point of
@@ -33,11 +33,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, STEP_SECONDS, Continuity, RollingWindow,
                                         format_time)
-from edgekit.edge.io.rows import DATE_COLUMN, DATE_FORMAT, RowParser
-from edgekit.edge.io.sinks import stage_times
+from edgekit.edge.formats.rows import DATE_COLUMN, DATE_FORMAT, RowParser
+from edgekit.edge.outputs.text import stage_times
 from edgekit.edge.tasks import BaseRun, Input, Options
 
 SOURCES = ("csv", "stdin")
@@ -52,7 +52,7 @@ def window_problem(window: int, sample_rate: float) -> str | None:
 
 
 def open_source(src: str, spec, opt: Options):
-    from edgekit.edge.io.rows import open_rows_source
+    from edgekit.edge.sources.rows import open_rows_source
     return open_rows_source(src)
 
 

@@ -6,7 +6,7 @@ pipeline never knows which backend it drives. Pick one with :func:`load` (by fil
 from __future__ import annotations
 
 from pathlib import Path
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.backends.base import FORMATS, Backend, model_format, map_model_file  # noqa: F401
 
 

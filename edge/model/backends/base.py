@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.quant import TensorInfo
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.edge._quiet import captured_stderr
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.quiet import captured_stderr
+from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.quant import TensorInfo
 from edgekit.edge.model.backends.base import map_model_file
 

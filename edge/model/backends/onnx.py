@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
 from edgekit.edge.model.quant import TensorInfo
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,

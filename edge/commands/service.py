@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 
 ENV_FILE = "/etc/edgekit/edge-run.env"      # EDGEKIT_MQTT_PASSWORD for --publish with --mqtt-user

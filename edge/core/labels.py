@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 _UNPRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn")   # control, format, surrogate, private use, unassigned
 

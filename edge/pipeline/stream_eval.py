@@ -1,12 +1,13 @@
-"""The core of ``edgekit stream-eval``: labelled clips played as one noisy stream, events scored against them.
+"""The back-end of ``edgekit stream-eval``: labelled clips played as one noisy stream through the streaming loop,
+events scored against them.
 
 A classifier tested clip by clip says nothing about what a keyword detector does on a live microphone: how
 many words it catches while the audio runs on, how late, and how often it fires on the noise between
-words. :func:`build_stream` lays clips end to end with gaps between them and adds noise at a given SNR
-(:func:`utterance_snr` says what that SNR is for each utterance, whose levels differ);
-:func:`match_events` scores a list of events (:class:`edgekit.edge.pipeline.detect.Detector`'s) against the
-stream's truth; :func:`evaluate` does both for a model file and a clip folder (:mod:`edgekit.edge.io.clips`),
-:func:`evaluate_recording` for a user's long recording and its label file (:mod:`edgekit.edge.io.label_track`).
+words. :func:`evaluate` lays a clip folder (:mod:`edgekit.edge.formats.clips`) out as one stream
+(:mod:`edgekit.edge.sources.clip_stream`), runs it through the model exactly as ``edge-run`` does, and
+scores the detector's events (:class:`edgekit.edge.pipeline.detect.Detector`'s) with :func:`match_events`;
+:func:`evaluate_recording` does the same for a user's long recording and its label file
+(:mod:`edgekit.edge.formats.label_track`).
 
 Matching rules (:func:`match_events`): an event matches an utterance when ``start <= t <= end + tolerance``.
 When that holds for several utterances (a tolerance longer than the gap), the earliest one without an event
@@ -17,7 +18,6 @@ per hour are per hour of gap time (the stream minus the utterances).
 """
 from __future__ import annotations
 
-import json
 import math
 from bisect import bisect_right
 from pathlib import Path
@@ -25,111 +25,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
-
-Truth = tuple[float, float, str]
-
-
-def _mono(x: np.ndarray) -> np.ndarray:
-    return x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
-
-
-def _loudest(x: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` consecutive samples of ``x`` with the most energy (all of ``x`` when it is not longer)."""
-    if len(x) <= n:
-        return x
-    c = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
-    i = int(np.argmax(c[n:] - c[:-n]))
-    return x[i:i + n]
-
-
-def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: float | None = None,
-                 seed: int = 0, fit: float | None = None) -> tuple[np.ndarray, list[Truth]]:
-    """``(signal, truth)``: :func:`lay_out_stream` without the clips' powers."""
-    signal, truth, _, _ = lay_out_stream(clips, fs, gap_s, snr_db, seed, fit)
-    return signal, truth
-
-
-def lay_out_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: float | None = None,
-                   seed: int = 0, fit: float | None = None
-                   ) -> tuple[np.ndarray, list[Truth], list[float], float | None]:
-    """``(signal, truth, powers, noise_power)``: the clips in the order given, each after a gap of ``gap_s``
-    seconds (and one gap after the last), at ``fs`` Hz; ``truth`` is ``[(start_s, end_s, label), ...]`` of the
-    clips in the stream.
-
-    ``clips`` are ``(path, label, ...)`` (:func:`edgekit.edge.io.clips.list_clips`' rows), read with
-    :mod:`edgekit.edge.io.wav`, mixed to mono and resampled to ``fs`` when their rate differs. ``fit``
-    (seconds, e.g. the model's window): a longer clip is cut to its loudest ``fit`` seconds; None keeps clips
-    whole. ``snr_db``: white Gaussian noise over the whole stream, its power ``snr_db`` below the speech
-    level (the mean power of all clip samples), drawn from ``seed``; None adds no noise (gaps are digital
-    silence). The result is float32 clipped to [-1, 1], as an ADC would give it; the same arguments give
-    the same stream. ``powers``: each clip's mean power as laid out (before noise), ``noise_power`` the
-    noise's (None without noise): :func:`utterance_snr` of the two says what the one noise level means
-    for each utterance.
-    """
-    from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.wav import read_wav
-    if not clips:
-        raise EdgekitError("no clips to build a stream from; give a folder with labelled WAV clips")
-    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not math.isfinite(fs) or fs <= 0:
-        raise EdgekitError(f"the stream's sample rate must be a positive number of Hz, got {fs!r}")
-    if isinstance(gap_s, bool) or not isinstance(gap_s, (int, float)) or not 0 <= gap_s <= 3600:
-        raise EdgekitError(f"--gap {gap_s!r}: give the seconds between clips, 0 to 3600")
-    if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))
-                               or not -60 <= snr_db <= 120):
-        raise EdgekitError(f"--snr {snr_db!r}: give the signal-to-noise ratio in dB, -60 to 120")
-    if fit is not None and not (isinstance(fit, (int, float)) and fit * fs >= 1):
-        raise EdgekitError(f"fit={fit!r}: give the seconds a clip is cut to (at least one sample)")
-    gap = int(round(gap_s * fs))
-    pieces, truth = [np.zeros(gap, np.float32)], []
-    pos = gap
-    energy, n_speech, powers = 0.0, 0, []
-    for clip in clips:
-        path, label = clip[0], clip[1]
-        data, rate = read_wav(path)
-        if len(data) == 0:
-            raise EdgekitError(f"{path}: the WAV file has no samples; remove it from the clip folder")
-        x = _mono(data)
-        if rate != fs:
-            x = resample(x, rate, fs)
-        x = np.asarray(x, np.float32)
-        if fit is not None:
-            x = _loudest(x, int(round(fit * fs)))
-        e = float(np.dot(x.astype(np.float64), x))
-        energy += e
-        n_speech += len(x)
-        powers.append(e / len(x))
-        truth.append((pos / fs, (pos + len(x)) / fs, str(label)))
-        pieces += [x, np.zeros(gap, np.float32)]
-        pos += len(x) + gap
-    signal = np.concatenate(pieces)
-    noise_power = None
-    if snr_db is not None:
-        speech_power = energy / max(n_speech, 1)
-        if not speech_power > 0:
-            raise EdgekitError("every clip is digital silence; noise at an SNR needs a speech level")
-        noise_power = speech_power / 10.0 ** (snr_db / 10.0)
-        rng = np.random.default_rng(seed)
-        signal = signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32)
-    np.clip(signal, -1.0, 1.0, out=signal)
-    return signal.astype(np.float32, copy=False), truth, powers, noise_power
-
-
-SNR_FLOOR_DB = -120.0        # an utterance of digital silence, in utterance_snr
-
-
-def utterance_snr(powers: Sequence[float], noise_power: float | None) -> dict[str, float] | None:
-    """The spread of the utterances' own SNRs (dB; ``p10``, ``p50``, ``p90``, ``min``) under one noise of
-    ``noise_power``; None without noise. ``--snr`` sets the noise below the *mean* power of all speech, which
-    loud utterances dominate: where a speaker's takes differ in level, most utterances are noisier than the
-    nominal SNR, and this says by how much (a silent utterance counts as ``SNR_FLOOR_DB``)."""
-    if noise_power is None or not len(powers):
-        return None
-    p = np.asarray(powers, np.float64)
-    db = np.maximum(10.0 * np.log10(np.maximum(p, 1e-300) / noise_power), SNR_FLOOR_DB)
-    q = np.percentile(db, [10, 50, 90])
-    return {"p10": round(float(q[0]), 2), "p50": round(float(q[1]), 2), "p90": round(float(q[2]), 2),
-            "min": round(float(db.min()), 2)}
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.sources.clip_stream import ArraySource, Truth, lay_out_stream, utterance_snr
 
 
 def _event(e: Any) -> tuple[float, str]:
@@ -221,24 +118,6 @@ def match_events(events: Iterable, truth: Sequence[Truth], tolerance_s: float,
     }
 
 
-class _Signal:
-    """The built stream as a source: one recording, read in blocks as a device would get it."""
-
-    name, dropped_blocks, dropped_samples, overflows = "stream-eval", 0, 0, 0
-
-    def __init__(self, signal: np.ndarray, block: int = 4096):
-        self.notes: list[str] = []
-        self._x, self._n = signal, block
-
-    def blocks(self):
-        from edgekit.edge.io.sources import Block
-        for i in range(0, len(self._x), self._n):
-            yield Block(self._x[i:i + self._n])
-
-    def close(self) -> None:
-        pass
-
-
 class _Events:
     """A sink that keeps the events and the windows' scores (for --plot), and prints nothing."""
 
@@ -286,7 +165,7 @@ def _run_and_match(model, task, signal: np.ndarray, truth: Sequence[Truth], sett
         hop_s = min(settings["average"] / (settings["min_count"] + 1), spec.window_seconds)
     sink = _Events()
     opt = tasks.Options(hop=hop_s, detection=settings, events_only=False)
-    run = task.Run(spec, _Signal(signal), sink, opt)
+    run = task.Run(spec, ArraySource(signal), sink, opt)
     summary = run_stream(model, None, sink, run=run)
     tol = spec.window_seconds if tolerance_s is None else tolerance_s
     out = match_events(sink.events, truth, tol, duration_s=len(signal) / fs)
@@ -313,8 +192,8 @@ def evaluate(model_path, data, *, label_regex: str | None = None, gap_s: float =
     ``event_list``, ``truth`` (``(start_s, end_s, label, path)`` of each clip in stream order) and
     ``scores`` (``(t, label, score)`` of every window, for a plot).
     """
-    from edgekit.edge.io.clips import list_clips
-    from edgekit.edge.tasks.detection import detection_settings
+    from edgekit.edge.formats.clips import list_clips
+    from edgekit.edge.core.detection import detection_settings
 
     model, task = _open_model(model_path, threads)
     spec = model.spec
@@ -344,7 +223,7 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
                        hop_s: float | None = None, tolerance_s: float | None = None,
                        detection: dict | None = None, threads: int | None = None) -> dict[str, Any]:
     """The same as :func:`evaluate` on a user's long recording ``wav`` whose utterances a label file
-    (``labels``, :mod:`edgekit.edge.io.label_track`: Audacity's format) marks.
+    (``labels``, :mod:`edgekit.edge.formats.label_track`: Audacity's format) marks.
 
     The recording is mixed to mono and resampled to the model's rate. A region is an utterance to detect when
     its label is one the model can fire on; every other region (a word that is no keyword, ``unknown``,
@@ -352,11 +231,10 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
     ``notes`` says how many regions were taken so. ``snr_db`` adds white noise that far below the mean power
     of the utterances (seeded), as for clips. ``truth`` holds ``(start_s, end_s, label, wav)``.
     """
-    from edgekit.edge.frontend.resample import resample
-    from edgekit.edge.io.label_track import read_label_track
-    from edgekit.edge.io.wav import read_wav
+    from edgekit.edge.formats.audio import load_audio
+    from edgekit.edge.formats.label_track import read_label_track
     from edgekit.edge.pipeline.detect import Detector
-    from edgekit.edge.tasks.detection import detection_settings
+    from edgekit.edge.core.detection import detection_settings
 
     model, task = _open_model(model_path, threads)
     spec = model.spec
@@ -365,12 +243,8 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
                                or not -60 <= snr_db <= 120):
         raise EdgekitError(f"--snr {snr_db!r}: give the signal-to-noise ratio in dB, -60 to 120")
     regions = read_label_track(labels)
-    data, rate = read_wav(wav)
-    if len(data) == 0:
-        raise EdgekitError(f"{wav}: the WAV file has no samples")
     fs = spec.sample_rate
-    x = _mono(data)
-    signal = np.asarray(resample(x, rate, fs) if rate != fs else x, np.float32)
+    signal = load_audio(wav, fs)
     seconds = len(signal) / fs
     last = max(r[1] for r in regions)
     if last > seconds + 1.0 / fs:
@@ -406,31 +280,3 @@ def evaluate_recording(model_path, wav, labels, *, snr_db: float | None = None, 
                 "seed": seed, "notes": notes,
                 "truth": [(a, b, label, str(wav)) for a, b, label in truth]})
     return out
-
-
-def plot(result: dict[str, Any], path) -> None:
-    """Scores of every window over time, the utterances (shaded, labelled) and the events, as a PNG."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from edgekit.edge.errors import MissingExtraError
-        raise MissingExtraError("--plot", "matplotlib", "train") from None
-    fig, ax = plt.subplots(figsize=(14, 4))
-    for a, b, label, _ in result["truth"]:
-        ax.axvspan(a, b, color="0.9")
-        ax.text((a + b) / 2, 1.02, label, ha="center", fontsize=7)
-    t = [w[0] for w in result["scores"] if w[2] is not None]
-    ax.plot(t, [w[2] for w in result["scores"] if w[2] is not None], lw=0.6, label="top score of each window")
-    for e in result["event_list"]:
-        ax.axvline(e["t"], color="tab:red", lw=0.8)
-        ax.text(e["t"], 0.02, e["event"], color="tab:red", fontsize=7, rotation=90)
-    ax.axhline(result["detection"]["threshold"], color="k", ls=":", lw=0.6, label="threshold")
-    ax.set(xlabel="seconds", ylabel="score", ylim=(0, 1.08),
-           title=f"{Path(result['model']).name}: {result['detection_rate']:.1%} detected, "
-                 f"{result['false_alarms_per_hour']:.1f} false alarms/h")
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -24,9 +24,9 @@ from typing import Iterator
 
 import numpy as np
 
-from edgekit.edge.io import idx
-from edgekit.edge.io.labels import check_names, known_truths
-from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.formats import idx
+from edgekit.edge.core.labels import check_names, known_truths
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 UNSUPPORTED_MODES = ("I", "F")

@@ -12,8 +12,8 @@ from importlib.metadata import entry_points
 
 import click
 
-from edgekit.edge._cli import missing_extra, run_cli
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.commands.cli import missing_extra, run_cli
+from edgekit.edge.core.errors import EdgekitError
 
 PLUGIN_GROUP = "edgekit.commands"
 
@@ -128,7 +128,7 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
     """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50,
     p90, p99 and max per stage (front end, quantize, inference, post-process) and in total, for each thread
     count; peak RSS; real-time factor (seconds of signal per second of compute)."""
-    from edgekit.edge.bench import bench_model, parse_threads, print_bench
+    from edgekit.edge.pipeline.bench import bench_model, parse_threads, print_bench
 
     report = bench_model(model_path, runs=runs, warmup=warmup, threads=parse_threads(threads),
                          provider=provider, seed=seed)
@@ -169,7 +169,7 @@ def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_
     detection delay."""
     import os
 
-    from edgekit.edge.stream_eval import evaluate, evaluate_recording, plot
+    from edgekit.edge.pipeline.stream_eval import evaluate, evaluate_recording
 
     flags = {k: v for k, v in (("threshold", threshold), ("gate_dbfs", gate_dbfs)) if v is not None}
     if os.path.isdir(data):
@@ -192,6 +192,7 @@ def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_
         raise EdgekitError(f"--data {data}: no such folder or file; give a folder of labelled clips or a WAV "
                            f"recording with --labels")
     if plot_path:
+        from edgekit.edge.commands.plot import plot
         plot(r, plot_path)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k not in ("scores",)}, indent=2))
@@ -229,7 +230,7 @@ def service(print_unit, user, description, edge_run_args):
 
     edgekit service --print -- --model /opt/kws/kws_int8.tflite --source mic --events-only
     """
-    from edgekit.edge.service import unit_text
+    from edgekit.edge.commands.service import unit_text
     click.echo(unit_text(list(edge_run_args), user=user, description=description), nl=False)
 
 
@@ -238,7 +239,7 @@ def service(print_unit, user, description, edge_run_args):
 @click.pass_context
 def run(ctx):
     """Same as edge-run (see edgekit run --help)."""
-    from edgekit.edge.run import edge_run
+    from edgekit.edge.commands.edge_run import edge_run
     return edge_run.main(args=ctx.args, prog_name="edgekit run", standalone_mode=False)
 
 

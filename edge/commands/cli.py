@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
 from edgekit.edge.pipeline.signals import Aborted
 
 # Third-party modules the workstation commands import, and the extra that provides them.

@@ -21,7 +21,7 @@ multi-hour recordings need no more memory than one block. Samples come back as f
 :func:`write_wav` writes integer PCM (8/16/24/32-bit) or IEEE float (32/64-bit).
 
 Problems with the file (missing, not a WAV, no ``fmt``/``data`` chunk, ADPCM/μ-law/MP3 and other
-compressed encodings, zero channels or rate) raise :class:`~edgekit.edge.errors.EdgekitError`
+compressed encodings, zero channels or rate) raise :class:`~edgekit.edge.core.errors.EdgekitError`
 naming the file.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 __all__ = ["WavReader", "read_wav", "write_wav"]
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError, SourceLost
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError, SourceLost
 
 BLOCK = 4096
 
@@ -41,17 +41,13 @@ class Source:
         pass
 
 
-def _to_mono(x: np.ndarray) -> np.ndarray:
-    return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
-
-
 class SyntheticSource(Source):
     def __init__(self, spec, seed: int = 0):
         super().__init__("synthetic")
         self.spec, self.seed = spec, seed
 
     def blocks(self) -> Iterator[Block]:
-        from edgekit.edge.io.synth import vibration_stream
+        from edgekit.edge.sources.synth import vibration_stream
         labels = self.spec.labels
         truth = labels if tuple(labels) == ("A", "B") else None
         for signal, k in vibration_stream(seed=self.seed, fs=self.spec.sample_rate, length=self.spec.window):
@@ -59,50 +55,33 @@ class SyntheticSource(Source):
 
 
 class WavSource(Source):
-    def __init__(self, path: str, fs: float):
+    """One WAV file, read in blocks at the model's rate (:class:`edgekit.edge.formats.audio.AudioStream`)."""
+
+    def __init__(self, path: str, sample_rate: float):
         super().__init__(f"wav:{path}")
-        from edgekit.edge.io.wav import WavReader
-        self._reader = WavReader(path)
-        self.fs = fs
-        r = self._reader
-        if r.frames == 0:
-            raise EdgekitError(f"{path}: the WAV file has no samples")
-        if r.channels > 1:
-            self.notes.append(f"mixing {r.channels} channels down to mono")
-        self._resampler = None
-        if r.fs != fs:
-            from edgekit.edge.frontend.resample import StreamResampler
-            self._resampler = StreamResampler(r.fs, fs)
-            self.notes.append(f"resampling {r.fs} Hz → {fs:g} Hz")
-        if r.truncated:
-            self.notes.append(f"the header declares {r.declared_frames} frames, the file holds {r.frames}; "
-                              f"reading {r.frames}")
+        from edgekit.edge.formats.audio import AudioStream
+        self._audio = AudioStream(path, sample_rate)
+        self.notes += self._audio.notes
 
     def blocks(self) -> Iterator[Block]:
-        while True:
-            x = self._reader.read(BLOCK)
-            if len(x) == 0:
-                break
-            x = _to_mono(x)
-            yield Block(self._resampler.process(x) if self._resampler else x)
-        if self._resampler:
-            yield Block(self._resampler.flush())
+        for x in self._audio:
+            yield Block(x)
 
     def close(self) -> None:
-        self._reader.close()
+        self._audio.close()
 
 
 class ClipFolderSource(Source):
-    """A folder of labelled WAV clips (:func:`edgekit.edge.io.clips.list_clips`: label sub-folders, or file
+    """A folder of labelled WAV clips (:func:`edgekit.edge.formats.clips.list_clips`: label sub-folders, or file
     names and ``label_regex``), streamed file after file in one process: each file starts a new recording
     (``reset``) with its label; a clip whose label the model does not know is played without a truth."""
 
     clips = True     # each file is one clip (a task that fits clips to a window scores each once)
 
-    def __init__(self, path: str, fs: float, labels=None, label_regex: str | None = None):
+    def __init__(self, path: str, sample_rate: float, labels=None, label_regex: str | None = None):
         super().__init__(f"wav:{path}")
-        from edgekit.edge.io.clips import list_clips
-        self.fs, self._clips = fs, list_clips(path, label_regex)
+        from edgekit.edge.formats.clips import list_clips
+        self.sample_rate, self._clips = sample_rate, list_clips(path, label_regex)
         known = set(labels or ())
         self._unknown = sum(1 for _, label, _ in self._clips if known and label not in known)
         self.notes.append(f"{len(self._clips)} clips of {len({c[1] for c in self._clips})} labels")
@@ -113,7 +92,7 @@ class ClipFolderSource(Source):
 
     def blocks(self) -> Iterator[Block]:
         for path, label, _ in self._clips:
-            src = self._current = WavSource(str(path), self.fs)
+            src = self._current = WavSource(str(path), self.sample_rate)
             for note in src.notes:            # (said once for the folder, or per file when it is the file's own)
                 note = note if note.startswith(("resampling", "mixing")) else f"{path.name}: {note}"
                 if note not in self.notes:
@@ -137,25 +116,23 @@ class PickleSource(Source):
     """The course format, replayed signal by signal (each signal a recording of its own); a signal is
     scored only when its label name is one of the model's ``labels`` (all, when not given)."""
 
-    def __init__(self, path: str, fs: float, labels=None):
+    def __init__(self, path: str, sample_rate: float, labels=None):
         super().__init__(f"pkl:{path}")
-        from edgekit.edge.io.course import load_course_pickle
-        from edgekit.edge.io.labels import known_truths
+        from edgekit.edge.formats.course import load_course_pickle
+        from edgekit.edge.core.labels import known_truths
         self.data = load_course_pickle(path)
-        self.fs = fs
+        self.sample_rate = sample_rate
         names = self.data.label_names
         self.known = set(names) if labels is None else known_truths(
             names, tuple(labels), f"label names in {path}", self.notes)
-        if self.data.fs != fs:
-            self.notes.append(f"resampling {self.data.fs:g} Hz → {fs:g} Hz")
+        if self.data.fs != sample_rate:
+            self.notes.append(f"resampling {self.data.fs:g} Hz → {sample_rate:g} Hz")
 
     def blocks(self) -> Iterator[Block]:
-        from edgekit.edge.frontend.resample import resample
+        from edgekit.edge.formats.audio import at_rate
         for x, k in zip(self.data.signals, self.data.labels):
-            if self.data.fs != self.fs:
-                x = resample(x, self.data.fs, self.fs)
             name = self.data.label_names[k]
-            yield Block(np.asarray(x, np.float32), name if name in self.known else None, reset=True)
+            yield Block(at_rate(x, self.data.fs, self.sample_rate), name if name in self.known else None, reset=True)
 
 
 class StdinSource(Source):
@@ -211,10 +188,10 @@ class MicSource(Source):
     rate: the stream's total frame count converted once, so rounding never accumulates).
     """
 
-    def __init__(self, fs: float, device=None, queue_blocks: int = 64):
+    def __init__(self, sample_rate: float, device=None, queue_blocks: int = 64):
         super().__init__("mic")
         sd = self._sd = _sounddevice()
-        self.fs = fs
+        self.sample_rate = sample_rate
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self.silence_limit = 2.0         # seconds without a block from a running stream: the input is lost
         self.start_limit = 6.0           # ... before its first block (a device or sound server still waking up)
@@ -225,14 +202,14 @@ class MicSource(Source):
             info = sd.query_devices(device, kind="input")
         except (sd.PortAudioError, ValueError) as e:
             raise EdgekitError(f"--source mic: no usable audio input device ({e}); see edge-run --list-devices") from None
-        rate = self._rate = fs
+        rate = self._rate = sample_rate
         try:
-            sd.check_input_settings(device=device, samplerate=fs, channels=1, dtype="float32")
+            sd.check_input_settings(device=device, samplerate=sample_rate, channels=1, dtype="float32")
         except (sd.PortAudioError, ValueError):
             rate = self._rate = float(info["default_samplerate"])
-            from edgekit.edge.frontend.resample import StreamResampler
-            self._resampler = StreamResampler(rate, fs)
-            self.notes.append(f"device records at {rate:g} Hz; resampling to {fs:g} Hz")
+            from edgekit.edge.formats.audio import StreamResampler
+            self._resampler = StreamResampler(rate, sample_rate)
+            self.notes.append(f"device records at {rate:g} Hz; resampling to {sample_rate:g} Hz")
         try:
             self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=device,
                                           blocksize=BLOCK, callback=self._callback)
@@ -254,7 +231,7 @@ class MicSource(Source):
 
     def _model_samples(self, frames: int) -> int:
         """Device frames → samples at the model's rate."""
-        return frames if self._resampler is None else int(round(frames * self.fs / self._rate))
+        return frames if self._resampler is None else int(round(frames * self.sample_rate / self._rate))
 
     def blocks(self) -> Iterator[Block]:
         frames = out = 0                 # device frames so far (lost ones too); model samples given out so far

@@ -28,7 +28,7 @@ from typing import Iterator
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 _IR_LEN = 512           # resonance impulse response length (≥ 10 decay time constants)
 _CHUNK = 128            # signals per FFT block (bounds memory)

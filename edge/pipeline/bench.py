@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from edgekit.edge import tasks
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.pipeline.stats import summarize
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.pipeline.stats import peak_rss_mb, reset_peak_rss, summarize
 from edgekit.edge.pipeline.step import STAGES
 
 STAGE_TITLES = {"features": "front end", "quantize": "quantize", "inference": "inference",
@@ -87,7 +87,7 @@ def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 
     stage in :data:`STAGES`, stats in ms over the ``runs`` timed windows only. With ``warmup=0`` the
     first window is also the first timed one.
     """
-    from edgekit.edge.io.sinks import NullSink
+    from edgekit.edge.outputs.sinks import NullSink
     from edgekit.edge.pipeline.loop import run_stream
 
     if runs < 1 or warmup < 0:
@@ -100,36 +100,6 @@ def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 
     st = times.stages
     return {"first_ms": float(st["total"][0]), "runs": runs, "warmup": warmup,
             "warmup_ms": summarize(st["total"][:warmup]), **{k: summarize(v[warmup:]) for k, v in st.items()}}
-
-
-# -- memory ------------------------------------------------------------------------------------------
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's high-water mark of this process's RSS (Linux ``/proc/self/clear_refs``)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float | None:
-    """Peak resident memory (MB) since the last :func:`reset_peak_rss`, or since the process started."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    try:
-        import resource
-        import sys
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
-    except Exception:  # no resource module (Windows)
-        return None
 
 
 # -- the bench command's logic ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from edgekit.edge.errors import EdgekitError, MissingExtraError
+from edgekit.edge.core.errors import EdgekitError, MissingExtraError
 
 PORTS = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE = 15          # s: a vanished device's will is published within 1.5× this
@@ -379,62 +379,6 @@ def read_password(path: str | None, env: dict | None = None) -> str | None:
     if not password:
         raise EdgekitError(f"--mqtt-password-file {path}: the file is empty; write the password on its first line")
     return password
-
-
-class PublishingSink:
-    """A sink that also publishes every result and event it writes (the JSON objects ``--json`` prints) and
-    says on stderr, once per change, when the broker cannot be reached or comes back."""
-
-    def __init__(self, sink, publisher: Publisher, status_every: float = STATUS_EVERY):
-        self.inner, self.publisher = sink, publisher
-        self.where = publisher.where
-        self._up: bool | None = None          # None: not connected yet, nor failed
-        self.status_every = status_every
-        self._t0 = time.monotonic()
-        self._next_status = self._t0 + status_every
-        self._results = 0
-        self._events: dict[str, int] = {}
-
-    def __getattr__(self, name: str):         # note, warn, skipped, closed, ...: the inner sink's
-        return getattr(self.inner, name)
-
-    def result(self, r: dict[str, Any]) -> None:
-        self.inner.result(r)
-        self.publisher.publish(r)
-        self._results += 1
-        self._watch()
-
-    def event(self, e: dict[str, Any]) -> None:
-        self.inner.event(e)
-        self.publisher.publish(e, urgent=True)
-        self._events[e["event"]] = self._events.get(e["event"], 0) + 1
-        self._watch()
-
-    def running_summary(self) -> dict[str, Any]:
-        """What the retained status says while the stream runs: results and events so far, delivery."""
-        return {"running_s": round(time.monotonic() - self._t0, 1), "results": self._results,
-                "events": dict(self._events), "publish": self.publisher.stats()}
-
-    def summary(self, s: dict[str, Any]) -> None:
-        self.inner.summary(s)
-
-    def _watch(self) -> None:
-        p = self.publisher
-        if time.monotonic() >= self._next_status:        # the retained status: the stream so far
-            self._next_status = time.monotonic() + self.status_every
-            p.update_status(self.running_summary())
-        up = p.connected
-        if up == self._up or (not up and self._up is None and not p.failed_connects):
-            return
-        if up:
-            self.inner.note(f"--publish: connected to {self.where}" + (" again" if self._up is False else ""))
-        elif self._up:
-            self.inner.warn(f"--publish: lost the broker at {self.where}; results wait in a queue of "
-                            f"{p.queue_size} (the oldest dropped beyond it, counted) while it reconnects")
-        else:
-            self.inner.warn(f"--publish: {p.last_error or 'cannot reach the broker'}; results wait in a queue of "
-                            f"{p.queue_size} (the oldest dropped beyond it, counted) while it retries")
-        self._up = up
 
 
 def summary_of(publisher: Publisher, stats: dict[str, int]) -> dict[str, Any]:

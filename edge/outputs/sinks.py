@@ -14,25 +14,11 @@ import errno
 import json
 import os
 import sys
+import time
 from typing import IO, Any, Callable
 
-
-def plural(count: int, noun: str) -> str:
-    """'1 window', '3 windows'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def stage_times(lat: dict[str, float]) -> str:
-    """'features 0.20 ms  inference 0.58 ms  total 0.83 ms': the stages of one result line."""
-    return f"features {lat['features']:.2f} ms  inference {lat['inference']:.2f} ms  total {lat['total']:.2f} ms"
-
-
-def latency_table(latency_ms: dict[str, dict[str, float]]) -> list[str]:
-    """The per-stage p50/p90/p99/max lines of a text summary."""
-    lines = [f"  latency (ms)      {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}"]
-    for stage, st in latency_ms.items():
-        lines.append(f"    {stage:<15} {st['p50']:8.3f} {st['p90']:8.3f} {st['p99']:8.3f} {st['max']:8.3f}")
-    return lines
+from edgekit.edge.outputs.publish import STATUS_EVERY, Publisher
+from edgekit.edge.outputs.text import latency_table, plural
 
 
 class OutputClosed(Exception):
@@ -161,3 +147,59 @@ class NullSink(_Sink):
 
     def warn(self, msg: str) -> None:
         pass
+
+
+class PublishingSink:
+    """A sink that also publishes every result and event it writes (the JSON objects ``--json`` prints) and
+    says on stderr, once per change, when the broker cannot be reached or comes back."""
+
+    def __init__(self, sink, publisher: Publisher, status_every: float = STATUS_EVERY):
+        self.inner, self.publisher = sink, publisher
+        self.where = publisher.where
+        self._up: bool | None = None          # None: not connected yet, nor failed
+        self.status_every = status_every
+        self._t0 = time.monotonic()
+        self._next_status = self._t0 + status_every
+        self._results = 0
+        self._events: dict[str, int] = {}
+
+    def __getattr__(self, name: str):         # note, warn, skipped, closed, ...: the inner sink's
+        return getattr(self.inner, name)
+
+    def result(self, r: dict[str, Any]) -> None:
+        self.inner.result(r)
+        self.publisher.publish(r)
+        self._results += 1
+        self._watch()
+
+    def event(self, e: dict[str, Any]) -> None:
+        self.inner.event(e)
+        self.publisher.publish(e, urgent=True)
+        self._events[e["event"]] = self._events.get(e["event"], 0) + 1
+        self._watch()
+
+    def running_summary(self) -> dict[str, Any]:
+        """What the retained status says while the stream runs: results and events so far, delivery."""
+        return {"running_s": round(time.monotonic() - self._t0, 1), "results": self._results,
+                "events": dict(self._events), "publish": self.publisher.stats()}
+
+    def summary(self, s: dict[str, Any]) -> None:
+        self.inner.summary(s)
+
+    def _watch(self) -> None:
+        p = self.publisher
+        if time.monotonic() >= self._next_status:        # the retained status: the stream so far
+            self._next_status = time.monotonic() + self.status_every
+            p.update_status(self.running_summary())
+        up = p.connected
+        if up == self._up or (not up and self._up is None and not p.failed_connects):
+            return
+        if up:
+            self.inner.note(f"--publish: connected to {self.where}" + (" again" if self._up is False else ""))
+        elif self._up:
+            self.inner.warn(f"--publish: lost the broker at {self.where}; results wait in a queue of "
+                            f"{p.queue_size} (the oldest dropped beyond it, counted) while it reconnects")
+        else:
+            self.inner.warn(f"--publish: {p.last_error or 'cannot reach the broker'}; results wait in a queue of "
+                            f"{p.queue_size} (the oldest dropped beyond it, counted) while it retries")
+        self._up = up

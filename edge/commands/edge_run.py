@@ -11,8 +11,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click  # noqa: E402
 
-from edgekit.edge._cli import run_cli  # noqa: E402
-from edgekit.edge.errors import EdgekitError, SourceLost  # noqa: E402
+from edgekit.edge.commands.cli import run_cli  # noqa: E402
+from edgekit.edge.core.errors import EdgekitError, SourceLost  # noqa: E402
 
 MAX_THREADS = 256          # as edgekit bench: more threads than this is a typo, not a configuration
 
@@ -132,10 +132,10 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
     from edgekit.edge import tasks
-    from edgekit.edge.io.sinks import JsonSink, TextSink
+    from edgekit.edge.outputs.sinks import JsonSink, TextSink
 
     if list_devices:
-        from edgekit.edge.io.sources import list_devices as _list
+        from edgekit.edge.sources.signal import list_devices as _list
         click.echo(_list())
         return 0
     if not model_path:
@@ -162,7 +162,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         if model.spec.kind != "classification":
             raise EdgekitError("--average/--threshold/--suppression/--min-count/--gate-dbfs/--events-only "
                                "detect events of a classifier; this model is a regression model")
-        from edgekit.edge.tasks.detection import detection_settings
+        from edgekit.edge.core.detection import detection_settings
         detection_settings({**(model.spec.detection or {}), **flags}, "edge-run")   # one line for a bad value
     opt = tasks.Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device),
                         pcm_format=pcm_format, detection=flags or None, events_only=events_only,
@@ -178,7 +178,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         check_specs(model.spec, shadow.spec, shadow_path)
         observers.append(Shadow(shadow))
     if record_dir:
-        from edgekit.edge.io.record import Recorder, parse_when
+        from edgekit.edge.outputs.record import Recorder, parse_when
         when = parse_when(record_when)
         if "disagree" in when and not shadow_path:
             raise EdgekitError("--record-when disagree needs --shadow MODEL (the model to disagree with)")
@@ -193,7 +193,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
         source = task.open_source(src, model.spec, opt)
         sink = JsonSink() if as_json else TextSink(task, quiet=quiet)
         if publisher is not None:
-            from edgekit.edge.io.publish import PublishingSink
+            from edgekit.edge.outputs.sinks import PublishingSink
             sink = PublishingSink(sink, publisher)
         from edgekit.edge.pipeline import signals
         with signals.handled():                  # SIGINT, SIGTERM, SIGHUP: the summary, then exit 0
@@ -218,7 +218,7 @@ def edge_run(model_path, src, duration, hop, threads, provider, as_json, quiet, 
 
 def _publisher(url, qos, queue, user, password_file, ca_file, model_path, spec, src):
     import socket
-    from edgekit.edge.io.publish import Publisher, read_password
+    from edgekit.edge.outputs.publish import Publisher, read_password
     password = read_password(password_file)
     if password is not None and not user:
         raise EdgekitError("an MQTT password (EDGEKIT_MQTT_PASSWORD or --mqtt-password-file) needs a user: "
@@ -230,8 +230,8 @@ def _publisher(url, qos, queue, user, password_file, ca_file, model_path, spec, 
 
 def _close_publisher(publisher, summary: dict, sink) -> None:
     """Flush for up to 2 s, put the summary in the retained status, and add ``publish`` to the summary."""
-    from edgekit.edge.io.publish import summary_of
-    from edgekit.edge.io.sinks import plural
+    from edgekit.edge.outputs.publish import summary_of
+    from edgekit.edge.outputs.text import plural
     stats = publisher.close(summary, timeout=2.0)
     summary["publish"] = part = summary_of(publisher, stats)
     if part["pending"]:

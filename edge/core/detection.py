@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 DEFAULTS: dict[str, Any] = {
     "average": 1.0,          # seconds of results averaged

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 _WHAT = ("the course format may only hold dicts, lists, numbers, strings and numpy arrays "
          "(a pickle can run code)")

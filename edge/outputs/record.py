@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from edgekit.edge.errors import EdgekitError
+from edgekit.edge.core.errors import EdgekitError
 
 WHEN = ("events", "disagree", "uncertain")
 
@@ -76,7 +76,7 @@ class Recorder:
         why = self._why(answer, r, event)
         if why is None:
             return
-        from edgekit.edge.io.wav import write_wav
+        from edgekit.edge.formats.wav import write_wav
         if self._sha is None:
             import hashlib
             with open(self.model_path, "rb") as f:

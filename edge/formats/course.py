@@ -1,7 +1,7 @@
 """The course's data format, readable on the device: a pickle of a dict with ``time`` (sample times,
 ``(L,)`` or ``(N, L)``), ``signal`` (``N × L``) and one-hot ``label`` (``N × C``; A = [1,0], B = [0,1]).
 
-Loaded with the restricted unpickler (:mod:`edgekit.edge.io.safe_pickle`), so no code in the file runs.
+Loaded with the restricted unpickler (:mod:`edgekit.edge.formats.safe_pickle`), so no code in the file runs.
 The sample rate is ``1 / median(diff(time))``, snapped to a whole number of Hz when within 0.01 % of one
 (``1 / 7.8125e-5`` → 12800.0, and a 12 kHz recording stays 12000). numpy only: ``edge-run --source
 pkl:PATH`` replays these files, and training (:mod:`edgekit.train.datasets`) reads them with the same code.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.labels import check_names
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.labels import check_names
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 FS_TOLERANCE = 1e-3     # relative disagreement allowed between a given fs and the file's
@@ -202,7 +202,7 @@ def _resolve_fs(found: float | None, given: float | None, where: str, what: str)
 
 def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
     """Read a course-format pickle (see the module docstring); every problem is a one-line error."""
-    from edgekit.edge.io.safe_pickle import safe_load
+    from edgekit.edge.formats.safe_pickle import safe_load
 
     path = str(path)
 

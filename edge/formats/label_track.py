@@ -12,8 +12,8 @@ import math
 import os
 from pathlib import Path
 
-from edgekit.edge.errors import EdgekitError
-from edgekit.edge.io.labels import unprintable
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.labels import unprintable
 
 MAX_BYTES = 16 << 20          # a label file larger than this is not a label file
 Region = tuple[float, float, str]
