@@ -3,7 +3,7 @@ sink ``vmic`` whose monitor is the default source), PortAudio reading it through
 ``paplay`` playing synthetic vibration into the sink.
 
 Needs the Debian packages pulseaudio, pulseaudio-utils, libportaudio2, libasound2-plugins and alsa-utils
-(``.ci/run`` installs them); skips, naming what is missing, only when they are not installed.
+(``make test`` installs them: .ci/system-packages); skips, naming what is missing, only when they are not installed.
 """
 import ctypes.util
 import glob

@@ -1,5 +1,5 @@
 """edge-run's MQTT publisher against a real broker: Debian's mosquitto on 127.0.0.1, started per test on a
-free port (``.ci/run`` installs it); skips, saying so, only when the mosquitto binary is not installed."""
+free port (``make test`` installs it: .ci/system-packages); skips, saying so, only when the mosquitto binary is not installed."""
 import json
 import os
 import shutil
@@ -22,7 +22,7 @@ mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installe
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None)
 needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="no mosquitto binary: apt-get install mosquitto "
-                                                             "mosquitto-clients (.ci/run does)")
+                                                             "mosquitto-clients (make test does)")
 
 
 # Started as root, mosquitto drops to the user 'mosquitto', who cannot read the test's private files

@@ -12,9 +12,9 @@ import pytest
 from conftest import bin_path, run
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (.ci/run installs it: apt-get install espeak-ng)")
+                                  reason="espeak-ng is not installed (make test installs it: apt-get install espeak-ng)")
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
-                                 reason="flite is not installed (.ci/run installs it: apt-get install flite)")
+                                 reason="flite is not installed (make test installs it: apt-get install flite)")
 FSDD_LABEL, FSDD_GROUP = r"^(\d+)_", r"^\d+_([a-z]+)_"
 
 
