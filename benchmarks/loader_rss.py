@@ -1,6 +1,6 @@
 """Peak memory of ``edgekit train audio`` as the clip folder grows: the streaming loader's bound.
 
-Clips are read and featurised lazily, batch by batch (``train.audio_data.batches``); only the file list,
+Clips are read and featurised lazily, batch by batch (``train.batches.batches``); only the file list,
 the labels, at most ``TEST_KEEP`` raw test windows and ``CALIB_KEEP`` calibration windows are held. This
 makes folders of N = 1,500 (FSDD itself), 10,000 and 100,000 clips — symbolic links to the FSDD recordings
 (``{digit}_{speaker}_{take}_{copy}.wav``: the data are never copied) — trains one epoch on each

@@ -5,7 +5,7 @@
 Trains a small STFT model (synthetic vibration) and a small traffic model (synthetic detector rows) in a
 temporary directory, converts both to int8 TFLite, and streams the same input through
 
-new   ``edgekit.edge.pipeline.loop.run_stream`` with the task modules (``edgekit.edge.tasks``), and
+new   ``edgekit.edge.pipeline.loop.run_stream`` with the tasks (``edgekit.edge.tasks``), and
 old   the loops of commit ``187267c`` (``edge/stream.py`` and ``edge/stream_rows.py`` before the task
       modules), read from git history and run against today's modules (their imports mapped to the new
       package layout: the stages they call are the same functions),
@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=300)
     a = ap.parse_args()
     from edgekit.edge import frontend as fe
-    from edgekit.edge.formats.rows import RowsSource
+    from edgekit.edge.sources.rows import RowsSource
     from edgekit.edge.sources.signal import Block
     from edgekit.edge.sources.synth import vibration
     from edgekit.edge.model.model import Model

@@ -78,6 +78,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from edgekit.edge import tasks
+    from edgekit.edge.tasks.base import Options
     from edgekit.edge.outputs.publish import Publisher, summary_of
     from edgekit.edge.outputs.sinks import PublishingSink
     from edgekit.edge.outputs.sinks import JsonSink
@@ -97,7 +98,7 @@ def main() -> None:
     task = tasks.get(spec.task)
 
     def stream(arm: str, expect_s: float | None) -> dict:
-        opt = tasks.Options(duration=duration, seed=7)
+        opt = Options(duration=duration, seed=7)
         source = task.open_source("synthetic", spec, opt)
         sink = JsonSink(out=devnull)
         publisher = None
@@ -114,7 +115,7 @@ def main() -> None:
                 time.sleep(expect_s / 3)
                 broker.start()
             outage = threading.Thread(target=cut)
-        run = task.Run(spec, source, sink, opt)
+        run = task.run(spec, source, sink, opt)
         t0, c0 = time.perf_counter(), time.process_time()
         if outage:
             outage.start()

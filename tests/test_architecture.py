@@ -1,8 +1,11 @@
 """The shape of the house: arrows train → convert → edge only, no import circle, edge's floors (core at the
-bottom, commands at the top) importing only downwards, one audio loader, no branch on a task's name outside
-the task modules, a first docstring line everywhere and no placeholder package."""
+bottom, commands at the top) importing only downwards, one audio loader, every task a class behind the one
+task contract, no branch on a task's name outside the task modules, a first docstring line everywhere and no
+placeholder package."""
 import ast
+import inspect
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -163,6 +166,27 @@ def test_only_task_modules_branch_on_the_task_name():
             if pattern.search(line):
                 offenders.append(f"{p.relative_to(REPO)}:{i}: {line.strip()}")
     assert offenders == []
+
+
+def test_every_task_keeps_the_task_contract():
+    """The registry holds Task instances whose run() makes a Run; both contracts are abstract; tasks are
+    classes, not modules found by a path string."""
+    from edgekit.edge import tasks
+    from edgekit.edge.tasks.base import Run, Task
+
+    assert inspect.isabstract(Task) and inspect.isabstract(Run)
+    assert {"inputs", "result", "empty", "summary"} <= Run.__abstractmethods__
+    assert tasks.REGISTRY and set(tasks.REGISTRY) == {"stft", "audio", "traffic", "image"}
+    for name, task in tasks.REGISTRY.items():
+        assert isinstance(task, Task) and not inspect.isabstract(type(task)) and task.name == name
+        assert tasks.get(name) is task
+        run_class = typing.get_type_hints(type(task).run)["return"]
+        assert issubclass(run_class, Run) and run_class is not Run and not inspect.isabstract(run_class)
+        assert task.sources and task.what and task.source_help
+    for name, path in MODULES.items():
+        if name.startswith("edgekit.edge.tasks"):
+            text = path.read_text()
+            assert "importlib" not in text and not re.search(r"""["']edgekit\.edge\.tasks\.""", text), path
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -19,7 +19,7 @@ def kws(tmp_path_factory):
     d = tmp_path_factory.mktemp("kws")
     run(bin_path("edgekit"), "train", "audio", "--n", "60", "--epochs", "10", "--seed", "1", "--out", str(d / "run"))
     run(bin_path("edgekit"), "convert", str(d / "run"), "--to", "tflite", "--precision", "int8", "--json")
-    from edgekit.train.audio_data import synthetic_events
+    from edgekit.train.synthetic_events import synthetic_events
     metrics = json.loads((d / "run" / "metrics.json").read_text())
     test = set(metrics["groups"]["test_groups"])
     cs = synthetic_events(60, seed=1)

@@ -72,8 +72,9 @@ def test_a_broken_tflite_runtime_falls_back_or_is_one_line(tiny_run, tmp_path):
 def test_traffic_text_survives_errors_that_overflow():
     """Every third Speed 1e300: errors overflow to inf; with all 1e308 no error is finite, yet forecasts were
     scored: the text says so instead of raising or claiming there was nothing to score."""
-    from edgekit.edge.tasks import traffic
+    from edgekit.edge.tasks.traffic import TrafficTask
 
+    traffic = TrafficTask()
     line = traffic.format_result({"t": "2017-04-03 00:05", "forecast": 52.1, "units": "km/h",
                                   "from": "2017-04-03 00:00", "actual": 1e300, "error": None, "running_mae": None,
                                   "latency_ms": {"features": 0.1, "inference": 0.2, "total": 0.3}})

@@ -8,6 +8,7 @@ import pytest
 from conftest import StandIn, bin_path, run
 from edgekit.edge import frontend as fe
 from edgekit.edge import tasks
+from edgekit.edge.tasks.base import Options
 from edgekit.edge.sources.signal import Block
 from edgekit.edge.core.spec import Spec
 from edgekit.edge.pipeline.loop import run_stream
@@ -72,8 +73,8 @@ def _signal(loud_windows, n):
 def _run(spec, blocks, **opt):
     calls = []
     sink = Collect()
-    o = tasks.Options(hop=opt.pop("hop", WIN / FS / 2), **opt)
-    r = tasks.get("stft").Run(spec, Blocks(blocks), sink, o)
+    o = Options(hop=opt.pop("hop", WIN / FS / 2), **opt)
+    r = tasks.get("stft").run(spec, Blocks(blocks), sink, o)
     s = run_stream(_model(spec, calls), None, sink, run=r)
     return s, sink, calls
 

@@ -101,11 +101,11 @@ def _until_lost(src):
 def _windows(src, spec, hop=None):
     """(start, window) pairs of the stft task's framing of ``src``, until the fake stream stops."""
     from edgekit.edge.core.errors import SourceLost
-    from edgekit.edge.tasks import Options
-    from edgekit.edge.tasks.stft import Run
+    from edgekit.edge.tasks.base import Options
+    from edgekit.edge.tasks.stft import StftRun
     out = []
     try:
-        for item in Run(spec, src, CollectSink(), Options(hop=hop)).inputs():
+        for item in StftRun(spec, src, CollectSink(), Options(hop=hop)).inputs():
             out.append((item.meta["start"], item.x.copy()))
     except SourceLost:
         pass

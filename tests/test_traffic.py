@@ -676,7 +676,7 @@ def test_rate_paces_data_lines_without_delaying_the_header(monkeypatch):
     sleeps = []
     monkeypatch.setattr(traffic.time, "perf_counter", lambda: now[0])
     monkeypatch.setattr(traffic.time, "sleep", lambda d: (sleeps.append(d), now.__setitem__(0, now[0] + d)))
-    run = traffic.Run.__new__(traffic.Run)
+    run = traffic.TrafficRun.__new__(traffic.TrafficRun)
     run.rate, run.t_start = 200.0, 0.0
     out = list(run._paced(iter(["header", "a", "b", "c"])))
     assert out == ["header", "a", "b", "c"]

@@ -31,7 +31,9 @@ def fsdd_subset(fsdd, tmp_path_factory) -> Path:
 
 
 def test_group_split_never_puts_a_test_speaker_in_training(fsdd):
-    from edgekit.train.audio_data import add_extra_classes, group_split, load_clips
+    from edgekit.train.classes import add_extra_classes
+    from edgekit.train.clips import load_clips
+    from edgekit.train.splits import group_split
 
     cs = load_clips(fsdd, label_regex=FSDD_LABEL, group_regex=FSDD_GROUP)
     cs, _ = add_extra_classes(cs, [], seed=0)
@@ -76,10 +78,11 @@ def test_a_short_clip_gets_the_same_features_on_the_device(fsdd, tmp_path):
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.clip import fit_clip
     from edgekit.edge.sources.signal import open_source
-    from edgekit.edge.tasks import Options
-    from edgekit.edge.tasks.audio import Run, clip_policy
+    from edgekit.edge.tasks.audio import AudioRun, clip_policy
+    from edgekit.edge.tasks.base import Options
     from edgekit.train.audio import DEFAULT_CLIP, feature_dict, make_spec
-    from edgekit.train.audio_data import load_clips, windows
+    from edgekit.train.batches import windows
+    from edgekit.train.clips import load_clips
 
     path = fsdd / "7_theo_3.wav"
     spec = make_spec(8000.0, 8000, ["a", "b"], feature_dict("mfcc", 8000.0), DEFAULT_CLIP, None)
@@ -92,7 +95,7 @@ def test_a_short_clip_gets_the_same_features_on_the_device(fsdd, tmp_path):
         def note(self, msg):
             pass
 
-    r = Run(spec, open_source(f"wav:{path}", spec), Sink(), Options())
+    r = AudioRun(spec, open_source(f"wav:{path}", spec), Sink(), Options())
     items = list(r.inputs())
     assert len(_stdlib_wav(path)) < spec.window and len(items) == 1
     device = fe.build(spec)(items[0].x)
@@ -184,7 +187,9 @@ def test_augmentation_is_seeded_and_only_on_the_training_batches():
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.clip import fit_clip
     from edgekit.train.audio import DEFAULT_CLIP, feature_dict, make_spec
-    from edgekit.train.audio_data import Augment, batches, synthetic_events, time_stretch, windows
+    from edgekit.train.augment import Augment, time_stretch
+    from edgekit.train.batches import batches, windows
+    from edgekit.train.synthetic_events import synthetic_events
 
     cs = synthetic_events(4, seed=5)
     spec = make_spec(8000.0, 8000, cs.names, feature_dict("mfcc", 8000.0), DEFAULT_CLIP, None)
@@ -217,7 +222,7 @@ def test_shifted_and_partial_word_windows_look_like_a_stream():
     partial-word windows hold only a clip's start (at the window's end) or its end (at the start)."""
     from edgekit.edge.frontend.clip import fit_clip
     from edgekit.train.audio import DEFAULT_CLIP
-    from edgekit.train.audio_data import Augment, augment, partial_word
+    from edgekit.train.augment import Augment, augment, partial_word
 
     fs, n = 8000.0, 8000
     t = np.arange(3200) / fs
@@ -254,7 +259,10 @@ def test_partial_word_windows_are_labelled_unknown_on_training_batches_only():
     from edgekit.edge import frontend as fe
     from edgekit.edge.frontend.clip import fit_clip
     from edgekit.train.audio import DEFAULT_CLIP, feature_dict, make_spec
-    from edgekit.train.audio_data import Augment, add_extra_classes, batches, synthetic_events
+    from edgekit.train.augment import Augment
+    from edgekit.train.batches import batches
+    from edgekit.train.classes import add_extra_classes
+    from edgekit.train.synthetic_events import synthetic_events
 
     cs = synthetic_events(10, seed=2)
     cs, _ = add_extra_classes(cs, [], seed=0)          # every label a keyword: unknown = reversed clips

@@ -106,7 +106,9 @@ def test_words_parse_and_bad_words_are_errors():
 @needs_espeak
 def test_synthetic_voices_are_never_tested_and_validate_whole(shared_data):
     from edgekit.train import tts
-    from edgekit.train.audio_data import add_extra_classes, add_spoken, group_split, is_synthetic, load_clips
+    from edgekit.train.classes import add_extra_classes, add_spoken, is_synthetic
+    from edgekit.train.clips import load_clips
+    from edgekit.train.splits import group_split
 
     d = shared_data / "fsdd" / "recordings"
     if not d.is_dir():

@@ -1,6 +1,6 @@
 """Task ``audio``: a keyword / acoustic-event spotter on one-window clips (log-mel or MFCC features, DS-CNN).
 
-Clips (:mod:`.audio_data`) are fitted to the window by the recorded pad/crop policy
+Clips (:mod:`.clips`) are fitted to the window by the recorded pad/crop policy
 (:func:`edgekit.edge.frontend.clip.fit_clip`, the device applies the same one), featurised by the device's
 numpy front end (:func:`edgekit.edge.frontend.build`), normalised by statistics fitted on the training split,
 and streamed to Keras in batches made on demand, with seeded augmentation on the training split only.
@@ -39,11 +39,8 @@ def feature_dict(kind: str, fs: float, n_mfcc: int = 13, n_mels: int = 40, cmvn:
                  top_db: float | None = None) -> dict[str, Any]:
     """The ``features`` of a spec: 32 ms frames every 20 ms (256/160 samples at 8 kHz), 40 mel bands,
     ``n_mfcc`` cepstra for ``mfcc``; ``cmvn``: per-window mean/variance normalisation per coefficient."""
-    frame = int(round(0.032 * fs))
-    nfft = 1 << (frame - 1).bit_length()
-    hop = int(round(0.02 * fs))
-    common = dict(frame_length=frame, n_fft=nfft, hop_length=hop, n_mels=n_mels, cmvn=cmvn, top_db=top_db,
-                  layout="time_freq")
+    from edgekit.edge.frontend.frames import frame_samples
+    common = dict(**frame_samples(fs, 32, 20), n_mels=n_mels, cmvn=cmvn, top_db=top_db, layout="time_freq")
     from edgekit.edge.frontend.logmel import logmel_features
     from edgekit.edge.frontend.mfcc import mfcc_features
     if kind == "mfcc":
@@ -89,8 +86,12 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     """Train, evaluate and write the run directory (``convert/rundir.py``); returns metrics.json's content."""
     from edgekit.edge.frontend.clip import fit_clip
 
-    from .audio_data import (SYNTH_KEYWORDS, SYNTHETIC_GROUPS, Augment, add_extra_classes, add_spoken, batches,
-                             check_regex, group_split, is_synthetic, load_clips, select_keywords, windows)
+    from .augment import Augment
+    from .batches import batches, windows
+    from .classes import SYNTHETIC_GROUPS, add_extra_classes, add_spoken, is_synthetic, select_keywords
+    from .clips import check_regex, load_clips
+    from .splits import group_split, stratified_sample
+    from .synthetic_events import SYNTH_KEYWORDS, synthetic_events
 
     prepare_out(out)
     check_regex(label_regex, "--label-regex")
@@ -99,9 +100,12 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
         raise EdgekitError(f"--features {features}: use one of {', '.join(FEATURES)}")
     if arch not in ARCHS:
         raise EdgekitError(f"--arch {arch}: use one of {', '.join(ARCHS)}")
-    cs = load_clips(data, fs=fs, label_regex=label_regex, group_regex=group_regex, seed=seed, n_per_class=n)
-    if data is None and not keywords:
-        keywords = list(SYNTH_KEYWORDS)
+    if data is None:                            # the built-in synthetic events, their keywords by default
+        if label_regex or group_regex:
+            raise EdgekitError("--label-regex/--group-regex need --data (a folder of clips)")
+        cs, keywords = synthetic_events(n, seed=seed), keywords or list(SYNTH_KEYWORDS)
+    else:
+        cs = load_clips(data, fs=fs, label_regex=label_regex, group_regex=group_regex)
     cs, held = select_keywords(cs, keywords)
     if is_synthetic(cs.groups).any():
         raise EdgekitError(f"--group-regex gave a group named {'/... or '.join(SYNTHETIC_GROUPS)}/..., the names "
@@ -145,7 +149,6 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     quiet_tensorflow()
     from .fit import class_counts, fit as fit_model, seed_everything
     from .models import macs
-    from .splits import stratified_sample
 
     y = cs.labels
     rng = np.random.default_rng(seed)

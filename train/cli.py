@@ -9,6 +9,11 @@ from .fit import PATIENCE
 from .mnist import mnist_cmd
 
 
+def parse_list(text: str | None) -> list[str] | None:
+    """``"a,b"`` → ``["a", "b"]`` (None or empty → None)."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()] or None
+
+
 @click.group()
 def train():
     """Train a course model; writes DIR/model.keras, spec.json, test.npz, metrics.json."""
@@ -94,7 +99,6 @@ def train_audio_cmd(data, label_regex, group_regex, test_groups, keywords, unkno
                     epochs, patience, batch_size, lr, seed, n, out):
     """A keyword / acoustic-event spotter (log-mel or MFCC, DS-CNN) with silence and unknown classes."""
     from .audio import train_audio
-    from .audio_data import parse_list
     train_audio(out, data=data, label_regex=label_regex, group_regex=group_regex,
                 test_groups=parse_list(test_groups), keywords=parse_list(keywords), window=window, fs=fs,
                 features=features, n_mfcc=n_mfcc, cmvn=cmvn, arch=arch, augment=augment, silence=silence,

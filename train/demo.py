@@ -110,7 +110,7 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
     from edgekit.convert.tf import quiet_tensorflow
     from edgekit.edge.formats.wav import write_wav
     from edgekit.edge.pipeline.stream_eval import evaluate
-    from .audio_data import synthetic_events
+    from .synthetic_events import synthetic_events
     from .build import build_all
 
     quiet_tensorflow()

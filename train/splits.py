@@ -1,8 +1,10 @@
 """Seeded, stratified index selection: train/validation/test splits, hold-outs and samples, all from one
-apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut."""
+apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut; and the ``audio``
+task's group-wise split (:func:`group_split`: no test speaker heard in training, synthetic voices never tested)."""
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -89,3 +91,62 @@ def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     k = apportion(counts, n * counts / len(y), n, minimum=1)
     idx = [rng.choice(np.flatnonzero(y == c), size=int(kc), replace=False) for c, kc in zip(classes, k)]
     return rng.permutation(np.concatenate(idx))[:n]
+
+
+def group_split(cs, test_groups: Sequence[str] | None = None, val_fraction: float = 0.1,
+                test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(train, val, test) indices of clip set ``cs`` and a description. With groups: the test part is every clip
+    of ``test_groups`` (default: a seeded choice of about ``test_fraction`` of the groups), so no test group is
+    heard in training; validation is a stratified ``val_fraction`` of the rest. Without: stratified. Synthetic
+    voices (groups ``espeak-ng/<k>``, ``flite/<k>``, :func:`edgekit.train.classes.add_spoken`) are never tested:
+    the split is made on the real clips, then a seeded ``val_fraction`` of the voices (at least one, when there
+    are two or more) joins validation whole and the others join training."""
+    from .classes import is_synthetic
+
+    g = cs.groups
+    synth = is_synthetic(g)
+    real = np.flatnonzero(~synth)
+    y, gr = cs.labels[real], g[real]
+    if not cs.has_groups:
+        if test_groups:
+            raise EdgekitError("--test-groups needs --group-regex (which group each clip belongs to)")
+        tr, va, te = stratified_split(y, (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+        split = {"split": "stratified", "seed": seed}
+    else:
+        groups = sorted(set(gr))
+        if len(groups) < 2:
+            raise EdgekitError(f"--group-regex found one group only ({groups[0]!r}); a group-wise split needs "
+                               f"at least 2")
+        if test_groups:
+            bad = [t for t in test_groups if t not in groups]
+            if bad:
+                raise EdgekitError(f"--test-groups: {', '.join(bad)} not among the groups ({', '.join(groups)})")
+            chosen = sorted(set(test_groups))
+            if len(chosen) == len(groups):
+                raise EdgekitError("--test-groups names every group; leave at least one for training")
+        else:
+            n = max(1, min(len(groups) - 1, round(test_fraction * len(groups))))
+            chosen = sorted(np.random.default_rng(seed).choice(groups, size=n, replace=False).tolist())
+        is_test = np.isin(gr, chosen)
+        te = np.flatnonzero(is_test)
+        rest = np.flatnonzero(~is_test)
+        keep, held = stratified_holdout(y[rest], val_fraction, seed)
+        tr, va = np.sort(rest[keep]), np.sort(rest[held])
+        split = {"split": "group", "seed": seed, "test_groups": chosen, "train_groups": sorted(set(gr[tr])),
+                 "val_groups": sorted(set(gr[va]))}
+    if not synth.any():
+        return tr, va, te, split
+    voices = sorted({str(x) for x in g[synth]}, key=lambda v: (v.split("/")[0], int(v.rsplit("/", 1)[1])))
+    n_val = min(len(voices) - 1, max(1, round(val_fraction * len(voices))))
+    val_voices = set(np.random.default_rng([23, seed]).choice(voices, size=n_val, replace=False).tolist()) \
+        if n_val > 0 else set()
+    to_val = synth & np.isin(g, list(val_voices))
+    tr = np.sort(np.concatenate([real[tr], np.flatnonzero(synth & ~to_val)]))
+    va = np.sort(np.concatenate([real[va], np.flatnonzero(to_val)]))
+    split = {**split, "synthetic_voices": len(voices), "synthetic_val_voices": len(val_voices),
+             "n_synthetic_train": int((synth & ~to_val).sum()), "n_synthetic_val": int(to_val.sum())}
+    if "train_groups" in split:
+        engines = lambda vs: {v.split("/")[0] for v in vs}                      # noqa: E731
+        split["train_groups"] = sorted({*split["train_groups"], *engines(set(voices) - val_voices)})
+        split["val_groups"] = sorted({*split["val_groups"], *engines(val_voices)})
+    return tr, va, real[te], split

@@ -9,7 +9,7 @@ natural, but it varies the cues a small model must learn to ignore: accent, pitc
 A *voice* is an accent of the language (``en-us``, ``en-gb-scotland``, ...; MBROLA voices are skipped, they
 need more packages) with a voice variant (``+m3``, ``+f2``, ``+croak``, ...), a pitch, a speaking rate and an
 amplitude, drawn from a generator seeded by ``seed``; every voice says every keyword once. Each voice is a
-group (``espeak-ng/0``, ``espeak-ng/1``, ...; :func:`edgekit.train.audio_data.add_spoken`): about a tenth of
+group (``espeak-ng/0``, ``espeak-ng/1``, ...; :func:`edgekit.train.classes.add_spoken`): about a tenth of
 the voices join the validation split whole, so early stopping watches voices the model has not heard (the
 real training speakers' held-out clips alone tell it little about an unseen voice); the rest go to
 training; none ever goes to the test split, so the reported accuracy stays on real speech.
@@ -38,7 +38,6 @@ import numpy as np
 from edgekit.edge.core.errors import EdgekitError
 
 MAX_VOICES = 1000
-ENGINES = ("espeak-ng", "flite")     # group prefixes: espeak-ng/<k>, flite/<k>
 PITCH = (25, 75)          # espeak-ng -p (0-99, default 50)
 RATE = (120, 200)         # words per minute (-s, default 175)
 AMPLITUDE = (80, 120)     # -a (default 100)

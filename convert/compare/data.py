@@ -148,13 +148,13 @@ def signal_windows(spec: Spec, signals: list, source: str) -> np.ndarray:
     """One window per signal, as the device makes it: the task's pad/crop policy where it has one (audio:
     :func:`edgekit.edge.frontend.clip.fit_clip`), else the first window (a signal shorter than it is an error)."""
     from edgekit.edge import tasks
-    policy = getattr(tasks.get(spec.task), "clip_policy", None)
+    policy = tasks.get(spec.task).clip_policy(spec)
     out = np.empty((len(signals), spec.window), np.float32)
     for i, x in enumerate(signals):
         x = np.asarray(x, np.float32).reshape(-1)
         if policy is not None:
             from edgekit.edge.frontend.clip import fit_clip
-            out[i] = fit_clip(x, spec.window, policy(spec))
+            out[i] = fit_clip(x, spec.window, policy)
         elif len(x) < spec.window:
             raise EdgekitError(f"{source}: signal {i} has {len(x)} samples, fewer than the model's window of "
                                f"{spec.window}")

@@ -1,9 +1,29 @@
-"""Frames: a stream of sample blocks → fixed-length windows every ``hop`` samples."""
+"""Frames: a stream of sample blocks → fixed-length windows every ``hop`` samples; and the one conversion of
+frame and hop durations to samples (:func:`frame_samples`) that training and foreign-model flags share."""
 from __future__ import annotations
 
 from typing import Iterator
 
 import numpy as np
+
+
+def ms_to_samples(ms: float, sample_rate: float) -> int:
+    """``ms`` milliseconds of signal at ``sample_rate`` Hz, in whole samples (the nearest)."""
+    return int(round(ms / 1000.0 * sample_rate))
+
+
+def fft_length(frame_length: int) -> int:
+    """The FFT size of a frame: the power of two at least ``frame_length``."""
+    return 1 << max(int(frame_length) - 1, 0).bit_length()
+
+
+def frame_samples(sample_rate: float, frame_ms: float, hop_ms: float, frame_length: int | None = None,
+                  hop_length: int | None = None) -> dict[str, int]:
+    """``frame_length``, ``hop_length`` and ``n_fft`` in samples for frames of ``frame_ms`` every ``hop_ms``
+    milliseconds at ``sample_rate`` Hz (a length given in samples wins over its duration)."""
+    frame = int(frame_length or ms_to_samples(frame_ms, sample_rate))
+    hop = int(hop_length or ms_to_samples(hop_ms, sample_rate))
+    return {"frame_length": frame, "hop_length": hop, "n_fft": fft_length(frame)}
 
 
 class Framer:

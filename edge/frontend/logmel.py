@@ -29,6 +29,7 @@ import numpy as np
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.frontend import dsp, mel
 from edgekit.edge.frontend.clip import check_clip_policy
+from edgekit.edge.frontend.frames import fft_length
 
 LAYOUTS = ("freq_time", "time_freq", "flat")
 MAX_LENGTH = 1 << 16          # samples per frame / hop / FFT
@@ -52,7 +53,7 @@ def logmel_features(frame_length: int = 400, hop_length: int = 160, n_fft: int |
     (None) to half the sample rate; ``clip``, if given, records the pad/crop policy of
     :func:`.clip.fit_clip` that makes a clip one window (checked, not applied here)."""
     frame_length = int(frame_length)
-    n_fft = 1 << max(frame_length - 1, 0).bit_length() if n_fft is None else int(n_fft)
+    n_fft = fft_length(frame_length) if n_fft is None else int(n_fft)
     extra = {} if clip is None else {"clip": check_clip_policy(clip)}
     return {**extra, "type": "logmel", "frame_length": frame_length, "hop_length": int(hop_length), "n_fft": n_fft,
             "window": list(window) if isinstance(window, tuple) else window, "n_mels": int(n_mels),

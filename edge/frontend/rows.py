@@ -188,6 +188,12 @@ def rows_features(columns, target: str, step_seconds: float = 300.0, fill: str |
             "date_column": date_column, "date_format": date_format}
 
 
+def row_step(spec) -> float:
+    """Seconds from one row to the next: the spec's ``features.step_seconds`` (its ``sample_rate`` is the same
+    step as rows per second, ``1 / step``, which validation checks)."""
+    return float(spec.features.get("step_seconds", STEP_SECONDS))
+
+
 def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(batch, look_back, n_columns) raw rows → per-column min-max scaled float32 (the spec's scaler)."""
     n_cols = len(spec.features.get("columns") or ()) or spec.input_shape[-1]
@@ -215,6 +221,8 @@ def validate(spec, bad) -> None:
     step = feat.get("step_seconds", 300.0)
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step <= 86400 * 366:
         raise bad(f"features.step_seconds must be a positive number of seconds, got {step!r}")
+    if "step_seconds" in feat and abs(spec.sample_rate * step - 1.0) > 1e-6:
+        raise bad(f"sample_rate {spec.sample_rate:g} rows/s is not one row every features.step_seconds = {step:g} s")
     if feat.get("fill") not in (None, "linear", "previous"):
         raise bad(f"features.fill must be null, 'linear' or 'previous', got {feat.get('fill')!r}")
     mf = feat.get("max_fill_rows", 12)

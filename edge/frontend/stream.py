@@ -94,6 +94,12 @@ class StreamFeatures:
             self._prev = np.empty(spec.window, dtype=np.float32)
             self._have_prev = False
 
+    def reset(self) -> None:
+        """A break in the stream (a new recording, dropped audio): the next window shares nothing with the last.
+        A front end that keeps state from frame to frame starts it again here."""
+        if self.shift:
+            self._have_prev = False
+
     @property
     def incremental(self) -> bool:
         """Whether consecutive windows reuse frames (a frame-wise feature type and a fitting hop)."""

@@ -11,20 +11,40 @@ input holds the coefficients (``freq_time`` (n, frames, 1), ``time_freq`` (frame
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from edgekit.edge import frontend as fe
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
+from edgekit.edge.frontend.frames import frame_samples
 from edgekit.edge.tasks import checked
 
 
-def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | None,
-                    nperseg: int | None = None, noverlap: int | None = None, window_fn: str = "tukey",
-                    log: bool = False, mean: float | None = None, std: float | None = None,
-                    features: str = "spectrogram", layout: str | None = None, n_mels: int | None = None,
-                    n_mfcc: int | None = None, frame_length: int | None = None,
-                    hop_length: int | None = None) -> Spec:
+@dataclass(frozen=True)
+class ForeignFlags:
+    """edge-run's flags for a foreign model (``--sample-rate``, ``--labels``, ``--nperseg``, ...), by name."""
+
+    sample_rate: float | None = None
+    labels: str | None = None            # class names, comma-separated
+    nperseg: int | None = None
+    noverlap: int | None = None
+    log: bool = False                    # log-magnitude spectrograms
+    mean: float | None = None
+    std: float | None = None
+    features: str = "spectrogram"        # the front end: spectrogram, logmel or mfcc
+    layout: str | None = None
+    n_mels: int | None = None
+    n_mfcc: int | None = None
+    frame_length: int | None = None
+    hop_length: int | None = None
+
+
+def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tukey") -> Spec:
+    """The spec of the foreign model at ``path`` (``backend``: its interpreter) that ``flags`` describe, or a
+    one-line error naming the flags it still needs."""
+    sample_rate, labels, nperseg, noverlap = flags.sample_rate, flags.labels, flags.nperseg, flags.noverlap
+    log, mean, std, features = flags.log, flags.mean, flags.std, flags.features
     shape = tuple(backend.input.shape)
     n_out = backend.output.shape[-1] if backend.output.shape else -1
     missing = []
@@ -44,8 +64,8 @@ def spec_from_flags(path, backend, *, sample_rate: float | None, labels: str | N
         norm = {"type": "standard", "mean": 0.0 if mean is None else float(mean),
                 "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
     if features in ("logmel", "mfcc"):
-        return _audio_spec(path, shape, features, float(sample_rate), names, norm, layout, n_mels, n_mfcc,
-                           frame_length, hop_length)
+        return _audio_spec(path, shape, features, float(sample_rate), names, norm, flags.layout, flags.n_mels,
+                           flags.n_mfcc, flags.frame_length, flags.hop_length)
     if len(shape) != 4 or shape[-1] != 1 or any(s is None or s < 1 for s in shape[1:]):
         raise EdgekitError(f"{path}: edge-run builds a spectrogram front end for foreign models, which needs "
                            f"an input of shape (batch, n_freq, n_frames, 1); this model takes {list(shape)}")
@@ -91,10 +111,8 @@ def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, 
     else:
         raise EdgekitError(f"{path}: --layout {layout} needs an input of shape (batch, a, b, 1); this model "
                            f"takes {list(shape)}")
-    frame = int(frame_length or round(0.030 * fs))
-    hop = int(hop_length or round(0.020 * fs))
-    n_fft = 1 << (frame - 1).bit_length()
-    common = dict(frame_length=frame, hop_length=hop, n_fft=n_fft, layout=layout)
+    common = dict(**frame_samples(fs, 30, 20, frame_length, hop_length), layout=layout)
+    hop, n_fft = common["hop_length"], common["n_fft"]
     feats = mfcc_features(n_mfcc=n_coef, n_mels=max(40, n_coef), **common) if kind == "mfcc" else \
         logmel_features(n_mels=n_coef, **common)
     window = n_fft + (frames - 1) * hop

@@ -1,7 +1,7 @@
 """A start-up check of a spec's front end: one deterministic test input must give finite, varying features.
 
-It lives in ``model`` (which may import both ``frontend`` and ``tasks``): the test input is the task's
-``probe_input`` (default: its first ``bench_windows`` input), and ``tasks`` imports ``frontend``, so the front end cannot ask the tasks for it.
+The test input is the task's ``probe_input`` (:meth:`edgekit.edge.tasks.base.Task.probe_input`; default: its
+first bench window).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Protocol
 
 from edgekit.edge.outputs.publish import STATUS_EVERY, Publisher
 from edgekit.edge.outputs.text import latency_table, plural
@@ -71,14 +71,22 @@ class _Sink:
         self._line(f"skipped {name}: {reason}", sys.stderr)
 
 
+class Formats(Protocol):
+    """How a task's results and summary read as text (a :class:`edgekit.edge.tasks.base.Task` does)."""
+
+    def format_result(self, r: dict[str, Any]) -> str: ...
+
+    def format_summary(self, s: dict[str, Any]) -> tuple[list[str], list[str]]: ...
+
+
 class TextSink(_Sink):
     """Aligned text: one line per result (none with ``quiet``), then the summary with the latency table."""
 
-    def __init__(self, task, out: IO[str] | None = None, quiet: bool = False):
+    def __init__(self, task: Formats, out: IO[str] | None = None, quiet: bool = False):
         super().__init__(out)
         self.quiet = quiet
-        self._format_result: Callable[[dict], str] = task.format_result
-        self._format_summary = task.format_summary
+        self._format_result: Callable[[dict[str, Any]], str] = task.format_result
+        self._format_summary: Callable[[dict[str, Any]], tuple[list[str], list[str]]] = task.format_summary
 
     def result(self, r: dict[str, Any]) -> None:
         if not self.quiet:

@@ -7,11 +7,12 @@ numpy and the runtimes only: this runs on the device install, where TensorFlow c
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from edgekit.edge import tasks
+from edgekit.edge.tasks.base import Input, Run, Times
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.pipeline.stats import peak_rss_mb, reset_peak_rss, summarize
 from edgekit.edge.pipeline.step import STAGES
@@ -24,7 +25,7 @@ STAGE_TITLES = {"features": "front end", "quantize": "quantize", "inference": "i
 
 def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``: what the task
-    says bench feeds it (``bench_windows`` of :mod:`edgekit.edge.tasks`), e.g. synthetic vibration, rows
+    says bench feeds it (:meth:`~edgekit.edge.tasks.base.Task.bench_windows`), e.g. synthetic vibration, rows
     inside the trained range, random pixels. Timing does not depend on the values for these models (no
     data-dependent control flow), but realistic ranges keep int8 inputs away from saturation, as on the
     device."""
@@ -39,23 +40,23 @@ def _windows(spec, n, seed) -> tuple[np.ndarray, str]:
 
 # -- timing ------------------------------------------------------------------------------------------
 
-class _Replay(tasks.BaseRun):
+class _Replay(Run):
     """The task run of a benchmark: ``warmup + runs`` windows, cycling through ``windows``; no output."""
 
     def __init__(self, windows: np.ndarray, count: int):
         self.windows, self.count, self.source_name = windows, count, "bench"
 
-    def inputs(self):
+    def inputs(self) -> Iterator[Input]:
         for i in range(self.count):
-            yield tasks.Input(self.windows[i % len(self.windows)])
+            yield Input(self.windows[i % len(self.windows)])
 
-    def result(self, item, answer, latency_ms):
+    def result(self, item: Input, answer: Any, latency_ms: dict[str, float]) -> None:
         return None
 
     def empty(self, invalid: int) -> EdgekitError:
         return EdgekitError("no benchmark window reached the model")
 
-    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
+    def summary(self, times: Times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         return {"stopped_by": stopped or "end of source"}
 
     def close(self) -> None:

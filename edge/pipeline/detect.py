@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings  # noqa: F401
+from edgekit.edge.tasks.base import Run
 
 _EPS_T = 1e-9                # seconds: float slack when comparing times
 _EPS_SCORE = 1e-9            # an average of equal scores may round just below them (3 × 0.7 / 3 < 0.7)
@@ -151,18 +152,18 @@ class Gate:
         return v if v < self.gate_dbfs else None
 
 
-def stream_detector(spec, run) -> tuple["Detector | None", Any, dict[str, Any] | None]:
+def stream_detector(spec, run: Run) -> tuple["Detector | None", Any, dict[str, Any] | None]:
     """(detector, gate, settings) for one stream: ``gate(x)`` gives the level of a window below the gate,
     else None.
 
     A classifier stream whose inputs are a stretch of time (the task's ``Run.timed``) gets the detector
     when its spec carries ``detection`` settings (set at training) or edge-run was given a detection flag
-    (:attr:`edgekit.edge.tasks.Options.detection`, over the spec's) or ``--events-only``; otherwise nothing
+    (:attr:`edgekit.edge.tasks.base.Options.detection`, over the spec's) or ``--events-only``; otherwise nothing
     changes."""
     opt = run.opt
     flags = (opt.detection if opt is not None else None) or {}
     wanted = spec.detection is not None or flags or (opt is not None and opt.events_only)
-    if spec.kind != "classification" or not getattr(run, "timed", False) or not wanted:
+    if spec.kind != "classification" or not run.timed or not wanted:
         return None, None, None
     settings = detection_settings({**(spec.detection or {}), **flags}, "detection settings")
     g = Gate(settings["gate_dbfs"])

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.edge import tasks
+from edgekit.edge.tasks.base import Options, Run
 from edgekit.edge.core.errors import EdgekitError, SourceLost
 from edgekit.edge.outputs.sinks import OutputClosed
 from edgekit.edge.pipeline import signals
@@ -24,19 +25,19 @@ from edgekit.edge.pipeline.step import NonFiniteFeatures, Step
 
 
 def run_stream(model, source, sink, *, hop_seconds: float | None = None, duration: float | None = None,
-               rate: float | None = None, run=None, times=None, observers=()) -> dict[str, Any]:
+               rate: float | None = None, run: Run | None = None, times=None, observers=()) -> dict[str, Any]:
     """Stream ``source`` through ``model``; results go to ``sink`` as they are produced; returns the summary.
 
-    ``run`` is the task's per-stream state (default: the model's task's ``Run`` for this source and these
-    options); ``times`` collects the per-stage latencies (default: :class:`StageTimes`). ``observers`` see
-    every answered window after its result is made and before it is written (``start(run)``,
-    ``observe(item, answer, result, event)``, ``summary()`` under their ``name``): the shadow model
-    (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.outputs.record`).
+    ``run`` is the task's per-stream state (:class:`~edgekit.edge.tasks.base.Run`; default: what the model's
+    task's ``run`` makes of this source and these options); ``times`` collects the per-stage latencies
+    (default: :class:`StageTimes`). ``observers`` see every answered window after its result is made and
+    before it is written (``start(run)``, ``observe(item, answer, result, event)``, ``summary()`` under their
+    ``name``): the shadow model (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.outputs.record`).
     """
     spec = model.spec
     if run is None:
-        opt = tasks.Options(hop=hop_seconds, duration=duration, rate=rate)
-        run = tasks.get(spec.task).Run(spec, source, sink, opt)
+        opt = Options(hop=hop_seconds, duration=duration, rate=rate)
+        run = tasks.get(spec.task).run(spec, source, sink, opt)
     times = StageTimes() if times is None else times
     step = Step(model, hop=run.hop)
     detector, gate, settings = stream_detector(spec, run)
@@ -56,6 +57,8 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
                 invalid += 1
                 sink.warn(f"{run.where(item)} holds NaN/inf samples; skipped (counted in the summary)")
                 continue
+            if item.fresh:                     # a break in the stream: no frame is shared with the last window
+                step.reset()
             level = gate(item.x) if gate is not None else None
             if level is not None:              # below the gate: silence, without the model
                 answer, lat = ("silence", None, None, None, level), {}

@@ -41,6 +41,10 @@ class Step:
         self._out = model.backend.output
         self._post = postprocessor(spec)
 
+    def reset(self) -> None:
+        """A break in the stream before the next input (:attr:`Input.fresh`): the front end forgets the last window."""
+        self.features.reset()
+
     def __call__(self, x: np.ndarray) -> tuple[Any, dict[str, float]]:
         """The answer for input ``x`` and the time of each stage in ms (``total`` = all of them). Errors of
         any stage propagate unchanged; NaN/inf features raise :class:`NonFiniteFeatures`."""

@@ -138,7 +138,7 @@ class _Events:
 
 
 def _open_model(model_path, threads):
-    """(model, its task module) of a classifier of audio windows, else a one-line error."""
+    """(model, its task) of a classifier of audio windows, else a one-line error."""
     from edgekit.edge import tasks
     from edgekit.edge.model.model import Model
 
@@ -147,7 +147,7 @@ def _open_model(model_path, threads):
     if spec is None:
         raise EdgekitError(f"{model_path}: the model has no edgekit spec; convert it with 'edgekit convert'")
     task = tasks.get(spec.task)
-    if spec.kind != "classification" or "wav" not in task.SOURCES:
+    if spec.kind != "classification" or "wav" not in task.sources:
         raise EdgekitError(f"{model_path}: stream-eval needs a classifier of audio windows; this model's task "
                            f"is '{spec.task}' ({spec.kind})")
     return model, task
@@ -156,16 +156,16 @@ def _open_model(model_path, threads):
 def _run_and_match(model, task, signal: np.ndarray, truth: Sequence[Truth], settings: dict[str, Any],
                    hop_s: float | None, tolerance_s: float | None) -> dict[str, Any]:
     """``signal`` through the model as edge-run streams it, the detector's events matched to ``truth``."""
-    from edgekit.edge import tasks
     from edgekit.edge.pipeline.loop import run_stream
+    from edgekit.edge.tasks.base import Options
 
     spec = model.spec
     fs = spec.sample_rate
     if hop_s is None:          # the averaging window always holds min_count results (edge-run's audio default)
         hop_s = min(settings["average"] / (settings["min_count"] + 1), spec.window_seconds)
     sink = _Events()
-    opt = tasks.Options(hop=hop_s, detection=settings, events_only=False)
-    run = task.Run(spec, ArraySource(signal), sink, opt)
+    opt = Options(hop=hop_s, detection=settings, events_only=False)
+    run = task.run(spec, ArraySource(signal), sink, opt)
     summary = run_stream(model, None, sink, run=run)
     tol = spec.window_seconds if tolerance_s is None else tolerance_s
     out = match_events(sink.events, truth, tol, duration_s=len(signal) / fs)

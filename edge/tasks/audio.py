@@ -21,31 +21,32 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit.edge.core.errors import EdgekitError
-from edgekit.edge.frontend.clip import check_clip_policy, fit_clip
 from edgekit.edge.core.detection import detection_settings
-from edgekit.edge.tasks import Input
-from edgekit.edge.tasks import stft as _stft
-from edgekit.edge.tasks.stft import (SOURCE_HELP, SOURCES, WHAT, bench_what, check_options,  # noqa: F401
-                                     describe, format_result, format_summary, open_source, window_problem)
+from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.frontend.clip import check_clip_policy, fit_clip
+from edgekit.edge.tasks.base import Input, Options, Sink
+from edgekit.edge.tasks.stft import StftRun, StftTask
 
 DEFAULT_CLIP = {"align": "energy", "pad": "zeros"}   # the policy of a spec that records none
 MAX_CLIP_WINDOWS = 30      # a file of a clip folder longer than this many windows is streamed, not fitted
 
 
-def clip_policy(spec) -> dict[str, Any]:
+def clip_policy(spec: Spec) -> dict[str, Any]:
     """The pad/crop policy training recorded in the spec's features (complete, checked)."""
     return check_clip_policy(spec.features.get("clip") or DEFAULT_CLIP)
 
 
-def default_hop(spec) -> float:
+def default_hop(spec: Spec) -> float:
     """Seconds between windows when --hop is not given (see the module docstring)."""
     d = detection_settings(spec.detection, "the spec")
     return min(d["average"] / (d["min_count"] + 1), spec.window_seconds)
 
 
-class Run(_stft.Run):
-    def __init__(self, spec, source, sink, opt):
+class AudioRun(StftRun):
+    """One sound stream of the audio task: overlapping windows, or the clips of a folder fitted one by one."""
+
+    def __init__(self, spec: Spec, source: Any, sink: Sink, opt: Options):
         if opt.hop is None:
             from dataclasses import replace
             opt = replace(opt, hop=default_hop(spec))
@@ -55,7 +56,7 @@ class Run(_stft.Run):
         self.timed = not self.clips         # clips are scored one by one: no stream to detect events in
         self.fit_short = self._fit
 
-    def _fit(self, parts: list[np.ndarray], start: int, label) -> Input:
+    def _fit(self, parts: list[np.ndarray], start: int, label: Any) -> Input:
         x = np.concatenate(parts) if len(parts) != 1 else parts[0]
         return Input(fit_clip(x, self.spec.window, self.policy).astype(np.float32, copy=False),
                      {"start": start, "truth": label}, fresh=True)
@@ -90,20 +91,31 @@ class Run(_stft.Run):
             yield self._fit(parts, start, label)
 
 
-def bench_windows(spec, n: int, seed: int) -> tuple[np.ndarray, str]:
-    """Quiet noise with a tone burst in every other window, at the spec's rate and window."""
-    rng = np.random.default_rng(seed)
-    x = 0.01 * rng.standard_normal((n, spec.window)).cumsum(1) / np.sqrt(np.arange(1, spec.window + 1))
-    t = np.arange(spec.window) / spec.sample_rate
-    x[::2] += 0.3 * np.sin(2 * np.pi * 440.0 * t) * np.hanning(spec.window)
-    return x.astype(np.float32), "noise and tone bursts"
 
+class AudioTask(StftTask):
+    """The stft task's sources, framing and text, with clips fitted as training fitted them and overlapping
+    windows by default."""
 
-def probe_input(spec) -> tuple[np.ndarray, str]:
-    """A chirp at -20 dBFS (as the stft task's): cheap, and it reaches every mel band."""
-    return _stft.probe_input(spec)
+    name = "audio"
 
+    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> AudioRun:
+        self.check_options(opt)
+        return AudioRun(spec, source, sink, opt)
 
-def seconds_per_answer(spec) -> float:
-    """One hop of signal per answer (windows overlap by default)."""
-    return default_hop(spec)
+    def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
+        """Quiet noise with a tone burst in every other window, at the spec's rate and window."""
+        rng = np.random.default_rng(seed)
+        x = 0.01 * rng.standard_normal((n, spec.window)).cumsum(1) / np.sqrt(np.arange(1, spec.window + 1))
+        t = np.arange(spec.window) / spec.sample_rate
+        x[::2] += 0.3 * np.sin(2 * np.pi * 440.0 * t) * np.hanning(spec.window)
+        return x.astype(np.float32), "noise and tone bursts"
+
+    # (probe_input is the stft task's: a chirp at -20 dBFS is cheap, and it reaches every mel band)
+
+    def seconds_per_answer(self, spec: Spec) -> float:
+        """One hop of signal per answer (windows overlap by default)."""
+        return default_hop(spec)
+
+    def clip_policy(self, spec: Spec) -> dict[str, Any]:
+        """The policy training recorded (:func:`clip_policy`)."""
+        return clip_policy(spec)

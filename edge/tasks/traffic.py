@@ -34,26 +34,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
-from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, STEP_SECONDS, Continuity, RollingWindow,
+from edgekit.edge.core.spec import Spec
+from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, Continuity, RollingWindow, row_step,
                                         format_time)
 from edgekit.edge.formats.rows import DATE_COLUMN, DATE_FORMAT, RowParser
 from edgekit.edge.outputs.text import stage_times
-from edgekit.edge.tasks import BaseRun, Input, Options
-
-SOURCES = ("csv", "stdin")
-WHAT = "detector rows"
-SOURCE_HELP = ("a traffic model reads detector rows; use csv:PATH or stdin (make a CSV with 'edgekit data "
-               "synth traffic --out PATH.csv')")
-
-
-def window_problem(window: int, sample_rate: float) -> str | None:
-    """Why a spec's look-back is absurd, or None."""
-    return f"look-back window of {window} rows is absurd" if window > 100_000 else None
-
-
-def open_source(src: str, spec, opt: Options):
-    from edgekit.edge.sources.rows import open_rows_source
-    return open_rows_source(src)
+from edgekit.edge.tasks.base import Input, Options, Run, Sink, Task, Times
 
 
 def _finite_or_none(v: float | None, nd: int = 6) -> float | None:
@@ -82,31 +68,23 @@ class _Score:
         return math.sqrt(self.sq / self.n) if self.n else None
 
 
-def check_options(opt: Options) -> None:
-    """A one-line error for flags this task does not take."""
-    if opt.hop is not None or opt.duration is not None:
-        raise EdgekitError("--hop and --duration apply to signal models; a traffic model forecasts every "
-                           "row (use --rate to pace a replay)")
-    if opt.rate is not None and not opt.rate > 0:
-        raise EdgekitError(f"--rate {opt.rate}: give a positive number of rows per second")
+class TrafficRun(Run):
+    """One feed of detector rows: a forecast of the next row from every full look-back window."""
 
-
-class Run(BaseRun):
     check_input = False    # the row parser refuses non-finite values
 
-    def __init__(self, spec, source, sink, opt: Options):
-        check_options(opt)
+    def __init__(self, spec: Spec, source: Any, sink: Sink, opt: Options):
         feat = spec.features
         if feat.get("type") != "rows" or spec.target is None:
             raise EdgekitError(f"not a traffic model (task {spec.task!r}); detector rows need a model trained "
                                "with 'edgekit train traffic'")
-        super().__init__(spec, source, sink)
+        super().__init__(spec, source, sink, opt)
         self.rate = opt.rate
         self.columns = list(feat["columns"])
         self.target = spec.target.get("column", feat.get("target"))
         wanted = self.columns + ([self.target] if self.target not in self.columns else [])
         self.t_idx = wanted.index(self.target)
-        self.step = float(feat.get("step_seconds", STEP_SECONDS))
+        self.step = row_step(spec)
         fill = feat.get("fill")
         self.fill = fill if fill in FILLS else None
         self.cont = Continuity(self.step, self.fill, int(feat.get("max_fill_rows", MAX_FILL_ROWS)))
@@ -120,7 +98,8 @@ class Run(BaseRun):
         self.score, self.persist = _Score(), _Score()
         self.gaps = self.resets = self.filled_rows = self.forecasts = self.seen = 0
         self.pending: tuple[float, float, float] | None = None   # (time forecast, forecast, persistence)
-        self.first_t = self.last_t = None
+        self.first_t: float | None = None     # times of the first and the last good row
+        self.last_t: float | None = None
         self.t_start = time.perf_counter()
 
     def _paced(self, lines: Iterator[str]) -> Iterator[str]:
@@ -202,7 +181,7 @@ class Run(BaseRun):
                             f"{p.skipped} malformed, {self.gaps} gap(s); the model needs {self.spec.window} "
                             f"consecutive rows = {self.spec.window * self.step / 3600:g} h)")
 
-    def summary(self, times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
+    def summary(self, times: Times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.t_start
         p = self.parser
         return {
@@ -219,53 +198,77 @@ class Run(BaseRun):
         }
 
 
-def format_result(r: dict[str, Any]) -> str:
-    """One forecast line: time forecast, value, and the score of the previous forecast."""
-    prev = ""
-    if r.get("actual") is not None:
-        err = "n/a: not finite" if r["error"] is None else f"{r['error']:+.2f}"
-        prev = f"  | {r['from'][-5:]} actual {r['actual']:.2f} (error {err})"
-    return f"{r['t']}  forecast {r['forecast']:7.2f} {r.get('units', '')}{prev}  {stage_times(r['latency_ms'])}"
+class TrafficTask(Task):
+    """Detector rows → rolling look-back window → a forecast of the next row."""
 
+    name = "traffic"
+    sources = ("csv", "stdin")
+    what = "detector rows"
+    source_help = ("a traffic model reads detector rows; use csv:PATH or stdin (make a CSV with 'edgekit data "
+                   "synth traffic --out PATH.csv')")
 
-def format_summary(s: dict[str, Any]) -> tuple[list[str], list[str]]:
-    u = s.get("units", "")
-    head = [f"summary: {s['forecasts']} forecasts of {s['target']} from {s['rows']} rows of {s['source']} "
-            f"({s['first_t']} to {s['last_t']}, {s['stopped_by']})",
-            f"  model       {s['model']}  [{s['backend']}, {s['precision']}], look-back {s['look_back']} rows",
-            f"  skipped     {s['malformed_rows']} malformed rows; {s['gaps']} gaps ({s['resets']} window resets, "
-            f"{s['filled_rows']} rows filled)"]
-    if s["scored"]:
-        f = lambda v: "n/a (not finite)" if v is None else f"{v:.3f}"  # noqa: E731  (errors can overflow)
-        p = s["persistence"]
-        head.append(f"  accuracy    MAE {f(s['mae'])} {u}, RMSE {f(s['rmse'])} {u} on {s['scored']} forecasts "
-                    f"with a next row (persistence: MAE {f(p['mae'])}, RMSE {f(p['rmse'])})")
-    else:
-        head.append("  accuracy    no forecast had a next row to compare with")
-    return head, []
+    def window_problem(self, window: int, sample_rate: float) -> str | None:
+        """Why a spec's look-back is absurd, or None."""
+        return f"look-back window of {window} rows is absurd" if window > 100_000 else None
 
+    def check_options(self, opt: Options) -> None:
+        """A one-line error for flags this task does not take."""
+        if opt.hop is not None or opt.duration is not None:
+            raise EdgekitError("--hop and --duration apply to signal models; a traffic model forecasts every "
+                               "row (use --rate to pace a replay)")
+        if opt.rate is not None and not opt.rate > 0:
+            raise EdgekitError(f"--rate {opt.rate}: give a positive number of rows per second")
 
-def bench_windows(spec, n: int, seed: int) -> tuple[np.ndarray, str]:
-    """Uniform values inside the spec's per-column min-max scaling (inputs in the trained range, so int8
-    inputs do not saturate), uniform [0, 1) without one."""
-    rng = np.random.default_rng(seed)
-    shape = (int(spec.window), len(spec.features.get("columns") or ()) or int(spec.input_shape[-1]))
-    norm = spec.normalization
-    if norm.get("type") == "minmax":
-        lo = np.broadcast_to(np.asarray(norm["min"], np.float64), shape[-1:])
-        hi = np.broadcast_to(np.asarray(norm["max"], np.float64), shape[-1:])
-        return (lo + (hi - lo) * rng.random((n, *shape))).astype(np.float32), "random data of the window's shape"
-    return rng.random((n, *shape)).astype(np.float32), "random data of the window's shape"
+    def open_source(self, src: str, spec: Spec, opt: Options) -> Any:
+        from edgekit.edge.sources.rows import open_rows_source
+        return open_rows_source(src)
 
+    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> TrafficRun:
+        self.check_options(opt)
+        return TrafficRun(spec, source, sink, opt)
 
-def seconds_per_answer(spec) -> float:
-    """One new row per forecast: the look-back slides by a row."""
-    return float(spec.features.get("step_seconds", STEP_SECONDS))
+    def format_result(self, r: dict[str, Any]) -> str:
+        """One forecast line: time forecast, value, and the score of the previous forecast."""
+        prev = ""
+        if r.get("actual") is not None:
+            err = "n/a: not finite" if r["error"] is None else f"{r['error']:+.2f}"
+            prev = f"  | {r['from'][-5:]} actual {r['actual']:.2f} (error {err})"
+        return f"{r['t']}  forecast {r['forecast']:7.2f} {r.get('units', '')}{prev}  {stage_times(r['latency_ms'])}"
 
+    def format_summary(self, s: dict[str, Any]) -> tuple[list[str], list[str]]:
+        u = s.get("units", "")
+        head = [f"summary: {s['forecasts']} forecasts of {s['target']} from {s['rows']} rows of {s['source']} "
+                f"({s['first_t']} to {s['last_t']}, {s['stopped_by']})",
+                f"  model       {s['model']}  [{s['backend']}, {s['precision']}], look-back {s['look_back']} rows",
+                f"  skipped     {s['malformed_rows']} malformed rows; {s['gaps']} gaps ({s['resets']} window resets, "
+                f"{s['filled_rows']} rows filled)"]
+        if s["scored"]:
+            f = lambda v: "n/a (not finite)" if v is None else f"{v:.3f}"  # noqa: E731  (errors can overflow)
+            p = s["persistence"]
+            head.append(f"  accuracy    MAE {f(s['mae'])} {u}, RMSE {f(s['rmse'])} {u} on {s['scored']} forecasts "
+                        f"with a next row (persistence: MAE {f(p['mae'])}, RMSE {f(p['rmse'])})")
+        else:
+            head.append("  accuracy    no forecast had a next row to compare with")
+        return head, []
 
-def describe(spec) -> str:
-    return f"rows every {1 / spec.sample_rate:g} s, look-back {spec.window} rows"
+    def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
+        """Uniform values inside the spec's per-column min-max scaling (inputs in the trained range, so int8
+        inputs do not saturate), uniform [0, 1) without one."""
+        rng = np.random.default_rng(seed)
+        shape = (int(spec.window), len(spec.features.get("columns") or ()) or int(spec.input_shape[-1]))
+        norm = spec.normalization
+        if norm.get("type") == "minmax":
+            lo = np.broadcast_to(np.asarray(norm["min"], np.float64), shape[-1:])
+            hi = np.broadcast_to(np.asarray(norm["max"], np.float64), shape[-1:])
+            return (lo + (hi - lo) * rng.random((n, *shape))).astype(np.float32), "random data of the window's shape"
+        return rng.random((n, *shape)).astype(np.float32), "random data of the window's shape"
 
+    def seconds_per_answer(self, spec: Spec) -> float:
+        """One new row per forecast: the look-back slides by a row."""
+        return row_step(spec)
 
-def bench_what(spec) -> str:
-    return f"look-back {spec.window} rows of {seconds_per_answer(spec):g} s, one new row per forecast"
+    def describe(self, spec: Spec) -> str:
+        return f"rows every {row_step(spec):g} s, look-back {spec.window} rows"
+
+    def bench_what(self, spec: Spec) -> str:
+        return f"look-back {spec.window} rows of {self.seconds_per_answer(spec):g} s, one new row per forecast"
