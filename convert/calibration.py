@@ -7,7 +7,6 @@ from edgekit.edge import frontend as fe
 
 from .tf import batched
 
-
 DEFAULT_CALIB = 300
 
 
@@ -17,7 +16,4 @@ def calibration_features(run, n: int | None, log=print) -> np.ndarray:
     raw = run.calibration()
     if n is not None and n > len(raw):
         log(f"note: --calib {n} asked, the run kept {len(raw)} training windows; using all of them")
-    n = DEFAULT_CALIB if n is None else n
-    raw = raw[:n]
-    front = fe.build(run.spec())
-    return batched(front, raw, 256)
+    return batched(fe.build(run.spec()), raw[:DEFAULT_CALIB if n is None else n], 256)

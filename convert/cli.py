@@ -31,19 +31,14 @@ def _onnx_options(fmt: str, precision: str, **given) -> dict | None:
     if precision != "int8" and int8_only:
         raise EdgekitError(f"{', '.join(int8_only)} {'applies' if len(int8_only) == 1 else 'apply'} only to "
                            "--precision int8")
-    opts = {"opset": onnx_defaults.DEFAULT_OPSET, "quant_format": onnx_defaults.DEFAULT_QUANT_FORMAT,
-            "calibration": onnx_defaults.DEFAULT_CALIBRATION, "per_channel": onnx_defaults.DEFAULT_PER_CHANNEL,
-            "activation_type": onnx_defaults.DEFAULT_ACTIVATION_TYPE,
-            "reduce_range": onnx_defaults.DEFAULT_REDUCE_RANGE, **given}
-    onnx_defaults.check_options(precision, **opts)   # e.g. an --opset tf2onnx cannot export
-    return opts
+    onnx_defaults.check_options(precision, **given)   # e.g. an --opset tf2onnx cannot export
+    return given
 
 
 @click.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--to", "fmt", type=click.Choice(["tflite", "onnx"]), default="tflite", show_default=True)
-@click.option("--precision", type=click.Choice(["float32", "dynamic", "int8"]), default="float32",
-              show_default=True)
+@click.option("--precision", type=click.Choice(["float32", "dynamic", "int8"]), default="float32", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file (default DIR/<stft|traffic|mnist>_<precision>.<format>).")
 @click.option("--calib", type=click.IntRange(min=1), default=None,

@@ -32,10 +32,8 @@ def embed_tflite(model: bytes, spec: Spec) -> bytes:
 
 def embed_onnx(model_proto, spec: Spec):
     """Set ``metadata_props[edgekit_spec]`` on an ``onnx.ModelProto`` (in place; returned for chaining)."""
+    from onnx import helper
+
     props = {p.key: p.value for p in model_proto.metadata_props}
-    props[METADATA_KEY] = spec.to_json(indent=None)
-    del model_proto.metadata_props[:]
-    for k, v in props.items():
-        entry = model_proto.metadata_props.add()
-        entry.key, entry.value = k, v
+    helper.set_model_props(model_proto, {**props, METADATA_KEY: spec.to_json(indent=None)})
     return model_proto

@@ -3,11 +3,11 @@
 float32: ``tf2onnx.convert.from_function`` on ``model(x, training=False)`` with a dynamic batch axis
 (``tf2onnx.convert.from_keras`` fails on Keras 3 Sequential models). int8: the float model →
 ``quant_pre_process`` (shape inference + graph optimisation; needs ``sympy``) → ``quantize_static``
-calibrated on front-end-processed training windows: QDQ pairs around float ops (fused by ORT at load time)
-or QOperator form (QLinearConv ...), minmax/entropy/percentile activation ranges, weight scales per channel
-or per tensor, uint8 or int8 activations (TensorRT needs symmetric int8); weights are always int8. The
-result keeps float32 input and output tensors (it quantizes and dequantizes inside), so the device feeds it
-exactly like the float model. The spec, with the quantization facts, is embedded in ``metadata_props``.
+calibrated on front-end-processed training windows: QDQ pairs around float ops (fused by ORT at load time) or QOperator
+form (QLinearConv ...), minmax/entropy/percentile activation ranges, weight scales per channel or per tensor, uint8 or
+int8 activations (TensorRT needs symmetric int8); weights are always int8. The result keeps float32 input and output
+tensors (it quantizes and dequantizes inside), so the device feeds it exactly like the float model. The spec, with the
+quantization facts, is embedded in ``metadata_props``.
 """
 from __future__ import annotations
 
@@ -152,9 +152,6 @@ class _Reader:
         self._next += self.batch
         return {self.input_name: x}
 
-    def __len__(self) -> int:
-        return -(-len(self.data) // self.batch)
-
 
 def quantize_int8(float_proto, rep_data: np.ndarray, *, quant_format: str = DEFAULT_QUANT_FORMAT,
                   calibration: str = DEFAULT_CALIBRATION, per_channel: bool = DEFAULT_PER_CHANNEL,
@@ -190,10 +187,10 @@ def quantize_int8(float_proto, rep_data: np.ndarray, *, quant_format: str = DEFA
 
 
 def _entropy_ranges(model_path: Path, reader: _Reader, tmp: Path) -> str:
-    """KL-divergence (entropy) activation ranges over ``ENTROPY_BINS`` histogram bins, saved as an ORT
-    calibration cache for ``quantize_static``. Its own entropy calibrator has 128 histogram bins and 128
-    quantized bins: one candidate threshold, the full range, so its "entropy" equals MinMax (measured:
-    identical models). TensorRT's setting, 2048 bins searched down to 128, is what entropy calibration means."""
+    """KL-divergence (entropy) activation ranges over ``ENTROPY_BINS`` histogram bins, saved as an ORT calibration cache
+    for ``quantize_static``. Its own entropy calibrator has 128 histogram bins and 128 quantized bins: one candidate
+    threshold, the full range, so its "entropy" equals MinMax (measured: identical models). TensorRT's setting, 2048
+    bins searched down to 128, is what entropy calibration means."""
     import inspect
 
     from onnxruntime.quantization import CalibrationMethod, quantize_static

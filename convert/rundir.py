@@ -1,9 +1,8 @@
 """The training run directory format: what ``edgekit train`` writes and ``convert``/``compare`` read.
 
-DIR/model.keras          the trained Keras model
-DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.core.spec.Spec``)
-DIR/test.npz             the held-out test split as raw windows (``x``) and targets (``y``)
-DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``)
+DIR/model.keras          the trained Keras model DIR/spec.json            the front end, normalisation and labels
+(``edgekit.edge.core.spec.Spec``) DIR/test.npz             the held-out test split as raw windows (``x``) and targets
+(``y``) DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``)
 DIR/metrics.json         test metrics and the run's facts
 """
 from __future__ import annotations
@@ -38,18 +37,14 @@ def load_keras(path: Path):
 class RunDir:
     path: Path
 
-    @property
-    def model_path(self) -> Path:
-        return self.path / MODEL
-
     def spec(self) -> Spec:
         from edgekit.edge.tasks import checked
         return checked(Spec.load(self.path), str(self.path / "spec.json"))
 
     def load_model(self):
-        if not self.model_path.is_file():
+        if not (self.path / MODEL).is_file():
             raise EdgekitError(f"{self.path}: no {MODEL} here; give the directory written by 'edgekit train'")
-        return load_keras(self.model_path)
+        return load_keras(self.path / MODEL)
 
     def _npz(self, name: str) -> dict[str, np.ndarray]:
         p = self.path / name

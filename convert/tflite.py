@@ -17,9 +17,9 @@ PRECISIONS = ("float32", "dynamic", "int8")
 
 
 def converter(model, precision: str, representative: np.ndarray | None = None, int8_io: bool = True):
-    """The ``TFLiteConverter`` of ``model`` set up for ``precision``; int8 is calibrated one window at a
-    time on ``representative`` (float features), with int8 input and output unless ``int8_io`` is False
-    (the quantization debugger compares float tensors)."""
+    """The ``TFLiteConverter`` of ``model`` set up for ``precision``; int8 is calibrated one window at a time on
+    ``representative`` (float features), with int8 input and output unless ``int8_io`` is False (the quantization
+    debugger compares float tensors)."""
     import tensorflow as tf
 
     if precision not in PRECISIONS:

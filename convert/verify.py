@@ -10,10 +10,8 @@ import numpy as np
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.model.model import Model
 
-# minimum top-1 agreement with Keras (classification)
-MIN_AGREEMENT = {"float32": 0.99, "dynamic": 0.97, "int8": 0.97}
-# regression: the artifact's test MAE may exceed Keras's by at most this fraction
-MAX_MAE_INCREASE = {"float32": 0.01, "dynamic": 0.05, "int8": 0.05}
+MIN_AGREEMENT = {"float32": 0.99, "dynamic": 0.97, "int8": 0.97}     # minimum top-1 agreement with Keras (classifier)
+MAX_MAE_INCREASE = {"float32": 0.01, "dynamic": 0.05, "int8": 0.05}  # regression: max fraction the MAE exceeds Keras's
 BYTES_PER_WEIGHT = {"float32": 4, "dynamic": 1, "int8": 1}
 
 
@@ -63,8 +61,7 @@ def verify_artifact(path: str | Path, precision: str, spec, x: np.ndarray, y: np
                                     f"{need:.0%} required for {precision} {NOT_WRITTEN}")
     else:
         limit = MAX_MAE_INCREASE[precision]
-        ref_mae = max(rep["reference_mae"], 1e-12)
-        rep["mae_increase"] = rep["mae"] / ref_mae - 1
+        rep["mae_increase"] = rep["mae"] / max(rep["reference_mae"], 1e-12) - 1
         if rep["mae_increase"] > limit:
             raise VerificationError(f"{shown}: test MAE {rep['mae']:.5f} is {rep['mae_increase']:.1%} above "
                                     f"Keras's {rep['reference_mae']:.5f} (limit {limit:.0%} for {precision}) "

@@ -5,7 +5,6 @@ placeholder package."""
 import ast
 import inspect
 import re
-import typing
 from pathlib import Path
 
 import pytest
@@ -180,7 +179,7 @@ def test_every_task_keeps_the_task_contract():
     for name, task in tasks.REGISTRY.items():
         assert isinstance(task, Task) and not inspect.isabstract(type(task)) and task.name == name
         assert tasks.get(name) is task
-        run_class = typing.get_type_hints(type(task).run)["return"]
+        run_class = task.run_class
         assert issubclass(run_class, Run) and run_class is not Run and not inspect.isabstract(run_class)
         assert task.sources and task.what and task.source_help
     for name, path in MODULES.items():

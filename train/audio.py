@@ -1,9 +1,9 @@
 """Task ``audio``: a keyword / acoustic-event spotter on one-window clips (log-mel or MFCC features, DS-CNN).
 
 Clips (:mod:`.clips`) are fitted to the window by the recorded pad/crop policy
-(:func:`edgekit.edge.frontend.clip.fit_clip`, the device applies the same one), featurised by the device's
-numpy front end (:func:`edgekit.edge.frontend.build`), normalised by statistics fitted on the training split,
-and streamed to Keras in batches made on demand, with seeded augmentation on the training split only.
+(:func:`edgekit.edge.frontend.clip.fit_clip`, the device applies the same one), featurised by the device's numpy front
+end (:func:`edgekit.edge.frontend.build`), normalised by statistics fitted on the training split, and streamed to Keras
+in batches made on demand, with seeded augmentation on the training split only.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit.convert.compare.metrics import confusion
 from edgekit.convert.rundir import prepare_out, save_run
 from edgekit.convert.tf import quiet_tensorflow
 from edgekit.edge import frontend as fe
@@ -31,8 +32,7 @@ ARCHS = ("dscnn", "course")
 # over a 0.4 s word holds windows that see only part of it and drags a right word under 0.7 (24 % detected);
 # 0.5 s of results every 0.125 s (hop = average / (min_count + 1)), 3 of them, threshold 0.5: 96-97 %
 # detected, no false alarm. benchmarks/fsdd_folds.py measures it on the unseen speaker.
-DETECTION = {"average": 0.5, "threshold": 0.5, "suppression": 1.0, "min_count": 3,
-             "nothing": ["silence", "unknown"]}
+DETECTION = {"average": 0.5, "threshold": 0.5, "suppression": 1.0, "min_count": 3, "nothing": ["silence", "unknown"]}
 
 
 def feature_dict(kind: str, fs: float, n_mfcc: int = 13, n_mels: int = 40, cmvn: bool = True,
@@ -41,36 +41,22 @@ def feature_dict(kind: str, fs: float, n_mfcc: int = 13, n_mels: int = 40, cmvn:
     ``n_mfcc`` cepstra for ``mfcc``; ``cmvn``: per-window mean/variance normalisation per coefficient."""
     from edgekit.edge.frontend.frames import frame_samples
     common = dict(**frame_samples(fs, 32, 20), n_mels=n_mels, cmvn=cmvn, top_db=top_db, layout="time_freq")
-    from edgekit.edge.frontend.logmel import logmel_features
-    from edgekit.edge.frontend.mfcc import mfcc_features
     if kind == "mfcc":
-        return mfcc_features(n_mfcc=n_mfcc, **common)
+        return fe.mfcc.mfcc_features(n_mfcc=n_mfcc, **common)
     if kind == "logmel":
-        return logmel_features(**common)
+        return fe.logmel.logmel_features(**common)
     raise EdgekitError(f"--features {kind}: use one of {', '.join(FEATURES)}")
 
 
-def make_spec(fs: float, window: int, labels, features: dict, clip: dict, detection: dict | None,
-              normalization: dict | None = None) -> Spec:
-    spec = Spec(task="audio", kind="classification", sample_rate=float(fs), window=int(window),
-                input_shape=(1,), features={**features, "clip": clip},
-                normalization=normalization or {"type": "none"}, labels=tuple(labels), detection=detection)
-    from edgekit.edge.frontend.logmel import logmel_shape
+def make_spec(fs: float, window: int, labels, features: dict, clip: dict, detection: dict | None) -> Spec:
     if features["n_fft"] > window:
         raise EdgekitError(f"--window of {window} samples is shorter than one {features['n_fft']}-sample frame; "
                            "give a longer --window")
-    spec = spec.with_(input_shape=tuple(logmel_shape(int(window), features)))
+    spec = Spec(task="audio", kind="classification", sample_rate=float(fs), window=int(window),
+                input_shape=tuple(fe.logmel.logmel_shape(int(window), features)), features={**features, "clip": clip},
+                normalization={"type": "none"}, labels=tuple(labels), detection=detection)
     checked(Spec.from_dict(spec.to_dict(), source="the audio spec"), "the audio spec")   # the device's checks, now
     return spec
-
-
-def build_model(arch: str, input_shape, n_classes: int):
-    from .models import dscnn, stft_cnn
-    if arch == "dscnn":
-        return dscnn(input_shape, n_classes)
-    if arch == "course":
-        return stft_cnn(input_shape, n_classes)
-    raise EdgekitError(f"--arch {arch}: use one of {', '.join(ARCHS)}")
 
 
 def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | None = None,
@@ -79,12 +65,11 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
                 features: str = "mfcc", n_mfcc: int = 13, cmvn: bool = True, top_db: float | None = None,
                 arch: str = "dscnn", clip: dict | None = None, augment: bool | dict = True, silence: bool = True,
                 unknown: str = "auto", tts_voices: int = 0, tts_words: str | None = None, tts_language: str = "en",
-                tts_flite_voices: int = 0,
-                epochs: int = 40, patience: int = 8, batch_size: int = 32, lr: float = 3e-3,
+                tts_flite_voices: int = 0, epochs: int = 40, patience: int = 8, batch_size: int = 32, lr: float = 3e-3,
                 lr_schedule: str | None = "plateau", seed: int = 0, n: int = 120, verbose: int = 1,
                 log=print) -> dict[str, Any]:
     """Train, evaluate and write the run directory (``convert/rundir.py``); returns metrics.json's content."""
-    from edgekit.edge.frontend.clip import fit_clip
+    from edgekit.edge.frontend.clip import check_clip_policy, fit_clip
 
     from .augment import Augment
     from .batches import batches, windows
@@ -120,8 +105,7 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
         tts = {"engine": version() if tts_voices else None, "voices": tts_voices, "clips": len(spoken),
                "language": tts_language, "words": words, "voice_list": [v.to_dict() for v in voices],
                "flite": flite_version() if tts_flite_voices else None, "flite_voices": tts_flite_voices}
-        said = ", ".join(f"{n} {e} voices" for n, e in ((tts_voices, "espeak-ng"), (tts_flite_voices, "flite"))
-                         if n)
+        said = ", ".join(f"{n} {e} voices" for n, e in ((tts_voices, "espeak-ng"), (tts_flite_voices, "flite")) if n)
         log(f"synthetic speech: {len(spoken)} clips, {said} saying "
             f"{', '.join(repr(w) for w in words.values())} (training and validation, never the test)")
     elif tts_words:
@@ -133,7 +117,6 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     if win < 2:
         raise EdgekitError(f"--window {window}: shorter than two samples at {fs:g} Hz")
     cs.silence_seconds = window
-    from edgekit.edge.frontend.clip import check_clip_policy
     clip = check_clip_policy(DEFAULT_CLIP if clip is None else clip)
     log(f"data: {len(cs)} clips at {fs:g} Hz, classes {', '.join(cs.names)} ({cs.source}); {extra}")
     tr, va, te, split = group_split(cs, test_groups, seed=seed)
@@ -148,21 +131,21 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
 
     quiet_tensorflow()
     from .fit import class_counts, fit as fit_model, seed_everything
-    from .models import macs
+    from .models import dscnn, macs, stft_cnn
 
     y = cs.labels
-    rng = np.random.default_rng(seed)
-    sample = tr if len(tr) <= NORM_FIT else np.sort(rng.choice(tr, NORM_FIT, replace=False))
+    sample = tr if len(tr) <= NORM_FIT else np.sort(np.random.default_rng(seed).choice(tr, NORM_FIT, replace=False))
     spec = spec.with_(normalization=fe.fit_standard(fe.build(spec).raw(windows(cs, sample, fit))))
     front = fe.build(spec)
+    how = (f"group-wise, test {', '.join(split['test_groups'])}, train {', '.join(split['train_groups'])}"
+           if split["split"] == "group" else "stratified")
     log(f"features: {features} {list(spec.input_shape)} per {window:g} s window; split train {len(tr)} / "
-        f"val {len(va)} / test {len(te)} ({_describe(split)})")
+        f"val {len(va)} / test {len(te)} ({how}, seed {split['seed']})")
 
     seed_everything(seed)
     import keras
-    model = build_model(arch, spec.input_shape, len(cs.names))
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = (dscnn if arch == "dscnn" else stft_cnn)(spec.input_shape, len(cs.names))
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     aug = augment if isinstance(augment, Augment) else Augment(**augment) if isinstance(augment, dict) else \
         Augment() if augment else None
     train_b = batches(cs, tr, front, fit, batch_size=batch_size, aug=aug, seed=seed)
@@ -175,8 +158,7 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     yt = y[te]
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(te)), yt], 1e-7, 1))))
     acc = float(np.mean(pred == yt))
-    extra_ids = [cs.names.index(k) for k in ("silence", "unknown") if k in cs.names]
-    kw = ~np.isin(yt, extra_ids)
+    kw = ~np.isin(yt, [cs.names.index(k) for k in ("silence", "unknown") if k in cs.names])    # keyword clips
     groups = cs.groups
     per_group = {str(g): float(np.mean(pred[groups[te] == g] == yt[groups[te] == g]))
                  for g in sorted(set(groups[te]))} if cs.has_groups else {}
@@ -185,15 +167,14 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
     metrics = {
         "task": "audio", "test_accuracy": acc, "test_loss": loss,
         "keyword_accuracy": float(np.mean(pred[kw] == yt[kw])) if kw.any() else None,
-        "accuracy_by_group": per_group, "confusion": _confusion(yt, pred, len(cs.names)),
+        "accuracy_by_group": per_group, "confusion": confusion(yt, pred, len(cs.names)),
         "val_files": sorted(Path(cs.clips[i].path).name for i in va if cs.clips[i].path),
         "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)), "n_test_stored": int(len(keep)),
         "class_counts": {p: class_counts(y[i], cs.names) for p, i in (("train", tr), ("val", va), ("test", te))},
         "labels": list(cs.names), "sample_rate": fs, "data": cs.source, "extra_classes": extra,
         "groups": split, "window_seconds": window, "clip": clip, "detection": DETECTION, "features": features,
-        "arch": arch, "tts": tts,
-        "augmentation": aug.to_dict() if aug else None, "epochs": epochs, "patience": patience,
-        "learning_rate": lr, "lr_schedule": lr_schedule, "seed": seed,
+        "arch": arch, "tts": tts, "augmentation": aug.to_dict() if aug else None, "epochs": epochs,
+        "patience": patience, "learning_rate": lr, "lr_schedule": lr_schedule, "seed": seed,
         "parameters": int(model.count_params()), "macs": macs(model), "machine": platform.machine(), **result,
     }
     save_run(out, model, spec, windows(cs, te[keep], fit), yt[keep], windows(cs, calib, fit), metrics)
@@ -202,16 +183,3 @@ def train_audio(out: str | Path, data: str | None = None, *, label_regex: str | 
         f"test accuracy {acc:.4f}{kwa} (loss {loss:.4f}) on {len(te)} clips; {metrics['parameters']:,} "
         f"parameters, {metrics['macs']:,} MACs per window; wrote {out}")
     return metrics
-
-
-def _describe(split: dict) -> str:
-    if split["split"] == "group":
-        return (f"group-wise, test {', '.join(split['test_groups'])}, train {', '.join(split['train_groups'])}, "
-                f"seed {split['seed']}")
-    return f"stratified, seed {split['seed']}"
-
-
-def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:
-    m = np.zeros((k, k), dtype=np.int64)
-    np.add.at(m, (y, pred), 1)
-    return m.tolist()

@@ -1,12 +1,12 @@
 """Seeded augmentation of the ``audio`` task's training windows, and the coloured noise it adds.
 
 :func:`augment` (training split only, seeded by (seed, epoch, clip)): speed 0.85–1.15 (resampling: pitch and
-formants, a crude other speaker), time shift ±350 ms (a stream's windows hold a word anywhere, not centred; the
-shift is shortened when it would push more than 10 % of the clip's energy out of the window), gain ±12 dB,
-additive noise at 5–35 dB SNR over the whole window (so the padding is noise, as on a stream). ``partial``: that
-fraction of the keyword clips becomes, each epoch, an ``unknown`` window holding only the start or the end of
-the word (5–50 % of its energy): the windows a stream shows while a word enters or leaves them, which must not
-fire as a keyword. Tempo change (WSOLA) and SpecAugment masks are available (``stretch``, ``time_mask``,
+formants, a crude other speaker), time shift ±350 ms (a stream's windows hold a word anywhere, not centred; the shift is
+shortened when it would push more than 10 % of the clip's energy out of the window), gain ±12 dB, additive noise at
+5–35 dB SNR over the whole window (so the padding is noise, as on a stream). ``partial``: that fraction of the keyword
+clips becomes, each epoch, an ``unknown`` window holding only the start or the end of the word (5–50 % of its energy):
+the windows a stream shows while a word enters or leaves them, which must not fire as a keyword. Tempo change (WSOLA)
+and SpecAugment masks are available (``stretch``, ``time_mask``,
 ``freq_mask``) but off: on the three FSDD folds they cost stream detection (benchmarks/README.md, "Keyword
 spotting").
 """
@@ -112,11 +112,10 @@ def _kept_shift(w: np.ndarray, s: int, keep: float) -> int:
     return s
 
 
-def partial_word(x: np.ndarray, rng: np.random.Generator, n: int, lo: float = 0.05,
-                 hi: float = 0.5) -> np.ndarray:
-    """A window of ``n`` samples holding only the start of clip ``x`` (at the window's end) or its end (at
-    the window's start), a ``lo``…``hi`` fraction of the clip's energy: what a stream's window shows while a
-    word enters or leaves it."""
+def partial_word(x: np.ndarray, rng: np.random.Generator, n: int, lo: float = 0.05, hi: float = 0.5) -> np.ndarray:
+    """A window of ``n`` samples holding only the start of clip ``x`` (at the window's end) or its end (at the window's
+    start), a ``lo``…``hi`` fraction of the clip's energy: what a stream's window shows while a word enters or leaves
+    it."""
     x = np.asarray(x, np.float32)
     c = np.cumsum(np.square(x, dtype=np.float64))
     total = float(c[-1]) if len(c) else 0.0
@@ -125,8 +124,7 @@ def partial_word(x: np.ndarray, rng: np.random.Generator, n: int, lo: float = 0.
         return w
     frac = c / total                                   # energy of x[:k + 1]
     start = rng.random() < 0.5
-    ok = np.flatnonzero((frac >= lo) & (frac <= hi)) if start else np.flatnonzero((1 - frac >= lo) &
-                                                                                  (1 - frac <= hi))
+    ok = np.flatnonzero((frac >= lo) & (frac <= hi)) if start else np.flatnonzero((1 - frac >= lo) & (1 - frac <= hi))
     k = int(ok[rng.integers(len(ok))]) if len(ok) else int(np.searchsorted(frac, 0.25))
     piece = x[:k + 1][-n:] if start else x[k + 1:][:n]
     at = n - len(piece) if start else 0                # the start at the window's end, the end at its start
@@ -136,9 +134,9 @@ def partial_word(x: np.ndarray, rng: np.random.Generator, n: int, lo: float = 0.
 
 def augment(x: np.ndarray, rng: np.random.Generator, fs: float, aug: Augment,
             fit: Callable[[np.ndarray], np.ndarray], partial: bool = False) -> np.ndarray:
-    """One augmented window from clip ``x``: speed → ``fit`` (the recorded pad/crop) → shift → gain →
-    noise at an SNR relative to the clip's power. ``partial``: instead of fit and shift, only the start
-    or the end of the clip (:func:`partial_word`)."""
+    """One augmented window from clip ``x``: speed → ``fit`` (the recorded pad/crop) → shift → gain → noise at an SNR
+    relative to the clip's power. ``partial``: instead of fit and shift, only the start or the end of the clip
+    (:func:`partial_word`)."""
     if aug.stretch and rng.random() < aug.p:
         x = time_stretch(x, rng.uniform(*aug.stretch))
     if aug.speed and rng.random() < aug.p:
@@ -162,9 +160,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, fs: float, aug: Augment,
 
 
 def spec_augment(x: np.ndarray, rng: np.random.Generator, aug: Augment) -> None:
-    """SpecAugment in place on (batch, frames, coefficients, 1) features: two time masks of up to
-    ``time_mask`` frames and one frequency mask of up to ``freq_mask`` coefficients, set to 0 (the mean
-    after normalisation)."""
+    """SpecAugment in place on (batch, frames, coefficients, 1) features: two time masks and one frequency
+    mask, set to 0 (the mean after normalisation)."""
     n, t, f = x.shape[:3]
     for i in range(n):
         for _ in range(2 if aug.time_mask else 0):

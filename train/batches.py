@@ -16,11 +16,10 @@ def windows(cs: ClipSet, idx: np.ndarray, fit: Callable[[np.ndarray], np.ndarray
         np.zeros((0, 0), np.float32)
 
 
-def batches(cs: ClipSet, idx: np.ndarray, front, fit, *, batch_size: int, aug: Augment | None = None,
-            seed: int = 0):
-    """A ``keras.utils.PyDataset`` over clips ``idx``: each batch read, fitted to the window, augmented
-    (when ``aug``; the clip order is reshuffled every epoch; ``aug.partial`` of the keyword clips become
-    partial-word ``unknown`` windows when the set has that class) and featurised by ``front`` on demand."""
+def batches(cs: ClipSet, idx: np.ndarray, front, fit, *, batch_size: int, aug: Augment | None = None, seed: int = 0):
+    """A ``keras.utils.PyDataset`` over clips ``idx``: each batch read, fitted to the window, augmented (when ``aug``;
+    the clip order is reshuffled every epoch; ``aug.partial`` of the keyword clips become partial-word ``unknown``
+    windows when the set has that class) and featurised by ``front`` on demand."""
     import keras
 
     y_all = cs.labels

@@ -1,18 +1,14 @@
 """``edgekit build TASK``: from data to every deployable artifact in one step, verified and compared.
 
-Trains (``edgekit train TASK`` with the given training options), converts to TFLite and ONNX in float32 and
-int8 (each artifact verified against Keras by ``edgekit convert``), compares them all on the test split with
-the per-layer int8 error (``edgekit compare --layers``), and writes into ``--out``: ``run/`` (the training run
-and the four artifacts), ``compare.json``, ``compare.csv``, ``compare.png`` (with matplotlib) and
-``report.md`` (data, split, metrics, sizes, latency here, the int8 layers that lose the most).
+Writes into ``--out``: ``run/`` (the training run and the four artifacts), ``compare.json``, ``compare.csv``,
+``compare.png`` (with matplotlib) and ``report.md`` (data, split, metrics, sizes, latency here, the int8 layers
+that lose the most).
 """
 from __future__ import annotations
 
-import io
 import json
 import platform
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import click
@@ -43,11 +39,11 @@ def build(task, out, runs, train_args):
 
 def build_all(task: str, out: Path, train_args: list[str], *, runs: int = 100, run_name: str = "run",
               step=lambda title: click.echo(f"── {title}")) -> dict:
-    """What ``edgekit build`` does (``edgekit demo`` too): train into ``out/run_name``, the four verified
-    artifacts, the comparison and report.md in ``out``. Returns {"run_dir", "artifacts" (paths, in
+    """What ``edgekit build`` does (``edgekit demo`` too): train into ``out/run_name``, the four verified artifacts, the
+    comparison and report.md in ``out``. Returns {"run_dir", "artifacts" (paths, in
     :data:`ARTIFACTS` order), "report" (compare's), "metrics", "seconds"}. ``step`` titles each stage."""
     from edgekit.convert.compare import compare
-    from edgekit.convert.compare.report import print_layers, print_table, write_csv
+    from edgekit.convert.compare.report import print_layers, print_table, write_csv, write_plot
     from edgekit.convert.export import convert_run, print_report
     from .cli import train
 
@@ -55,54 +51,47 @@ def build_all(task: str, out: Path, train_args: list[str], *, runs: int = 100, r
     run_dir = out / run_name
     step(f"train: edgekit train {task} {' '.join(train_args)} --out {run_dir}")
     train.main(args=[task, *train_args, "--out", str(run_dir)], standalone_mode=False)
-    arts, conversions = [], []
+    arts = []
     step("convert: edgekit convert --to tflite|onnx --precision float32|int8, each verified against Keras")
     for fmt, precision in ARTIFACTS:
         click.echo(f"-- {fmt} {precision}")
         rep = convert_run(run_dir, fmt, precision, log=click.echo)
         print_report(rep, click.echo)
         arts.append(rep["artifact"])
-        conversions.append(rep)
     step("compare: Keras (reference) against the four artifacts, per-layer int8 error")
     outputs: dict = {}
-    report = compare([str(run_dir / "model.keras"), *arts], None, runs, log=click.echo, layers=True,
-                     outputs=outputs)
+    report = compare([str(run_dir / "model.keras"), *arts], None, runs, log=click.echo, layers=True, outputs=outputs)
     print_table(report["rows"], click.echo)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     write_csv(report["rows"], out / "compare.csv")
     plot = None
     try:
-        from edgekit.convert.compare.report import write_plot
         if report["kind"] == "classification":
             write_plot(report, out / "compare.png", outputs)
             plot = "compare.png"
     except ImportError:
         pass
-    layers = io.StringIO()
-    with redirect_stdout(layers):
-        print_layers(report["rows"], 5, print)
+    layers: list[str] = []
+    print_layers(report["rows"], 5, layers.append)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     seconds = time.perf_counter() - t0
-    (out / "report.md").write_text(_report(task, train_args, metrics, report, conversions, layers.getvalue(), plot,
-                                           seconds))
+    (out / "report.md").write_text(_report(task, train_args, metrics, report, "\n".join(layers), plot, seconds))
     return {"run_dir": run_dir, "artifacts": arts, "report": report, "metrics": metrics, "seconds": seconds}
 
 
-def _report(task, train_args, metrics, report, conversions, layers: str, plot, seconds) -> str:
+def _report(task, train_args, metrics, report, layers: str, plot, seconds) -> str:
     rows = report["rows"]
     metric = rows[0]["metric"]
     lines = [f"# edgekit build {task}", "",
              f"`edgekit build {task} {' '.join(train_args)}` on {platform.machine()} ({platform.node()}), "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {seconds:.0f} s.", "",
-             "## Data and split", "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {seconds:.0f} s.", "", "## Data and split", "",
              f"- data: {metrics.get('data')}",
              f"- split: {json.dumps(metrics.get('groups') or metrics.get('split') or 'stratified')}",
              f"- train / val / test: {metrics.get('n_train')} / {metrics.get('n_val')} / {metrics.get('n_test')}",
              "", "## Training", ""]
-    for k in ("test_accuracy", "keyword_accuracy", "test_mse", "test_mae", "arch", "parameters", "macs",
-              "best_epoch", "epochs_run"):
-        if metrics.get(k) is not None:
-            lines.append(f"- {k}: {metrics[k]}")
+    lines += [f"- {k}: {metrics[k]}" for k in ("test_accuracy", "keyword_accuracy", "test_mse", "test_mae", "arch",
+                                               "parameters", "macs", "best_epoch", "epochs_run")
+              if metrics.get(k) is not None]
     lines += ["", "## Artifacts (each verified against Keras on the test split)", "",
               f"| artifact | size | {metric} | agreement | max abs Δ | p50 ms | p99 ms | peak RSS MB |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]

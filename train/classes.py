@@ -1,9 +1,9 @@
 """The ``audio`` task's classes: keyword selection, the ``silence`` and ``unknown`` classes, synthetic voices.
 
-Extra classes (:func:`add_extra_classes`): ``silence`` = noise alone (white, pink or brown, −70…−30 dBFS,
-sometimes with mains hum); ``unknown`` = clips of the labels that ``keywords`` leaves out, or, when every
-label is a keyword, time-reversed keyword clips (speech-like spectra and level contours, no keyword). Each
-extra clip belongs to the group of the clip it is made from, so a group-wise split stays group-wise.
+Extra classes (:func:`add_extra_classes`): ``silence`` = noise alone (white, pink or brown, −70…−30 dBFS, sometimes with
+mains hum); ``unknown`` = clips of the labels that ``keywords`` leaves out, or, when every label is a keyword,
+time-reversed keyword clips (speech-like spectra and level contours, no keyword). Each extra clip belongs to the group
+of the clip it is made from, so a group-wise split stays group-wise.
 """
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ def select_keywords(cs: ClipSet, keywords: Sequence[str] | None) -> tuple[ClipSe
 
 def add_extra_classes(cs: ClipSet, held: list[int], *, silence: bool = True, unknown: str = "auto",
                       seed: int = 0) -> tuple[ClipSet, str]:
-    """Append the ``silence`` and ``unknown`` classes (module docstring), each about as large as the mean
-    keyword class. ``unknown``: "auto" (held-out labels if any, else reversed), "heldout", "reversed" or
-    "none". Returns the set and a description of what was added."""
+    """Append the ``silence`` and ``unknown`` classes (module docstring), each about as large as the mean keyword class.
+    ``unknown``: "auto" (held-out labels if any, else reversed), "heldout", "reversed" or "none". Returns the set and a
+    description of what was added."""
     rng = np.random.default_rng([11, seed])
     names = list(cs.names)
     clips = list(cs.clips)

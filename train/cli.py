@@ -36,11 +36,10 @@ def train():
               help="Stop after this many epochs without a lower validation loss (--epochs is the cap). "
                    "Either way the weights of the best epoch are kept.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def train_stft_cmd(data, fs, epochs, seed, n, batch_size, arch, patience, out):
+def train_stft_cmd(**options):
     """The STFT CNN on vibration/acoustic windows."""
     from .stft import train_stft
-    train_stft(out, data=data, fs=fs, epochs=epochs, seed=seed, n=n, batch_size=batch_size, patience=patience,
-               arch=arch, log=click.echo)
+    train_stft(**options, log=click.echo)
 
 
 @train.command("audio")
@@ -94,17 +93,11 @@ def train_stft_cmd(data, fs, epochs, seed, n, batch_size, arch, patience, out):
 @click.option("--n", "n", type=click.IntRange(min=5), default=120, show_default=True,
               help="Synthetic clips per class (without --data).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def train_audio_cmd(data, label_regex, group_regex, test_groups, keywords, unknown, silence, tts_voices,
-                    tts_flite_voices, tts_words, tts_language, window, fs, features, n_mfcc, cmvn, arch, augment,
-                    epochs, patience, batch_size, lr, seed, n, out):
+def train_audio_cmd(test_groups, keywords, patience, **options):
     """A keyword / acoustic-event spotter (log-mel or MFCC, DS-CNN) with silence and unknown classes."""
     from .audio import train_audio
-    train_audio(out, data=data, label_regex=label_regex, group_regex=group_regex,
-                test_groups=parse_list(test_groups), keywords=parse_list(keywords), window=window, fs=fs,
-                features=features, n_mfcc=n_mfcc, cmvn=cmvn, arch=arch, augment=augment, silence=silence,
-                unknown=unknown, tts_voices=tts_voices, tts_flite_voices=tts_flite_voices, tts_words=tts_words, tts_language=tts_language,
-                epochs=epochs, patience=patience or None, batch_size=batch_size, lr=lr,
-                seed=seed, n=n, log=click.echo)
+    train_audio(test_groups=parse_list(test_groups), keywords=parse_list(keywords), patience=patience or None,
+                log=click.echo, **options)
 
 
 @train.command("traffic")
@@ -133,14 +126,11 @@ def train_audio_cmd(data, label_regex, group_regex, test_groups, keywords, unkno
 @click.option("--days", type=click.IntRange(min=2), default=28, show_default=True,
               help="Days of synthetic data (without --data).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def traffic_cmd(data, look_back, target, features, fill, max_fill, skip_malformed, epochs, patience, batch_size,
-                seed, days, out):
+def traffic_cmd(fill, max_fill, skip_malformed, patience, **options):
     """The course's Conv1D forecaster of the next 5-minute value at a road detector."""
     from .traffic import train_traffic
-    train_traffic(out, data=data, look_back=look_back, target=target, features=features,
-                  epochs=epochs, seed=seed, fill=None if fill == "none" else fill, max_fill_rows=max_fill,
-                  batch_size=batch_size, patience=patience or None, days=days, log=click.echo,
-                  malformed="skip" if skip_malformed else "error")
+    train_traffic(fill=None if fill == "none" else fill, max_fill_rows=max_fill, patience=patience or None,
+                  malformed="skip" if skip_malformed else "error", log=click.echo, **options)
 
 
 train.add_command(mnist_cmd, "mnist")

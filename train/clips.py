@@ -1,10 +1,10 @@
 """The ``audio`` task's clips: a clip set (files read on demand, in-memory signals, recipes) and loading one.
 
-Data (:func:`load_clips`): a folder of WAV clips (:mod:`edgekit.edge.formats.clips`: ``root/<label>/*.wav``, or
-flat with ``label_regex``, e.g. ``'^(\\d+)_'`` for FSDD; ``group_regex``, e.g. ``'^\\d+_([a-z]+)_'``, names each
-clip's group, the speaker), read from disk when a batch needs them (a bounded cache keeps the decoded ones), so
-the size of the data set does not bound memory; or a ``*.pkl`` / ``*.npz`` of :mod:`edgekit.train.datasets`
-(one clip per row, no groups). Without data the task trains on :mod:`edgekit.train.synthetic_events`.
+Data (:func:`load_clips`): a folder of WAV clips (:mod:`edgekit.edge.formats.clips`: ``root/<label>/*.wav``, or flat
+with ``label_regex``, e.g. ``'^(\\d+)_'`` for FSDD; ``group_regex``, e.g. ``'^\\d+_([a-z]+)_'``, names each clip's
+group, the speaker), read from disk when a batch needs them (a bounded cache keeps the decoded ones), so the size of the
+data set does not bound memory; or a ``*.pkl`` / ``*.npz`` of :mod:`edgekit.train.datasets` (one clip per row, no
+groups). Without data the task trains on :mod:`edgekit.train.synthetic_events`.
 """
 from __future__ import annotations
 
@@ -109,8 +109,7 @@ def load_clips(data: str | os.PathLike, *, fs: float | None = None, label_regex:
         if len(names) < 2:
             raise EdgekitError(f"{where}: only one label ({names[0]}); a classifier needs at least 2")
         index = {n: k for k, n in enumerate(names)}
-        clips = [Clip(index[str(lab)], "" if grp is None else str(grp), path=str(path))
-                 for path, lab, grp in found]
+        clips = [Clip(index[str(lab)], "" if grp is None else str(grp), path=str(path)) for path, lab, grp in found]
         fs = audio_rate(found[0][0]) if fs is None else fs
         return ClipSet(clips, names, float(fs), where, has_groups=group_regex is not None)
     if label_regex or group_regex:

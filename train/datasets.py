@@ -11,8 +11,8 @@ a directory             ``root/<label>/*.wav``, one class per sub-folder (sorted
                         zero-padded at the end to ``length`` samples (default: the median length).
 
 The rate from ``time`` is ``1 / median(diff(time))``, snapped to a whole number of Hz within 0.01 % of one
-(``1 / 7.8125e-5`` → 12800.0); a given ``fs`` that disagrees by more than 0.1 % is an error. Every problem is
-an :class:`EdgekitError` naming the file.
+(``1 / 7.8125e-5`` → 12800.0); a given ``fs`` that disagrees by more than 0.1 % is an error. Every problem is an
+:class:`EdgekitError` naming the file.
 """
 from __future__ import annotations
 
@@ -43,8 +43,6 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
                 raise EdgekitError(f"{path}: missing array(s) {', '.join(repr(k) for k in missing)} "
                                    f"(arrays: {', '.join(sorted(keys)) or 'none'}); an .npz needs 'signal' and 'label'")
             data = {k: z[k] for k in ("signal", "label", "fs", "time", "label_names") if k in keys}
-    except EdgekitError:
-        raise
     except ValueError as e:
         if "allow_pickle" in str(e):
             raise EdgekitError(f"{path}: holds object arrays, which need pickle; store plain numeric "
@@ -77,8 +75,7 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
 def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalDataset:
     from edgekit.edge.formats.audio import audio_rate, load_audio
 
-    base = Path(root)
-    entries = sorted(p for p in base.iterdir() if not p.name.startswith("."))
+    entries = sorted(p for p in Path(root).iterdir() if not p.name.startswith("."))
     loose = [p.name for p in entries if p.is_file() and p.suffix.lower() == ".wav"]
     if loose:
         raise EdgekitError(f"{root}: WAV files directly in the folder ({loose[0]}, ...) have no label; "
@@ -97,27 +94,23 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
     if len(names) < 2:
         raise EdgekitError(f"{root}: only one class folder ({names[0]}); a classifier needs at least 2 "
                            f"(root/<label>/*.wav)")
-    rate = None if fs is None else _resolve_fs(None, fs, root, "")     # (a given fs: checked)
-    if rate is None:
-        rate = float(audio_rate(files[0][0]))
+    rate = float(audio_rate(files[0][0])) if fs is None else _resolve_fs(None, fs, root, "")   # (a given fs: checked)
     signals = [load_audio(p, rate) for p, _ in files]
-    lengths = np.array([len(s) for s in signals])
     if length is None:
-        length = int(np.median(lengths))
+        length = int(np.median([len(s) for s in signals]))
     elif isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
         raise EdgekitError(f"length must be a positive number of samples, got {length!r}")
     out = np.zeros((len(signals), int(length)), dtype=np.float32)
     for i, s in enumerate(signals):
         k = min(len(s), length)
         out[i, :k] = s[:k]
-    labels = np.array([k for _, k in files], dtype=np.int64)
-    return SignalDataset(out, labels, names, float(rate), root)
+    return SignalDataset(out, np.array([k for _, k in files], dtype=np.int64), names, float(rate), root)
 
 
 def load_signals(path: str | os.PathLike | None = None, fs: float | None = None, seed: int = 0,
                  n: int = 600, length: int | None = None) -> SignalDataset:
-    """Load a signal classification data set (the formats: the module docstring). ``path`` None → ``n``
-    synthetic signals with ``seed`` at 12800 Hz (or ``fs``); ``fs`` gives or checks the sample rate;
+    """Load a signal classification data set (the formats: the module docstring). ``path`` None → ``n`` synthetic
+    signals with ``seed`` at 12800 Hz (or ``fs``); ``fs`` gives or checks the sample rate;
     ``length``: the common length of a WAV folder's signals."""
     if path is None:
         from edgekit.edge.sources.synth import vibration

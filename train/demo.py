@@ -1,6 +1,7 @@
 """``edgekit demo``: the whole workflow on built-in synthetic data, end to end."""
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -18,10 +19,10 @@ def _rule(title: str) -> None:
 
 
 def _fresh_out(out: Path) -> Path:
-    """``out`` emptied for a demo: an earlier demo's output is replaced, anything else refused."""
+    """``out`` emptied for a demo: an earlier demo's output is replaced, anything else refused (``--out ~``
+    must not empty a home folder)."""
     from edgekit.edge.core.errors import EdgekitError
     if out.exists():
-        # Replace an earlier demo's output, never anything else (`--out ~` must not empty a home folder).
         if not out.is_dir() or (any(out.iterdir()) and not (out / DEMO_MARKER).is_file()):
             raise EdgekitError(f"--out {out}: exists and is not an earlier 'edgekit demo' output; choose "
                                "another --out, or remove it yourself")
@@ -33,12 +34,8 @@ def _fresh_out(out: Path) -> Path:
 
 def _steps(first: int):
     """Numbered section rules for :func:`edgekit.train.build.build_all`'s stages, from ``first`` on."""
-    n = [first]
-
-    def step(title: str) -> None:
-        _rule(f"{n[0]}. {title}")
-        n[0] += 1
-    return step
+    n = itertools.count(first)
+    return lambda title: _rule(f"{next(n)}. {title}")
 
 
 @click.group(invoke_without_command=True)
@@ -50,10 +47,9 @@ def _steps(first: int):
 @click.option("--stream-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True)
 @click.pass_context
 def demo(ctx, out, epochs, n, seed, stream_seconds):
-    """Synthesize vibration data, then `edgekit build stft` on it (train the STFT CNN, convert to TFLite and
-    ONNX in float32 and int8, verify and compare them, report.md),
-    and stream synthetic signal through edge-run on the int8 model. `edgekit demo audio`: the keyword
-    detector's workflow."""
+    """Synthesize vibration data, then `edgekit build stft` on it (train the STFT CNN, convert to TFLite and ONNX in
+    float32 and int8, verify and compare them, report.md), and stream synthetic signal through edge-run on the int8
+    model. `edgekit demo audio`: the keyword detector's workflow."""
     if ctx.invoked_subcommand is not None:
         return
     from edgekit.convert.tf import quiet_tensorflow
@@ -102,8 +98,8 @@ def demo(ctx, out, epochs, n, seed, stream_seconds):
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flite_voices, out, epochs, seed):
     """`edgekit build audio` (the DS-CNN keyword detector, test groups held out; TFLite and ONNX, float32 and int8),
-    compare float32 with int8 on the held-out clips, and evaluate it as a detector on a stream of them
-    (edgekit stream-eval)."""
+    compare float32 with int8 on the held-out clips, and evaluate it as a detector on a stream of them (edgekit
+    stream-eval)."""
     import os
     from edgekit.convert.compare import compare
     from edgekit.convert.compare.report import print_table
@@ -118,18 +114,15 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
     out = _fresh_out(Path(out))
     what = data or "built-in synthetic acoustic events (chirp, hum, knock, speech-like bursts; beeps as unknown)"
     click.echo(f"data: {what}")
-    args = [*(["--data", str(data)] if data else []), *(["--label-regex", label_regex] if label_regex else []),
-            *(["--group-regex", group_regex] if group_regex else []),
-            *(["--test-groups", test_groups] if test_groups else []),
-            *(["--tts-voices", str(tts_voices)] if tts_voices else []),
-            *(["--tts-flite-voices", str(tts_flite_voices)] if tts_flite_voices else []), "--epochs", str(epochs), "--seed", str(seed)]
+    given = {"--data": data, "--label-regex": label_regex, "--group-regex": group_regex, "--test-groups": test_groups,
+             "--tts-voices": tts_voices, "--tts-flite-voices": tts_flite_voices}
+    args = [*(a for k, v in given.items() if v for a in (k, str(v))), "--epochs", str(epochs), "--seed", str(seed)]
     click.echo(f"(steps 1-3 are `edgekit build audio {' '.join(args)}`)")
     b = build_all("audio", out, args, runs=50, run_name="audio", step=_steps(1))
     metrics = b["metrics"]
     artifacts = [b["artifacts"][0], b["artifacts"][1]]        # TFLite float32, int8
 
-    # the held-out clips, as a folder edge-run and stream-eval read
-    held = out / "test-clips"
+    held = out / "test-clips"          # the held-out clips, as a folder edge-run and stream-eval read
     test = set(metrics["groups"].get("test_groups") or [])
     if data is None:
         cs = synthetic_events(seed=seed)
@@ -138,7 +131,6 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
                 d = held / cs.names[c.label]
                 d.mkdir(parents=True, exist_ok=True)
                 write_wav(d / f"{c.group}_{k:04d}.wav", cs.read(k), int(cs.fs))
-        rx = None
     else:
         import re
         grx = re.compile(group_regex) if group_regex else None
@@ -147,14 +139,13 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
             m = grx.search(f.name) if grx else None
             if f.suffix.lower() == ".wav" and m and m.group(1) in test:
                 os.symlink(f.resolve(), held / f.name)
-        rx = label_regex
 
     _rule("4. compare on the device's own front end: float32 vs int8 on the held-out clips "
           f"({', '.join(sorted(test)) or 'test split'})")
-    print_table(compare(artifacts, str(held), log=click.echo, label_regex=rx)["rows"], click.echo)
+    print_table(compare(artifacts, str(held), log=click.echo, label_regex=label_regex)["rows"], click.echo)
 
     _rule("5. stream-eval: the held-out clips as one stream (2 s gaps, 20 dB SNR) through edge-run's loop")
-    r = evaluate(artifacts[-1], held, label_regex=rx, snr_db=20.0, seed=seed)
+    r = evaluate(artifacts[-1], held, label_regex=label_regex, snr_db=20.0, seed=seed)
     d = r["delay_ms"] or {}
     click.echo(f"{r['utterances']} utterances: detected {r['detected']} ({r['detection_rate']:.1%}), wrong label "
                f"{r['wrong_label']}, missed {r['missed']}; false alarms {r['false_alarms']} "

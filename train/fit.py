@@ -18,17 +18,14 @@ def seed_everything(seed: int) -> None:
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # older TF
-        pass
+    tf.config.experimental.enable_op_determinism()
 
 
 def fit(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, verbose: int = 1,
         patience: int | None = PATIENCE, keep_best: bool = True, lr_schedule: str | None = None) -> dict[str, Any]:
-    """Keras fit that ends with the weights of the epoch with the lowest validation loss (one unlucky last
-    epoch must not decide the model), stopping early after ``patience`` epochs without improvement
-    (``epochs`` is the cap); ``keep_best=False`` without ``patience``: all epochs, the last one's weights.
+    """Keras fit that ends with the weights of the epoch with the lowest validation loss (one unlucky last epoch must
+    not decide the model), stopping early after ``patience`` epochs without improvement (``epochs`` is the cap);
+    ``keep_best=False`` without ``patience``: all epochs, the last one's weights.
     ``x_train`` may be a ``keras.utils.PyDataset`` (batches made on demand) with ``y_train`` None.
     ``lr_schedule="plateau"`` halves the learning rate after ``max(1, patience // 3)`` epochs without a
     lower validation loss."""

@@ -1,18 +1,18 @@
 """Task ``image``: the course's MNIST CNNs, through the same train → convert (int8) → device path.
 
-Data (``--data``; raw pixels in [0, 255], which the spec's front end scales to [0, 1]): MNIST's IDX files
-(gzipped or raw; an images file with its labels next to it, or a folder with the ``train`` and/or ``t10k``
-pairs), Keras's ``mnist.npz`` (read without pickle), or a folder with one sub-folder of pictures per label
-(decoded with Pillow, ``edgekit[images]``, and resized to 28×28 by the numpy code the device runs; files
-that are not images are reported, skipped and counted). With an official train/test split it is used;
-otherwise (e.g. the 10k test set alone, what ``../shared/data/mnist`` holds) a stratified, seeded 80/20
-split — ``metrics.json`` says which. Without ``--data``: ``$EDGEKIT_MNIST``, else ``../shared/data/mnist``;
-no download and no synthetic stand-in, since digit accuracy only means something on real digits.
+Data (``--data``; raw pixels in [0, 255], which the spec's front end scales to [0, 1]): MNIST's IDX files (gzipped or
+raw; an images file with its labels next to it, or a folder with the ``train`` and/or ``t10k`` pairs), Keras's
+``mnist.npz`` (read without pickle), or a folder with one sub-folder of pictures per label (decoded with Pillow,
+``edgekit[images]``, and resized to 28×28 by the numpy code the device runs; files that are not images are reported,
+skipped and counted). With an official train/test split it is used; otherwise (e.g. the 10k test set alone, what
+``../shared/data/mnist`` holds) a stratified, seeded 80/20 split — ``metrics.json`` says which. Without ``--data``:
+``$EDGEKIT_MNIST``, else ``../shared/data/mnist``; no download and no synthetic stand-in, since digit accuracy only
+means something on real digits.
 
-``--arch course`` (421,642 parameters, Adam) or ``keras`` (131,242, RMSprop), sparse categorical
-cross-entropy. Training images are shifted by up to ±2 pixels afresh each epoch (``--shift``; on 8,000
-training images this lifts the course model from about 97.6 % to about 98.4 % test accuracy). A tenth of the
-training part is held out for validation (monitoring only); the test part is only looked at after training.
+``--arch course`` (421,642 parameters, Adam) or ``keras`` (131,242, RMSprop), sparse categorical cross-entropy. Training
+images are shifted by up to ±2 pixels afresh each epoch (``--shift``; on 8,000 training images this lifts the course
+model from about 97.6 % to about 98.4 % test accuracy). A tenth of the training part is held out for validation
+(monitoring only); the test part is only looked at after training.
 """
 from __future__ import annotations
 
@@ -201,9 +201,7 @@ def load_images(data: str | Path | None, spec: Spec, log=print) -> ImageData:
     if not path.exists():
         raise EdgekitError(f"--data {path}: no such file or folder")
     if path.is_dir():
-        if any(_find_idx(path, s) for s in IDX_SETS):
-            return load_idx(path)
-        return load_folder(path, spec, log=log)
+        return load_idx(path) if any(_find_idx(path, s) for s in IDX_SETS) else load_folder(path, spec, log=log)
     if path.suffix == ".npz":
         return load_npz(path)
     from edgekit.edge.sources.images import is_idx
@@ -245,9 +243,9 @@ def shift_images(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.
 
 def fit_shifted(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int, max_shift: int,
                 seed: int, verbose: int = 2, patience: int | None = None) -> dict[str, Any]:
-    """Keras fit with a fresh random shift of every training image each epoch (``max_shift`` 0: plain
-    fit), stopping after ``patience`` epochs without a lower validation loss (``epochs`` is the cap) and
-    keeping the best epoch's weights. Same result format as :func:`edgekit.train.fit.fit`."""
+    """Keras fit with a fresh random shift of every training image each epoch (``max_shift`` 0: plain fit), stopping
+    after ``patience`` epochs without a lower validation loss (``epochs`` is the cap) and keeping the best epoch's
+    weights. Same result format as :func:`edgekit.train.fit.fit`."""
     import time
     from .fit import PATIENCE
     patience = PATIENCE if patience is None else patience
@@ -303,10 +301,7 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
         split = (f"stratified, seeded {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} train/test split of the "
                  f"{len(y_all):,} images of {ds.source}; validation: a stratified, seeded "
                  f"{val_fraction:.0%} of the training part")
-    if val_fraction > 0:
-        tr, va = stratified_holdout(y_pool, val_fraction, seed + 1)
-    else:
-        tr, va = np.arange(len(y_pool)), np.zeros(0, int)
+    tr, va = stratified_holdout(y_pool, val_fraction, seed + 1)          # (val_fraction 0: all in training)
     h, w = ds.x.shape[1:]
     spec = make_spec(ds.label_names, h, w, invert=invert)
     log(f"data: {len(ds.y) + (len(ds.y_test) if ds.has_test_set else 0):,} images of {h}×{w}, classes "
@@ -365,7 +360,6 @@ def train_mnist(out: str | Path, data: str | Path | None = None, arch: str = "co
               help="The pictures are dark on light (photos of handwriting): invert them. Stored in the spec, "
                    "so the device inverts too.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
-def mnist_cmd(data, arch, epochs, patience, seed, n, batch_size, shift, invert, out):
+def mnist_cmd(**options):
     """The course's MNIST CNNs (digits 0-9, or any folder of labelled pictures)."""
-    train_mnist(out, data=data, arch=arch, epochs=epochs, seed=seed, n=n, batch_size=batch_size, invert=invert,
-                shift=shift, patience=patience, log=click.echo)
+    train_mnist(**options, log=click.echo)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from edgekit.edge.core.errors import EdgekitError
 
@@ -25,76 +26,57 @@ def _needs(minimum: str):
 
 @_needs("a spectrogram of at least 2 × 2 (frequencies × frames): signals of at least nperseg + hop samples")
 def stft_cnn(input_shape=(129, 44, 1), n_classes: int = 2):
-    """Conv2D(16,3×3,relu,same) → Conv2D(16,3×3,relu,same) → MaxPool(2×2) → Flatten → Dense(128,relu)
-    → Dense(n_classes, softmax). 2,886,450 parameters for a 129×44×1 input and 2 classes."""
+    """The course's STFT CNN: 2,886,450 parameters for a 129×44×1 input and 2 classes."""
     import keras
     from keras import layers
 
     return keras.Sequential([
         keras.Input(shape=tuple(input_shape), name="spectrogram"),
         layers.Conv2D(16, (3, 3), activation="relu", padding="same"),
-        layers.Conv2D(16, (3, 3), activation="relu", padding="same"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dense(n_classes, activation="softmax"),
+        layers.Conv2D(16, (3, 3), activation="relu", padding="same"), layers.MaxPooling2D((2, 2)), layers.Flatten(),
+        layers.Dense(128, activation="relu"), layers.Dense(n_classes, activation="softmax"),
     ], name="stft_cnn")
 
 
 @_needs("pictures of at least 4 × 4 pixels")
 def mnist_course(input_shape=(28, 28, 1), n_classes: int = 10):
-    """The course's MNIST CNN (trained with Adam): Conv2D(32,3×3,relu,same) → MaxPool(2) →
-    Conv2D(64,3×3,relu,same) → MaxPool(2) → Flatten → Dense(128,relu) → Dense(n_classes, softmax).
-    421,642 parameters for 28×28×1 inputs and 10 classes."""
+    """The course's MNIST CNN (trained with Adam): 421,642 parameters for 28×28×1 inputs and 10 classes."""
     import keras
     from keras import layers
 
     return keras.Sequential([
         keras.Input(shape=tuple(input_shape), name="image"),
-        layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu", padding="same"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dense(n_classes, activation="softmax"),
+        layers.Conv2D(32, (3, 3), activation="relu", padding="same"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu", padding="same"), layers.MaxPooling2D((2, 2)), layers.Flatten(),
+        layers.Dense(128, activation="relu"), layers.Dense(n_classes, activation="softmax"),
     ], name="mnist_course")
 
 
 @_needs("pictures of at least 16 × 16 pixels (--arch course takes smaller ones)")
 def mnist_keras(input_shape=(28, 28, 1), n_classes: int = 10):
-    """The Keras-examples MNIST CNN the course also shows (trained with RMSprop): Conv2D(32,3×3,relu) →
-    Conv2D(32,3×3,relu) → MaxPool(2) → Conv2D(64,3×3,relu) → Conv2D(64,3×3,relu) → MaxPool(2) → Flatten →
-    Dense(64,relu) → Dense(n_classes, softmax). 131,242 parameters for 28×28×1 inputs and 10 classes."""
+    """The Keras-examples MNIST CNN the course also shows (trained with RMSprop): 131,242 parameters for
+    28×28×1 inputs and 10 classes."""
     import keras
     from keras import layers
 
     return keras.Sequential([
-        keras.Input(shape=tuple(input_shape), name="image"),
-        layers.Conv2D(32, (3, 3), activation="relu"),
-        layers.Conv2D(32, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
+        keras.Input(shape=tuple(input_shape), name="image"), layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.Conv2D(32, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"), layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dense(64, activation="relu"),
         layers.Dense(n_classes, activation="softmax"),
     ], name="mnist_keras")
 
 
 def traffic_cnn(look_back: int = 288, n_features: int = 1):
-    """Conv1D(32, kernel 6, same, relu) → Flatten → Dense(16, relu) → Dense(1): the course's traffic
-    forecaster (one scaled value: the next row's target). 147,713 parameters for look-back 288 and one
-    feature. Compile with Adam, MSE loss and an MAE metric (``edgekit.train.traffic``)."""
+    """The course's traffic forecaster (one scaled value: the next row's target): 147,713 parameters for
+    look-back 288 and one feature. Compile with Adam, MSE loss and an MAE metric (``edgekit.train.traffic``)."""
     import keras
     from keras import layers
 
     return keras.Sequential([
         keras.Input(shape=(int(look_back), int(n_features)), name="rows"),
-        layers.Conv1D(32, 6, padding="same", activation="relu"),
-        layers.Flatten(),
-        layers.Dense(16, activation="relu"),
+        layers.Conv1D(32, 6, padding="same", activation="relu"), layers.Flatten(), layers.Dense(16, activation="relu"),
         layers.Dense(1),
     ], name="traffic_cnn")
 
@@ -102,14 +84,11 @@ def traffic_cnn(look_back: int = 288, n_features: int = 1):
 @_needs("features of at least 2 × 2 (frames × coefficients)")
 def dscnn(input_shape=(49, 13, 1), n_classes: int = 12, filters: int = 64, blocks: int = 4,
           stride=(2, 3), block_stride=(2, 2), dropout: float = 0.4):
-    """A depthwise-separable CNN after the MLPerf Tiny KWS reference, int8-friendly (Conv, DepthwiseConv,
-    BatchNorm, ReLU, AvgPool, Dense only) on (frames, coefficients, 1) features: Conv2D(filters, 10×4,
-    ``stride``) → BN → ReLU → ``blocks`` × [DepthwiseConv2D(3×3) → BN → ReLU → Conv2D(filters, 1×1) → BN →
-    ReLU] (the first depthwise strided by ``block_stride``) → Dropout → global AvgPool → Dense(n_classes,
-    softmax). 24,332 parameters for 12 classes; 1,049,600 MACs on 49 × 13 MFCCs (1 s at 8 kHz), under a
-    tenth of the course CNN's 13.3 M on the same second's 129 × 35 spectrogram. (MLPerf's strides are
-    (2, 2) and (1, 1): 2.66 M MACs here.) BatchNorm momentum 0.9: a small data set gives few steps per
-    epoch, and with Keras's 0.99 the moving statistics lag the weights for the first ten epochs."""
+    """A depthwise-separable CNN after the MLPerf Tiny KWS reference, int8-friendly (Conv, DepthwiseConv, BatchNorm,
+    ReLU, AvgPool, Dense only) on (frames, coefficients, 1) features. 24,332 parameters for 12 classes; 1,049,600 MACs
+    on 49 × 13 MFCCs (1 s at 8 kHz), under a tenth of the course CNN's 13.3 M on the same second's 129 × 35 spectrogram.
+    (MLPerf's strides are (2, 2) and (1, 1): 2.66 M MACs here.) BatchNorm momentum 0.9: a small data set gives few steps
+    per epoch, and with Keras's 0.99 the moving statistics lag the weights for the first ten epochs."""
     import keras
     from keras import layers
 
@@ -120,34 +99,22 @@ def dscnn(input_shape=(49, 13, 1), n_classes: int = 12, filters: int = 64, block
            layers.BatchNormalization(momentum=0.9), layers.ReLU()]
     for b in range(blocks):
         seq += [layers.DepthwiseConv2D((3, 3), strides=block_stride if b == 0 else (1, 1), padding="same",
-                                       use_bias=False),
-                layers.BatchNormalization(momentum=0.9), layers.ReLU(),
+                                       use_bias=False), layers.BatchNormalization(momentum=0.9), layers.ReLU(),
                 layers.Conv2D(filters, (1, 1), use_bias=False), layers.BatchNormalization(momentum=0.9), layers.ReLU()]
     seq += [layers.Dropout(dropout), layers.GlobalAveragePooling2D(), layers.Dense(n_classes, activation="softmax")]
     return keras.Sequential(seq, name="dscnn")
 
 
 def macs(model) -> int:
-    """Multiply-accumulates of one forward pass (batch 1), from the layers' shapes: Conv2D, DepthwiseConv2D,
-    Conv1D and Dense count kernel × output positions; pooling, BatchNorm (folded into the convolution
-    when converted) and activations are not counted."""
+    """Multiply-accumulates of one forward pass (batch 1), from the layers' shapes: Conv2D, DepthwiseConv2D, Conv1D and
+    Dense count kernel × output positions; pooling, BatchNorm (folded into the convolution when converted) and
+    activations are not counted."""
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        out = layer.output.shape
-        if kind in ("Conv2D", "Conv1D"):
-            k = int(np_prod(layer.kernel.shape))              # kh·kw·cin·cout (kw·cin·cout in 1-D)
-            total += k * int(np_prod(out[1:-1]))
-        elif kind == "DepthwiseConv2D":
-            k = int(np_prod(layer.kernel.shape))              # kh·kw·cin·multiplier
-            total += k * int(np_prod(out[1:-1]))
+        positions = math.prod(layer.output.shape[1:-1])     # neither batch nor channels
+        if kind in ("Conv2D", "Conv1D", "DepthwiseConv2D"):
+            total += math.prod(layer.kernel.shape) * positions    # kernel: kh·kw·cin·cout (depthwise: ·multiplier)
         elif kind == "Dense":
-            total += int(np_prod(layer.kernel.shape)) * int(np_prod(out[1:-1]) or 1)
+            total += math.prod(layer.kernel.shape) * (positions or 1)
     return total
-
-
-def np_prod(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n

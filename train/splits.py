@@ -1,6 +1,6 @@
-"""Seeded, stratified index selection: train/validation/test splits, hold-outs and samples, all from one
-apportionment (:func:`apportion`, largest remainders) and one per-class shuffle-and-cut; and the ``audio``
-task's group-wise split (:func:`group_split`: no test speaker heard in training, synthetic voices never tested)."""
+"""Seeded, stratified index selection: train/validation/test splits, hold-outs and samples, all from one apportionment
+(:func:`apportion`, largest remainders) and one per-class shuffle-and-cut; and the ``audio`` task's group-wise split
+(:func:`group_split`: no test speaker heard in training, synthetic voices never tested)."""
 from __future__ import annotations
 
 import math
@@ -12,9 +12,8 @@ from edgekit.edge.core.errors import EdgekitError
 
 
 def _allocate(m: int, fractions: tuple[float, float, float]) -> list[int]:
-    """Split a class of m members into three counts: proportional (largest remainder), then moved so
-    that every part with a positive fraction gets at least one member while the class has enough
-    (priority train, test, validation)."""
+    """Split a class of m members into three counts: proportional (largest remainder), then moved so that every part
+    with a positive fraction gets at least one member while the class has enough (priority train, test, validation)."""
     raw = [m * f for f in fractions]
     counts = [math.floor(r) for r in raw]
     priority = (0, 2, 1)                         # ties: train, then test, then validation
@@ -32,9 +31,9 @@ def _allocate(m: int, fractions: tuple[float, float, float]) -> list[int]:
 
 
 def stratified_split(labels, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(train_idx, val_idx, test_idx)``, disjoint and together ``range(len(labels))``, sorted int64. Each
-    class is split in the given proportions (largest remainder per class) and is in every part with a
-    positive fraction when it has that many members; its members are shuffled with ``seed``."""
+    """``(train_idx, val_idx, test_idx)``, disjoint and together ``range(len(labels))``, sorted int64. Each class is
+    split in the given proportions (largest remainder per class) and is in every part with a positive fraction when it
+    has that many members; its members are shuffled with ``seed``."""
     y = np.asarray(labels)
     if y.ndim != 1:
         raise EdgekitError(f"stratified_split: labels must be one label per example (1-D), got shape {y.shape}")
@@ -87,20 +86,19 @@ def stratified_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     if n >= len(y):
         return rng.permutation(len(y))
     classes, counts = np.unique(y, return_counts=True)
-    # Every class gets at least one, and the shares add up to exactly n.
-    k = apportion(counts, n * counts / len(y), n, minimum=1)
+    k = apportion(counts, n * counts / len(y), n, minimum=1)        # every class at least one, n in all
     idx = [rng.choice(np.flatnonzero(y == c), size=int(kc), replace=False) for c, kc in zip(classes, k)]
     return rng.permutation(np.concatenate(idx))[:n]
 
 
 def group_split(cs, test_groups: Sequence[str] | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """(train, val, test) indices of clip set ``cs`` and a description. With groups: the test part is every clip
-    of ``test_groups`` (default: a seeded choice of about ``test_fraction`` of the groups), so no test group is
-    heard in training; validation is a stratified ``val_fraction`` of the rest. Without: stratified. Synthetic
-    voices (groups ``espeak-ng/<k>``, ``flite/<k>``, :func:`edgekit.train.classes.add_spoken`) are never tested:
-    the split is made on the real clips, then a seeded ``val_fraction`` of the voices (at least one, when there
-    are two or more) joins validation whole and the others join training."""
+    """(train, val, test) indices of clip set ``cs`` and a description. With groups: the test part is every clip of
+    ``test_groups`` (default: a seeded choice of about ``test_fraction`` of the groups), so no test group is heard in
+    training; validation is a stratified ``val_fraction`` of the rest. Without: stratified. Synthetic voices (groups
+    ``espeak-ng/<k>``, ``flite/<k>``, :func:`edgekit.train.classes.add_spoken`) are never tested: the split is made on
+    the real clips, then a seeded ``val_fraction`` of the voices (at least one, when there are two or more) joins
+    validation whole and the others join training."""
     from .classes import is_synthetic
 
     g = cs.groups

@@ -45,9 +45,7 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
 
     # Fit the normalisation on the training part only, through the same front end the device runs.
     spec = make_spec(ds.fs, ds.signals.shape[1], ds.label_names)
-    raw = fe.build(spec).raw
-    train_raw = batched(raw, ds.signals[tr], 256)
-    spec = spec.with_(normalization=fe.fit_standard(train_raw))
+    spec = spec.with_(normalization=fe.fit_standard(batched(fe.build(spec).raw, ds.signals[tr], 256)))
     front = fe.build(spec)
     x = {k: batched(front, ds.signals[idx], 256) for k, idx in (("train", tr), ("val", va), ("test", te))}
     y = {k: ds.labels[idx] for k, idx in (("train", tr), ("val", va), ("test", te))}
@@ -66,8 +64,8 @@ def train_stft(out: str | Path, data: str | None = None, fs: float | None = None
         "n_test": int(len(te)), "n_train": int(len(tr)), "n_val": int(len(va)),
         "class_counts": {part: class_counts(labels, ds.label_names) for part, labels in y.items()},
         "labels": list(ds.label_names), "sample_rate": ds.fs, "data": ds.source, "epochs": epochs,
-        "arch": arch, "parameters": int(model.count_params()), "macs": macs(model),
-        "seed": seed, "parameters": int(model.count_params()), "machine": platform.machine(), **result,
+        "arch": arch, "parameters": int(model.count_params()), "macs": macs(model), "seed": seed,
+        "machine": platform.machine(), **result,
     }
     save_run(out, model, spec, ds.signals[te], y["test"], calib, metrics)
     log(f"kept the weights of epoch {result['best_epoch']} (lowest validation loss); test accuracy "

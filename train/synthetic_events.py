@@ -1,8 +1,8 @@
 """The ``audio`` task's built-in data: synthetic acoustic events in noise, deterministic for a seed.
 
 Knocks, chirps, hums and speech-like bursts (the keywords) and beeps (held out: the unknown class), 8 kHz, five
-recording "rooms" as groups: ``edgekit train audio`` without ``--data``. The other synthetic data: traffic's
-detector feed (:mod:`edgekit.train.traffic_data`) and the device's vibration (``edge/sources/synth.py``).
+recording "rooms" as groups: ``edgekit train audio`` without ``--data``. The other synthetic data: traffic's detector
+feed (:mod:`edgekit.train.traffic_data`) and the device's vibration (``edge/sources/synth.py``).
 """
 from __future__ import annotations
 
@@ -72,13 +72,11 @@ def _event(kind: str, rng: np.random.Generator, fs: float, room: dict) -> np.nda
 
 def synthetic_events(n_per_class: int = 120, seed: int = 0, fs: float = SYNTH_FS,
                      length: float = 1.0, rooms: int = 5) -> ClipSet:
-    """Deterministic acoustic events in noise: ``n_per_class`` each of chirp, hum, knock, speech and beep,
-    one event per ``length``-second clip at a random place and level (−30…−6 dBFS peak) over room noise
-    (colour and level per room, SNR 10–30 dB); groups ``room0`` … (each room also shifts the events'
-    pitch by up to ±10 %)."""
+    """Deterministic acoustic events in noise: ``n_per_class`` of each kind, one per ``length``-second clip at a random
+    place and level (−30…−6 dBFS peak) over its room's noise (colour and level per room, SNR 10–30 dB); groups ``room0``
+    …, each room shifting the events' pitch by up to ±10 %."""
     rng = np.random.default_rng([3, seed])
-    room_info = [{"pitch": rng.uniform(0.9, 1.1), "colour": ("white", "pink", "brown")[r % 3]}
-                 for r in range(rooms)]
+    room_info = [{"pitch": rng.uniform(0.9, 1.1), "colour": ("white", "pink", "brown")[r % 3]} for r in range(rooms)]
     kinds = (*SYNTH_KEYWORDS, SYNTH_OTHER)
     names = sorted(kinds)
     n = int(length * fs)

@@ -1,18 +1,18 @@
 """Task ``traffic``: forecast the next 5-minute value (mean speed by default) at a road detector.
 
-Data: a detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted) or the synthetic
-feed of :mod:`edgekit.train.traffic_data`, read by the device's row parser and continuity rules
-(:func:`edgekit.edge.formats.rows.read_table`, :class:`~edgekit.edge.frontend.rows.Continuity`), so training finds
-the malformed rows ``edge-run`` finds (a wrong field count, a value that is not a number, a bad time, a row not
-after the previous one). The first is a one-line error naming file, line and column (a training set should be
-clean), unless ``malformed="skip"`` skips and counts them as ``edge-run`` does on a stream.
+Data: a detector CSV (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``; ``OccRate`` accepted) or the synthetic feed of
+:mod:`edgekit.train.traffic_data`, read by the device's row parser and continuity rules
+(:func:`edgekit.edge.formats.rows.read_table`, :class:`~edgekit.edge.frontend.rows.Continuity`), so training finds the
+malformed rows ``edge-run`` finds (a wrong field count, a value that is not a number, a bad time, a row not after the
+previous one). The first is a one-line error naming file, line and column (a training set should be clean), unless
+``malformed="skip"`` skips and counts them as ``edge-run`` does on a stream.
 
-Windows: ``look_back`` rows predict the next row's target, assembled as the device assembles them, so no window
-spans a time gap unless ``fill`` fills it (filled rows are never targets); they stay raw (float64) and reach the
-model through the spec's front end, the very call the device makes. Split: chronological by target row (test
-the last 20 % of the rows, validation the 10 % before, training the rest); the min-max scalers are fitted on
-the training rows only. Model: the course's Conv1D(32, 6) → Flatten → Dense(16) → Dense(1), Adam, MSE; the
-metrics compare it with persistence (next = last) on the same test windows.
+Windows: ``look_back`` rows predict the next row's target, assembled as the device assembles them, so no window spans a
+time gap unless ``fill`` fills it (filled rows are never targets); they stay raw (float64) and reach the model through
+the spec's front end, the very call the device makes. Split: chronological by target row (test the last 20 % of the
+rows, validation the 10 % before, training the rest); the min-max scalers are fitted on the training rows only. Model:
+the course's Conv1D(32, 6) → Flatten → Dense(16) → Dense(1), Adam, MSE; the metrics compare it with persistence (next =
+last) on the same test windows.
 """
 from __future__ import annotations
 
@@ -176,9 +176,9 @@ class Prepared:
 
 def make_windows(series: Series, look_back: int, target_col: int,
                  columns_idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Windows of ``look_back`` rows inside one segment, each predicting the next row, which must be real:
-    raw windows (n, look_back, C), the raw target (n,), the last row's target value (n,) and the target
-    rows' indices in the series."""
+    """Windows of ``look_back`` rows inside one segment, each predicting the next row, which must be real: raw windows
+    (n, look_back, C), the raw target (n,), the last row's target value (n,) and the target rows' indices in the series.
+    """
     ends = series.window_ends(look_back + 1)                   # rows i-look_back … i in one segment
     ends = ends[series.real[ends]]                             # the target row itself is real
     idx = ends[:, None] - look_back + np.arange(look_back)[None, :]
@@ -222,9 +222,7 @@ def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str 
     if counts["train"] < 2 or counts["test"] < 1:
         raise EdgekitError(f"{data.source}: {n_rows} rows give {counts['train']} training and {counts['test']} "
                            f"test windows of {look_back} rows; give more data or a shorter --look-back")
-    # Scalers: the training rows only (real rows before the validation part).
-    train_rows = series.real & (series.times < t_val)
-    rows = series.values[train_rows]
+    rows = series.values[series.real & (series.times < t_val)]      # the scalers are fitted on training rows only
     tscale = {"type": "minmax", "min": float(rows[:, 0].min()), "max": float(rows[:, 0].max())}
     spec = Spec(task="traffic", kind="regression", sample_rate=1.0 / step, window=int(look_back),
                 input_shape=(int(look_back), len(columns)), normalization=fit_minmax(rows[:, col_idx]),
@@ -259,9 +257,9 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
                   seed: int = 0, fill: str | None = None, max_fill_rows: int = MAX_FILL_ROWS,
                   batch_size: int = 32, patience: int | None = 8, days: int = SYNTH_DAYS,
                   verbose: int = 2, log=print, malformed: str = "error") -> dict[str, Any]:
-    """Train the course's traffic CNN and write the run directory; returns the metrics. ``data``: a detector
-    CSV, or None for the synthetic feed (``days`` days, ``seed``). ``patience``: stop after that many epochs
-    without a lower validation loss and keep the best epoch's weights (None: all ``epochs``, the last's)."""
+    """Train the course's traffic CNN and write the run directory; returns the metrics. ``data``: a detector CSV, or
+    None for the synthetic feed (``days`` days, ``seed``). ``patience``: stop after that many epochs without a lower
+    validation loss and keep the best epoch's weights (None: all ``epochs``, the last's)."""
     prepare_out(out)                    # an unwritable --out fails now, not after training
     # Data first: a bad file is reported before TensorFlow takes seconds to start.
     ds = synthetic_detector(days, seed) if data is None else \
@@ -298,17 +296,13 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
                  verbose=verbose, patience=patience, keep_best=False)
 
     tscale = spec.target["scaling"]
-    pred = model.predict(x["test"], batch_size=256, verbose=0).reshape(-1)
-    cnn = regression_metrics(pred, prep.y["test"], tscale)
+    cnn = regression_metrics(model.predict(x["test"], batch_size=256, verbose=0).reshape(-1), prep.y["test"], tscale)
     persist = regression_metrics(fe.normalize(prep.last["test"], tscale), prep.y["test"], tscale)
-    rng = np.random.default_rng(seed)
-    calib = prep.x["train"][rng.permutation(n["train"])[:CALIB_KEEP]]
+    calib = prep.x["train"][np.random.default_rng(seed).permutation(n["train"])[:CALIB_KEEP]]
     units = spec.target["units"]
     metrics = {
         "task": "traffic", "target": prep.target, "units": units, "columns": prep.columns,
-        "look_back": int(look_back), "step_seconds": step, "fill": fill,
-        **cnn,
-        "persistence": persist,
+        "look_back": int(look_back), "step_seconds": step, "fill": fill, **cnn, "persistence": persist,
         "beats_persistence": bool(cnn["test_mse"] < persist["test_mse"]),
         "n_rows": int(len(ds)), "malformed_rows": len(ds.skipped), "gaps": len(g),
         "missing_rows": int(sum(x["missing"] for x in g)), "filled_rows": int((~prep.series.real).sum()),

@@ -1,12 +1,11 @@
 """A deterministic synthetic vehicle-detector feed, in the VDS export's layout.
 
-Columns ``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, a row every 5 minutes, ``YYYY-MM-DD H:MM`` dates, CRLF
-line endings, as the real detector's file (``../shared/data/vds/vds.csv``). Training on the built-in feed reads
-these very lines through the device's row parser, so it sees the rows the written file gives. Demand follows a
-daily profile (quiet nights; weekdays a sharp morning and a broader evening rush hour, weekends one midday
-bump) times a weekly factor, with AR(1) day-to-day noise; volumes are Poisson around it; speed is free-flow
-minus a congestion dip that grows steeply near capacity, plus noise; occupancy rises with volume and falls
-with speed. Same ``seed``, same rows.
+Columns ``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, a row every 5 minutes, ``YYYY-MM-DD H:MM`` dates, CRLF line
+endings, as the real detector's file (``../shared/data/vds/vds.csv``). Training on the built-in feed reads these very
+lines through the device's row parser, so it sees the rows the written file gives. Demand follows a daily profile (quiet
+nights; weekdays a sharp morning and a broader evening rush hour, weekends one midday bump) times a weekly factor, with
+AR(1) day-to-day noise; volumes are Poisson around it; speed is free-flow minus a congestion dip that grows steeply near
+capacity, plus noise; occupancy rises with volume and falls with speed. Same ``seed``, same rows.
 """
 from __future__ import annotations
 
@@ -66,8 +65,7 @@ def synthetic_traffic(days: int = 28, seed: int = 0, start: str = START,
     parts = np.array([rng.multinomial(v, s) for v, s in zip(to_vol, shares)])
     sm, me, la = parts[:, 0], parts[:, 1], parts[:, 2]
     congestion = 40.0 * np.clip((demand - 0.5) / 0.5, 0.0, 1.0) ** 1.4
-    speed = 62.0 - 16.0 * demand - congestion + ar1(0.9, 1.2) + rng.normal(0.0, 2.5, n)
-    speed = np.clip(speed, 8.0, 95.0)
+    speed = np.clip(62.0 - 16.0 * demand - congestion + ar1(0.9, 1.2) + rng.normal(0.0, 2.5, n), 8.0, 95.0)
     occ = np.clip(to_vol / np.maximum(speed, 5.0) * 0.9 * (1 + rng.normal(0.0, 0.05, n)), 0.2, 90.0)
     stamps = [t0 + timedelta(seconds=float(i * step_seconds)) for i in range(n)]
     dates = np.array([f"{d:%Y-%m-%d} {d.hour}:{d:%M}" for d in stamps])

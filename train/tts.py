@@ -1,27 +1,28 @@
 """Synthetic speakers for the ``audio`` task: each keyword spoken by seeded espeak-ng and flite voices.
 
-With two or three real speakers, a keyword spotter learns their voices rather than the words: on FSDD's three
-folds (benchmarks/README.md, "Keyword spotting") a second training speaker adds 24 pp on the unseen one.
-Synthetic speech is a cheap source of more voices (Lin et al., "Training keyword spotters with limited and
-synthesized speech data", ICASSP 2020, did it with a neural TTS; espeak-ng is a formant synthesiser, far from
-natural, but it varies the cues a small model must learn to ignore: accent, pitch, formants, speaking rate).
+With two or three real speakers, a keyword spotter learns their voices rather than the words: on FSDD's three folds
+(benchmarks/README.md, "Keyword spotting") a second training speaker adds 24 pp on the unseen one. Synthetic speech is a
+cheap source of more voices (Lin et al., "Training keyword spotters with limited and synthesized speech data", ICASSP
+2020, did it with a neural TTS; espeak-ng is a formant synthesiser, far from natural, but it varies the cues a small
+model must learn to ignore: accent, pitch, formants, speaking rate).
 
-A *voice* is an accent of the language (``en-us``, ``en-gb-scotland``, ...; MBROLA voices are skipped, they
-need more packages) with a voice variant (``+m3``, ``+f2``, ``+croak``, ...), a pitch, a speaking rate and an
-amplitude, drawn from a generator seeded by ``seed``; every voice says every keyword once. Each voice is a
-group (``espeak-ng/0``, ``espeak-ng/1``, ...; :func:`edgekit.train.classes.add_spoken`): about a tenth of
-the voices join the validation split whole, so early stopping watches voices the model has not heard (the
-real training speakers' held-out clips alone tell it little about an unseen voice); the rest go to
-training; none ever goes to the test split, so the reported accuracy stays on real speech.
+A *voice* is an accent of the language (``en-us``, ``en-gb-scotland``, ...; MBROLA voices are skipped, they need more
+packages) with a voice variant (``+m3``, ``+f2``, ``+croak``, ...), a pitch, a speaking rate and an amplitude, drawn
+from a generator seeded by ``seed``; every voice says every keyword once. Each voice is a group (``espeak-ng/0``,
+``espeak-ng/1``, ...; :func:`edgekit.train.classes.add_spoken`): about a tenth of the voices join the validation split
+whole, so early stopping watches voices the model has not heard (the real training speakers' held-out clips alone tell
+it little about an unseen voice); the rest go to training; none ever goes to the test split, so the reported accuracy
+stays on real speech.
 
-flite (``--tts-flite-voices``) adds voices of another kind: its five built-in voices (kal, kal16, awb, rms,
-slt: four men and a woman, US and Scottish English) are diphone and clustergen voices built from recordings of
-real people, closer to natural speech than espeak-ng's formants; a flite voice is one of them with a seeded
-mean pitch, pitch range (not rms: it keeps its own) and duration stretch. Its groups are ``flite/0``, ``flite/1``, ... and split the same
-way. On FSDD's folds, 50 flite voices on top of 100 espeak-ng ones added 2.2 pp (benchmarks/README.md).
+flite (``--tts-flite-voices``) adds voices of another kind: its five built-in voices (kal, kal16, awb, rms, slt: four
+men and a woman, US and Scottish English) are diphone and clustergen voices built from recordings of real people, closer
+to natural speech than espeak-ng's formants; a flite voice is one of them with a seeded mean pitch, pitch range (not
+rms: it keeps its own) and duration stretch. Its groups are ``flite/0``,
+``flite/1``, ... and split the same way. On FSDD's folds, 50 flite voices on top of 100 espeak-ng ones added
+2.2 pp (benchmarks/README.md).
 
-espeak-ng and flite are workstation tools here (Debian: ``apt-get install espeak-ng flite``); the device never
-needs them.
+espeak-ng and flite are workstation tools here (Debian: ``apt-get install espeak-ng flite``); the device never needs
+them.
 """
 from __future__ import annotations
 
@@ -73,8 +74,7 @@ class FliteVoice:
         return ["-voice", self.voice, *pitch, "--setf", f"duration_stretch={self.stretch}"]
 
     def to_dict(self) -> dict:
-        return {"engine": "flite", "voice": self.voice, "f0": self.f0, "f0_std": self.f0_std,
-                "stretch": self.stretch}
+        return {"engine": "flite", "voice": self.voice, "f0": self.f0, "f0_std": self.f0_std, "stretch": self.stretch}
 
 
 # flite's built-in voices and the mean pitch range each is drawn from (Hz): men 80-170, the woman 140-260; rms
@@ -107,9 +107,8 @@ def _listing(exe: str, what: str) -> list[list[str]]:
 def accents(exe: str, language: str) -> list[str]:
     """The installed espeak-ng voices of ``language`` (``en`` → en-us, en-gb, en-gb-scotland, ...), sorted;
     MBROLA voices (files ``mb/...``) are left out."""
-    found = {row[1] for row in _listing(exe, language)
-             if not row[4].startswith("mb/") and (row[1] == language or row[1].startswith(language + "-"))}
-    return sorted(found)
+    return sorted({row[1] for row in _listing(exe, language)
+                   if not row[4].startswith("mb/") and (row[1] == language or row[1].startswith(language + "-"))})
 
 
 def variants(exe: str) -> list[str]:
@@ -120,11 +119,9 @@ def variants(exe: str) -> list[str]:
 def voices(n: int, seed: int, language: str = "en", exe: str | None = None) -> list[Voice]:
     """``n`` seeded voices (the same installed espeak-ng and seed give the same voices)."""
     exe = exe or espeak()
-    acc, var = accents(exe, language), variants(exe)
+    acc, var = accents(exe, language), variants(exe) or ["m1"]
     if not acc:
         raise EdgekitError(f"--tts-language {language}: espeak-ng has no such voice (see espeak-ng --voices)")
-    if not var:
-        var = ["m1"]
     rng = np.random.default_rng([17, seed])
     return [Voice(acc[int(rng.integers(len(acc)))], var[int(rng.integers(len(var)))],
                   int(rng.integers(PITCH[0], PITCH[1] + 1)), int(rng.integers(RATE[0], RATE[1] + 1)),
@@ -203,29 +200,25 @@ def synthesize(words: Mapping[str, str], n_voices: int, fs: float, seed: int = 0
                workers: int = 2, n_flite: int = 0
                ) -> tuple[list[tuple[str, str, np.ndarray]], list[Voice | FliteVoice]]:
     """Every label of ``words`` said by ``n_voices`` espeak-ng voices and ``n_flite`` flite voices:
-    ``[(label, group, samples), ...]`` (group ``espeak-ng/<k>`` or ``flite/<k>``; voice by voice, labels in
-    the given order) and the voices (espeak-ng's first)."""
+    ``[(label, group, samples), ...]`` (group ``espeak-ng/<k>`` or ``flite/<k>``; voice by voice, labels in the given
+    order) and the voices (espeak-ng's first)."""
     for n, flag in ((n_voices, "--tts-voices"), (n_flite, "--tts-flite-voices")):
         if not 0 <= n <= MAX_VOICES:
             raise EdgekitError(f"{flag} {n}: give 0 to {MAX_VOICES}")
     if not n_voices + n_flite:
         raise EdgekitError("no synthetic voices asked for: give --tts-voices N and/or --tts-flite-voices N")
-    jobs = []
-    vs: list[Voice | FliteVoice] = []
+    engines = []                                    # (group prefix, speak, executable, voices)
     if n_voices:
         exe = espeak()
-        ev = voices(n_voices, seed, language, exe)
-        vs += ev
-        jobs += [(say, exe, v, f"espeak-ng/{k}", lab, said) for k, v in enumerate(ev) for lab, said in words.items()]
+        engines.append(("espeak-ng", say, exe, voices(n_voices, seed, language, exe)))
     if n_flite:
         exe = flite()
-        fv = flite_voices(n_flite, seed, exe)
-        vs += fv
-        jobs += [(say_flite, exe, v, f"flite/{k}", lab, said) for k, v in enumerate(fv)
-                 for lab, said in words.items()]
+        engines.append(("flite", say_flite, exe, flite_voices(n_flite, seed, exe)))
+    jobs = [(speak, exe, v, f"{name}/{k}", lab, said) for name, speak, exe, vs in engines
+            for k, v in enumerate(vs) for lab, said in words.items()]
     with tempfile.TemporaryDirectory(prefix="edgekit-tts-") as tmp, ThreadPoolExecutor(max(1, workers)) as pool:
         audio = list(pool.map(lambda j: j[0](j[1], j[2], j[5], fs, tmp), jobs))
-    return [(lab, group, x) for (_, _, _, group, lab, _), x in zip(jobs, audio)], vs
+    return [(lab, group, x) for (_, _, _, group, lab, _), x in zip(jobs, audio)], [v for *_, vs in engines for v in vs]
 
 
 def version() -> str:

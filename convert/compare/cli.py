@@ -49,9 +49,9 @@ def _check_output_path(opt: str, path: str | None, suffix: str | None = None) ->
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Single-window runs timed per artifact.")
 def compare_cmd(artifacts, data, label_regex, as_json, csv_path, plot_path, layers, top, runs):
-    """Compare float and quantized models (.keras, .tflite, .onnx) on the same test data: task metric,
-    agreement with the float reference, size, latency per window, peak memory; --layers shows which
-    layers of an int8 model lose the most."""
+    """Compare float and quantized models (.keras, .tflite, .onnx) on the same test data: task metric, agreement with
+    the float reference, size, latency per window, peak memory; --layers shows which layers of an int8 model lose the
+    most."""
     _check_output_path("--csv", csv_path)
     _check_output_path("--plot", plot_path, ".png")
     if plot_path:

@@ -22,8 +22,8 @@ INPUT_NOUNS = {"image": "images"}     # what one test input is called, by front 
 
 def compare(paths: list[str], data: str | None = None, runs: int = 100, log=print, layers: bool = False,
             outputs: dict | None = None, label_regex: str | None = None) -> dict[str, Any]:
-    """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}`` (the reference's
-    row first). ``layers=True`` adds ``row["layers"]`` to every int8 artifact's row (:func:`.layers.layer_errors`);
+    """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}`` (the reference's row first).
+    ``layers=True`` adds ``row["layers"]`` to every int8 artifact's row (:func:`.layers.layer_errors`);
     ``outputs``, if given, receives the raw float outputs per artifact path (for the plot)."""
     if not paths:
         raise EdgekitError("give at least one artifact (.keras, .tflite or .onnx)")
@@ -88,9 +88,7 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
     for a, r in zip(order, rows):
         if layers and a.precision == "int8":
             log(f"per-layer quantization error of {a.path.name} ...")
-            info = layer_errors(a, arts, features(a.spec, x_raw, cache)[:LAYER_WINDOWS], log=log)
-            if info is not None:
-                r["layers"] = info
+            r["layers"] = layer_errors(a, arts, features(a.spec, x_raw, cache)[:LAYER_WINDOWS], log=log)
     if outputs is not None:
         outputs.update({str(k): v for k, v in outs.items()})
     return finite({"reference": str(ref.path), "test_data": source, "n_test": int(len(x_raw)),

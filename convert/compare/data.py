@@ -13,7 +13,7 @@ from edgekit.edge import frontend as fe
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
 
-from ..rundir import load_keras
+from ..rundir import RunDir, load_keras
 from ..tf import batched, keras_outputs, quiet_tensorflow
 
 
@@ -44,8 +44,7 @@ def load_artifact(path: str | Path) -> Artifact:
         if not (p.parent / "spec.json").is_file():
             raise EdgekitError(f"{p}: no spec.json next to it, so its front end and labels are unknown; compare "
                                "the model.keras of a run directory written by 'edgekit train'")
-        from edgekit.edge.tasks import checked
-        spec = checked(Spec.load(p.parent / "spec.json"), str(p.parent / "spec.json"))
+        spec = RunDir(p.parent).spec()
         quiet_tensorflow()
         import keras
         model = load_keras(p)
@@ -55,8 +54,7 @@ def load_artifact(path: str | Path) -> Artifact:
                                f"{list(spec.input_shape)}; the spec belongs to another model")
         import tensorflow as tf
         return Artifact(p, "keras", "float32", f"keras {keras.__version__} (tensorflow {tf.__version__})",
-                        p.stat().st_size, spec, lambda x: keras_outputs(model, x).astype(np.float32, copy=False),
-                        model)
+                        p.stat().st_size, spec, lambda x: keras_outputs(model, x).astype(np.float32, copy=False), model)
     if suffix in (".tflite", ".onnx"):
         from edgekit.edge.model.model import Model
         m = Model(p)
@@ -73,10 +71,7 @@ def task_difference(a: Spec, b: Spec) -> str | None:
               ("window", a.window, b.window), ("sample rate", a.sample_rate, b.sample_rate),
               ("input shape", list(a.input_shape), list(b.input_shape)),
               ("target", (a.target or {}).get("column"), (b.target or {}).get("column")))
-    for name, x, y in checks:
-        if x != y:
-            return f"{name} {x} vs {y}"
-    return None
+    return next((f"{name} {x} vs {y}" for name, x, y in checks if x != y), None)
 
 
 def pick_reference(arts: list[Artifact]) -> Artifact:
@@ -107,9 +102,9 @@ def load_test_data(arts: list[Artifact], data: str | None, label_regex: str | No
                    ) -> tuple[np.ndarray, np.ndarray, str]:
     """(raw windows x, targets y, where they came from). ``--data`` is a test .npz (``x``/``y``, or
     ``signal``/``label`` as ``train`` reads), a training run directory (its test.npz), a folder of labelled WAV
-    clips (label sub-folders, or file names and ``label_regex``) or a course pickle: the formats ``train``
-    takes, made into the reference spec's windows as the device makes them (:func:`signal_windows`). Without
-    ``--data``: the test split recorded next to the first artifact that has one."""
+    clips (label sub-folders, or file names and ``label_regex``) or a course pickle: the formats ``train`` takes, made
+    into the reference spec's windows as the device makes them (:func:`signal_windows`). Without ``--data``: the test
+    split recorded next to the first artifact that has one."""
     spec = pick_reference(arts).spec
     if data:
         f = Path(data)
@@ -185,9 +180,7 @@ def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
     if not known:
         raise EdgekitError(f"{folder}: none of the clip labels ({', '.join(sorted({c[1] for c in clips})[:5])}) "
                            f"is one of the model's ({', '.join(spec.labels[:5])}); check the folder or --label-regex")
-    signals = []
-    for path, _, _ in known:
-        signals.append(load_audio(path, spec.sample_rate))
+    signals = [load_audio(path, spec.sample_rate) for path, _, _ in known]
     source = f"{folder} ({len(known)} clips" + (f", {len(clips) - len(known)} of unknown labels left out)"
                                                if len(known) < len(clips) else ")")
     return signal_windows(spec, signals, source), np.array([index[c[1]] for c in known], np.int64), source

@@ -38,30 +38,24 @@ def check_layers(int8: list[Artifact], arts: list[Artifact]) -> None:
             _check_qdq(a.path)
 
 
-def layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print) -> dict[str, Any] | None:
-    """The per-layer quantization error of the int8 artifact ``art`` over the features ``x`` (None for a
-    format without an analysis)."""
-    if art.format == "tflite":
-        return tflite_layer_errors(art, arts, x, log=log)
-    if art.format == "onnx":
-        return onnx_layer_errors(art, arts, x, log=log)
-    return None
+def layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print) -> dict[str, Any]:
+    """The per-layer quantization error of the int8 (TFLite or ONNX) artifact ``art`` over the features ``x``."""
+    return (tflite_layer_errors if art.format == "tflite" else onnx_layer_errors)(art, arts, x, log=log)
 
 
 def tflite_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print) -> dict[str, Any]:
-    """Per-op error of an int8 TFLite model with ``tf.lite.experimental.QuantizationDebugger``: it
-    re-quantizes the Keras model with the artifact's calibration (as many of the run's calibration windows as
-    its spec records) and runs every quantized op next to its float twin on the same inputs, over ``x``. The
-    error is in output quantization steps: rmse/scale ≈ 0.29 (1/√12) is rounding alone; much more loses
-    information and marks a candidate for staying in float."""
+    """Per-op error of an int8 TFLite model with ``tf.lite.experimental.QuantizationDebugger``: it re-quantizes the
+    Keras model with the artifact's calibration (as many of the run's calibration windows as its spec records) and runs
+    every quantized op next to its float twin on the same inputs, over ``x``; the error in output quantization steps
+    (rmse/scale, as the ``explanation`` of the result says)."""
     quiet_tensorflow()
     import tensorflow as tf
 
-    from ..calibration import calibration_features
+    from ..calibration import DEFAULT_CALIB, calibration_features
     from ..tflite import converter
 
     run = open_run(find_run_dir(art, arts))
-    n_cal = int((art.spec.quantization or {}).get("calibration_samples", 300))
+    n_cal = int((art.spec.quantization or {}).get("calibration_samples", DEFAULT_CALIB))
     rep = calibration_features(run, n_cal, log=lambda *a: None).astype(np.float32)
     model = run.load_model()
     xs = np.asarray(x, np.float32)
@@ -206,10 +200,10 @@ def _check_qdq(path: Path) -> None:
 
 
 def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=print, batch: int = 8) -> dict[str, Any]:
-    """Per-tensor error of an int8 (QDQ) ONNX model with ``onnxruntime.quantization.qdq_loss_debug``: every
-    tensor is exposed and paired before and after its QuantizeLinear → DequantizeLinear, and with the same
-    tensor of a float32 ONNX model of the network when there is one (:func:`_float_onnx_for`). Over ``x`` in
-    batches, sums accumulated so that memory stays flat:
+    """Per-tensor error of an int8 (QDQ) ONNX model with ``onnxruntime.quantization.qdq_loss_debug``: every tensor is
+    exposed and paired before and after its QuantizeLinear → DequantizeLinear, and with the same tensor of a float32
+    ONNX model of the network when there is one (:func:`_float_onnx_for`). Over ``x`` in batches, sums accumulated so
+    that memory stays flat:
 
     * ``sqnr_db``: the QDQ tensor against the float one — the error accumulated up to there;
     * ``sqnr_drop_db``: the SQNR the producing node loses against its inputs — the error that layer adds
@@ -302,8 +296,7 @@ def onnx_layer_errors(art: Artifact, arts: list[Artifact], x: np.ndarray, log=pr
         s = qparams.get(name, (0.0, 0, 0, 0))[0]
         prod = producer.get(name)
         L = {"tensor": name, "op": prod.op_type if prod is not None else "input",
-             "node": prod.name if prod is not None else name, "scale": s,
-             "qdq_sqnr_db": _sqnr(a["sig"], a["noise"]),
+             "node": prod.name if prod is not None else name, "scale": s, "qdq_sqnr_db": _sqnr(a["sig"], a["noise"]),
              "rmse_over_scale": math.sqrt(a["noise"] / a["n"]) / s if s > 0 else None,
              "clipped_fraction": a["clip"] / a["n"], "num_elements": int(a["n"] // max(len(x), 1))}
         if a["fn"]:

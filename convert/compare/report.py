@@ -114,8 +114,7 @@ def print_layers(rows: list[dict[str, Any]], top: int = 10, log=print) -> None:
             header = ["#", "op", "node", "scale", "drop dB", "SQNR dB", "QDQ SQNR dB", "rmse/scale", "clipped"]
             body = [[str(i + 1), L["op"], _short(L["node"]), f"{L['scale']:.3g}",
                      _fmt(L.get("sqnr_drop_db"), "+.1f", "—"), _fmt(L.get("sqnr_db"), ".1f", "—"),
-                     f"{L['qdq_sqnr_db']:.1f}", _fmt(L["rmse_over_scale"], ".3f", "—"),
-                     f"{L['clipped_fraction']:.2%}"]
+                     f"{L['qdq_sqnr_db']:.1f}", _fmt(L["rmse_over_scale"], ".3f", "—"), f"{L['clipped_fraction']:.2%}"]
                     for i, L in enumerate(shown)]
         for line in _table(header, body, left=3):
             log("  " + line)
@@ -147,9 +146,7 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            flat = dict(r)
-            for k, v in r["latency_ms"].items():
-                flat[f"latency_{k}_ms"] = v
+            flat = {**r, **{f"latency_{k}_ms": v for k, v in r["latency_ms"].items()}}
             w.writerow({k: ("" if flat.get(k) is None else flat.get(k)) for k in CSV_FIELDS})
     return path
 

@@ -232,8 +232,7 @@ publish_options = _options(
     click.option("--qos", type=click.IntRange(0, 2), default=1, show_default=True, help="--publish: MQTT QoS."),
     click.option("--publish-queue", "queue", type=click.IntRange(min=1), default=1000, show_default=True,
                  help="--publish: results held while the broker is away; beyond this the oldest are dropped "
-                      "(counted)."),
-    click.option("--mqtt-user", "user", default=None,
+                      "(counted)."), click.option("--mqtt-user", "user", default=None,
                  help="--publish: user name; the password comes from EDGEKIT_MQTT_PASSWORD or --mqtt-password-file."),
     click.option("--mqtt-password-file", "password_file", type=click.Path(dir_okay=False), default=None,
                  help="--publish: a file whose first line is the password (instead of EDGEKIT_MQTT_PASSWORD)."),
@@ -246,8 +245,7 @@ publish_options = _options(
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help=".tflite or .onnx model file.")
 @click.option("--source", "src", default="synthetic", show_default=True,
               help="synthetic | wav:PATH | pkl:PATH | stdin | mic | images:PATH | csv:PATH (traffic)")
-@click.option("--duration", type=Finite(), default=None,
-              help="Stop after this many seconds of signal.")
+@click.option("--duration", type=Finite(), default=None, help="Stop after this many seconds of signal.")
 @click.option("--hop", type=Finite(), default=None,
               help="Seconds between window starts (default: one window, no overlap).")
 @click.option("--rate", type=Finite(), default=None,
@@ -302,8 +300,7 @@ def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, q
         raise EdgekitError(f"{model_path}: {problem}")
     task = tasks.for_source(src, model.spec)
     opt = Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device), pcm_format=pcm_format,
-                  detection=detector.settings(model.spec), events_only=detector.events_only,
-                  label_regex=label_regex)
+                  detection=detector.settings(model.spec), events_only=detector.events_only, label_regex=label_regex)
     task.check_options(opt)
     observers = []
     if shadow_path:

@@ -1,9 +1,9 @@
 """``edgekit``: the command group.
 
-Device-side commands (``info``, ``bench``, ``run``) live here and work on the runtime-only install.
-Workstation commands (``train``, ``convert``, ``compare``, ``data``, ``demo``) are plugins registered under
-the ``edgekit.commands`` entry-point group by the workstation packages; they are imported only when
-invoked, so the device never imports TensorFlow, and a missing extra is a one-line error naming it.
+Device-side commands (``info``, ``bench``, ``run``) live here and work on the runtime-only install. Workstation commands
+(``train``, ``convert``, ``compare``, ``data``, ``demo``) are plugins registered under the ``edgekit.commands``
+entry-point group by the workstation packages; they are imported only when invoked, so the device never imports
+TensorFlow, and a missing extra is a one-line error naming it.
 """
 from __future__ import annotations
 
@@ -77,8 +77,7 @@ def info(model_path, as_json):
         "model": model_path, "format": model.format, "precision": model.precision,
         "size_bytes": model.file.size_bytes, "backend": b.name,
         "inputs": [b.input.describe()], "outputs": [b.output.describe()],
-        "operators": dict(model.file.operators.most_common()),
-        "spec": model.spec.to_dict() if model.spec else None,
+        "operators": dict(model.file.operators.most_common()), "spec": model.spec.to_dict() if model.spec else None,
     }
     if as_json:
         click.echo(json.dumps(d, indent=2))
@@ -125,9 +124,9 @@ def info(model_path, as_json):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the input windows.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object; latencies in ms.")
 def bench(model_path, runs, warmup, threads, provider, seed, as_json):
-    """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50,
-    p90, p99 and max per stage (front end, quantize, inference, post-process) and in total, for each thread
-    count; peak RSS; real-time factor (seconds of signal per second of compute)."""
+    """Benchmark MODEL on this device: init time, first inference, warm-up, then mean, std, min, p50, p90, p99 and max
+    per stage (front end, quantize, inference, post-process) and in total, for each thread count; peak RSS; real-time
+    factor (seconds of signal per second of compute)."""
     from edgekit.edge.pipeline.bench import bench_model, parse_threads, print_bench
 
     report = bench_model(model_path, runs=runs, warmup=warmup, threads=parse_threads(threads),
@@ -163,10 +162,9 @@ def bench(model_path, runs, warmup, threads, provider, seed, as_json):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_clips, hop, threshold, gate_dbfs,
                 threads, plot_path, as_json):
-    """Evaluate MODEL as a detector: its clips (--data) played as one stream with gaps of noise between them,
-    or a long recording with its label file, run through the device runtime (as edge-run), events matched to
-    utterances: detection rate, missed and wrong-label counts per keyword, false alarms per hour of gaps,
-    detection delay."""
+    """Evaluate MODEL as a detector: its clips (--data) played as one stream with gaps of noise between them, or a long
+    recording with its label file, run through the device runtime (as edge-run), events matched to utterances: detection
+    rate, missed and wrong-label counts per keyword, false alarms per hour of gaps, detection delay."""
     import os
 
     from edgekit.edge.pipeline.stream_eval import evaluate, evaluate_recording
@@ -225,8 +223,8 @@ def stream_eval(model_path, data, labels_path, label_regex, gap, snr, seed, max_
 @click.option("--description", default=None, help="The unit's Description (default: from the model).")
 @click.argument("edge_run_args", nargs=-1, type=click.UNPROCESSED)
 def service(print_unit, user, description, edge_run_args):
-    """Print a systemd unit that runs edge-run with EDGE_RUN_ARGS (after --) as a service: restart on failure,
-    SIGTERM ends the stream with its summary, output to the journal line by line, an unprivileged user.
+    """Print a systemd unit that runs edge-run with EDGE_RUN_ARGS (after --) as a service: restart on failure, SIGTERM
+    ends the stream with its summary, output to the journal line by line, an unprivileged user.
 
     edgekit service --print -- --model /opt/kws/kws_int8.tflite --source mic --events-only
     """
@@ -234,8 +232,7 @@ def service(print_unit, user, description, edge_run_args):
     click.echo(unit_text(list(edge_run_args), user=user, description=description), nl=False)
 
 
-@group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                 "help_option_names": []})
+@group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.pass_context
 def run(ctx):
     """Same as edge-run (see edgekit run --help)."""

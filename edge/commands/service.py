@@ -1,10 +1,9 @@
 """``edgekit service --print``: a systemd unit that runs edge-run on a device as a service.
 
-The unit restarts edge-run when it fails (a microphone unplugged ends it with status 2: it comes back when
-the device does), stops it with SIGTERM (edge-run ends the stream with its summary and exit status 0, so a
-stop is not a failure), sends its line-by-line output to the journal, and runs it as an unprivileged user in
-the ``audio`` group with a read-only system. ``--record DIR`` becomes a writable path; ``--publish`` waits
-for the network.
+The unit restarts edge-run when it fails (a microphone unplugged ends it with status 2: it comes back when the device
+does), stops it with SIGTERM (edge-run ends the stream with its summary and exit status 0, so a stop is not a failure),
+sends its line-by-line output to the journal, and runs it as an unprivileged user in the ``audio`` group with a
+read-only system. ``--record DIR`` becomes a writable path; ``--publish`` waits for the network.
 """
 from __future__ import annotations
 
@@ -55,43 +54,27 @@ def unit_text(args: list[str], user: str = "edgekit", description: str | None = 
         "# Written by `edgekit service --print`. Install on the device:",
         f"#   sudo useradd --system --no-create-home --groups audio {user}   (once)",
         "#   sudo cp edge-run.service /etc/systemd/system/ && sudo systemctl daemon-reload",
-        "#   sudo systemctl enable --now edge-run      # logs: journalctl -u edge-run -f",
-        "[Unit]",
+        "#   sudo systemctl enable --now edge-run      # logs: journalctl -u edge-run -f", "[Unit]",
         f"Description={description or 'edgekit edge-run: ' + Path(model).name}",
         "After=network-online.target sound.target" if publish else "After=sound.target",
     ]
     if publish:
         lines.append("Wants=network-online.target")
     lines += [
-        "StartLimitIntervalSec=0",
-        "",
-        "[Service]",
-        "Type=exec",
-        "ExecStart=" + " ".join(_quote(a) for a in [exe, *args]),
-        "Restart=on-failure",
-        "RestartSec=5",
-        "KillSignal=SIGTERM",
-        "TimeoutStopSec=15",
-        "SuccessExitStatus=0",
-        f"User={user}",
-        "SupplementaryGroups=audio",
-        "Environment=PYTHONUNBUFFERED=1",
-        "StandardOutput=journal",
-        "StandardError=journal",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "ProtectHome=read-only",
+        "StartLimitIntervalSec=0", "", "[Service]", "Type=exec",
+        "ExecStart=" + " ".join(_quote(a) for a in [exe, *args]), "Restart=on-failure", "RestartSec=5",
+        "KillSignal=SIGTERM", "TimeoutStopSec=15", "SuccessExitStatus=0", f"User={user}", "SupplementaryGroups=audio",
+        "Environment=PYTHONUNBUFFERED=1", "StandardOutput=journal", "StandardError=journal", "NoNewPrivileges=yes",
+        "ProtectSystem=strict", "ProtectHome=read-only",
     ]
     if publish and _value(args, "--mqtt-user") and _value(args, "--mqtt-password-file") is None:
         lines += [f"# the MQTT password, not in this file: sudo install -D -m 600 -o {user} /dev/null {ENV_FILE}, then",
-                  f"#   write EDGEKIT_MQTT_PASSWORD=... into it",
-                  f"EnvironmentFile=-{ENV_FILE}"]
+                  f"#   write EDGEKIT_MQTT_PASSWORD=... into it", f"EnvironmentFile=-{ENV_FILE}"]
     if not (record and str(Path(record).resolve()).startswith("/tmp")):
         lines.append("PrivateTmp=yes")          # (not when recordings go to /tmp: they would vanish with it)
     if record:
         lines.append(f"ReadWritePaths={_quote(str(Path(record).resolve()))}")
     lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
-
 
 

@@ -1,8 +1,8 @@
 """A model's stream-detector settings: the defaults, a spec's ``detection`` object, checked (pure).
 
-They live with the tasks (below the spec, which checks them when it is read, and the loop); the detector that
-uses them is :mod:`edgekit.edge.pipeline.detect`, whose docstring says what each setting does and why the
-defaults are what they are.
+They live with the tasks (below the spec, which checks them when it is read, and the loop); the detector that uses them
+is :mod:`edgekit.edge.pipeline.detect`, whose docstring says what each setting does and why the defaults are what they
+are.
 """
 from __future__ import annotations
 

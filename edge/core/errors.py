@@ -1,8 +1,8 @@
 """The one error type users see: a one-line message that says what was wrong and what to do.
 
-Command-line entry points catch :class:`EdgekitError`, print ``error: <message>`` on stderr and exit
-with status 2, never a traceback. Library code raises it for bad input (files, flags, metadata); a
-programming error stays an ordinary exception.
+Command-line entry points catch :class:`EdgekitError`, print ``error: <message>`` on stderr and exit with status 2,
+never a traceback. Library code raises it for bad input (files, flags, metadata); a programming error stays an ordinary
+exception.
 """
 
 

@@ -1,10 +1,9 @@
-"""The model spec: everything the device needs to turn raw sensor data into a model input and the model
-output into an answer, versioned, and shared by training and device.
+"""The model spec: everything the device needs to turn raw sensor data into a model input and the model output into an
+answer, versioned, and shared by training and device.
 
-One JSON object, written next to the Keras model (``spec.json``) and embedded in every exported artifact
-(TFLite metadata / ONNX ``metadata_props``). Parsing is strict: metadata comes from files a user may have
-edited or that may be corrupt, so every field is type- and range-checked and errors are one line. Nothing
-in it is ever evaluated.
+One JSON object, written next to the Keras model (``spec.json``) and embedded in every exported artifact (TFLite
+metadata / ONNX ``metadata_props``). Parsing is strict: metadata comes from files a user may have edited or that may be
+corrupt, so every field is type- and range-checked and errors are one line. Nothing in it is ever evaluated.
 """
 from __future__ import annotations
 
@@ -75,10 +74,6 @@ class Spec:
     @property
     def window_seconds(self) -> float:
         return self.window / self.sample_rate
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.labels) if self.kind == "classification" else 1
 
     # -- (de)serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -265,12 +260,9 @@ def _parse(d: Any, source: str) -> Spec:
     spec = Spec(
         task=task, kind=kind, sample_rate=sample_rate, window=window, input_shape=shape,
         features=_json_value(features, "features", source),
-        normalization=_json_value(normalization, "normalization", source),
-        labels=tuple(labels),
-        target=_json_value(target, "target", source) if target is not None else None,
-        model_sha256=sha,
-        quantization=_json_value(quant, "quantization", source) if quant is not None else None,
-        detection=detection,
+        normalization=_json_value(normalization, "normalization", source), labels=tuple(labels),
+        target=_json_value(target, "target", source) if target is not None else None, model_sha256=sha,
+        quantization=_json_value(quant, "quantization", source) if quant is not None else None, detection=detection,
         schema_version=version,
         edgekit_version=_string(ev, "edgekit_version", source) if isinstance(ev, str) else "unknown",
     )

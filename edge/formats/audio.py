@@ -1,7 +1,7 @@
 """Audio at a given rate: the one place where a file's samples become the mono float32 signal a model hears.
 
-Training, ``edgekit compare``, ``stream-eval`` and the device's sources all read audio here, so the device
-sees what training saw (five decoders would be five chances of train/serve skew):
+Training, ``edgekit compare``, ``stream-eval`` and the device's sources all read audio here, so the device sees what
+training saw (five decoders would be five chances of train/serve skew):
 
 :func:`load_audio`   a whole file → mono float32 at ``sample_rate`` (read, mix down, resample; an empty file or
                      NaN/inf samples are a one-line error)
@@ -55,9 +55,9 @@ def audio_rate(path: str | os.PathLike) -> int:
 
 
 def load_audio(path: str | os.PathLike, sample_rate: float | None = None, *, hint: str = "") -> np.ndarray:
-    """WAV file ``path`` as float32 mono samples at ``sample_rate`` Hz (None: the file's own rate), mixed down
-    and resampled as needed. An empty file or NaN/inf samples are a one-line error ending in ``hint``
-    (e.g. ``"; remove it from the data"``)."""
+    """WAV file ``path`` as float32 mono samples at ``sample_rate`` Hz (None: the file's own rate), mixed down and
+    resampled as needed. An empty file or NaN/inf samples are a one-line error ending in ``hint`` (e.g.
+    ``"; remove it from the data"``)."""
     with WavReader(path) as r:
         data, rate = r.read(), r.fs
     if data.shape[0] == 0:

@@ -9,9 +9,9 @@ Two layouts:
   name, e.g. ``'^(\\d+)_'`` for the Free Spoken Digit Dataset's ``{digit}_{speaker}_{take}.wav``.
 
 ``group_regex`` (either layout) takes a group from the file name the same way, e.g. the speaker
-(``'^\\d+_([a-z]+)_'``), so that splits and reports can keep a speaker's clips together; without it the
-group is None. A ``.wav`` suffix matches in any case; hidden files (``.``) are skipped. The list is sorted by
-path, so it is the same on every machine.
+(``'^\\d+_([a-z]+)_'``), so that splits and reports can keep a speaker's clips together; without it the group is None. A
+``.wav`` suffix matches in any case; hidden files (``.``) are skipped. The list is sorted by path, so it is the same on
+every machine.
 """
 from __future__ import annotations
 
@@ -37,9 +37,8 @@ def _compile(pattern: str, name: str) -> re.Pattern:
     return rx
 
 
-def _wavs(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
-            and p.is_file()]
+def _is_wav(p: Path) -> bool:
+    return p.suffix.lower() == ".wav" and not p.name.startswith(".") and p.is_file()
 
 
 def _take(rx: re.Pattern, paths: list[Path], name: str, where: Path) -> list[str]:
@@ -65,7 +64,7 @@ def list_clips(path, label_regex: str | None = None, group_regex: str | None = N
     label_rx = None if label_regex is None else _compile(label_regex, "label_regex")
     group_rx = None if group_regex is None else _compile(group_regex, "group_regex")
     if label_rx is not None:
-        files = sorted(_wavs(root))
+        files = sorted(filter(_is_wav, root.iterdir()))
         if not files:
             raise EdgekitError(f"{root}: no WAV files in the folder; a flat clip folder holds *.wav files")
         labels = _take(label_rx, files, "label_regex", root)
@@ -73,12 +72,11 @@ def list_clips(path, label_regex: str | None = None, group_regex: str | None = N
         folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
         files, labels = [], []
         for folder in folders:
-            found = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav"
-                           and not p.name.startswith(".") and p.is_file())
+            found = sorted(filter(_is_wav, folder.rglob("*")))
             files += found
             labels += [folder.name] * len(found)
         if not files:
-            loose = _wavs(root)
+            loose = list(filter(_is_wav, root.iterdir()))
             hint = (f"it holds {len(loose)} WAV files but no label sub-folders; give a label_regex that takes "
                     f"the label from the file name, e.g. '^(\\d+)_'") if loose else \
                 "give a folder of sub-folders named by label, each holding WAV files"

@@ -1,11 +1,10 @@
-"""The course's data format, readable on the device: a pickle of a dict with ``time`` (sample times,
-``(L,)`` or ``(N, L)``), ``signal`` (``N × L``) and one-hot ``label`` (``N × C``; A = [1,0], B = [0,1]).
+"""The course's data format, readable on the device: a pickle of a dict with ``time`` (sample times, ``(L,)`` or
+``(N, L)``), ``signal`` (``N × L``) and one-hot ``label`` (``N × C``; A = [1,0], B = [0,1]).
 
-Loaded with the restricted unpickler (:mod:`edgekit.edge.formats.safe_pickle`), so no code in the file runs.
-The sample rate is ``1 / median(diff(time))``, snapped to a whole number of Hz when within 0.01 % of one
-(``1 / 7.8125e-5`` → 12800.0, and a 12 kHz recording stays 12000). numpy only: ``edge-run --source
-pkl:PATH`` replays these files, and training (:mod:`edgekit.train.datasets`) reads them with the same code.
-"""
+Loaded with the restricted unpickler (:mod:`edgekit.edge.formats.safe_pickle`), so no code in the file runs. The sample
+rate is ``1 / median(diff(time))``, snapped to a whole number of Hz when within 0.01 % of one (``1 / 7.8125e-5`` →
+12800.0, and a 12 kHz recording stays 12000). numpy only: ``edge-run --source pkl:PATH`` replays these files, and
+training (:mod:`edgekit.train.datasets`) reads them with the same code."""
 from __future__ import annotations
 
 import string
@@ -85,8 +84,7 @@ def _signals(value: Any, where: str) -> np.ndarray:
                                f"they must all have the same length")
     x = _float_array(value, where, "signal")
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise EdgekitError(f"{where}: 'signal' must be N signals × L samples (2-D, non-empty), got "
-                           f"shape {x.shape}")
+        raise EdgekitError(f"{where}: 'signal' must be N signals × L samples (2-D, non-empty), got shape {x.shape}")
     bad = ~np.isfinite(x)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
@@ -99,11 +97,9 @@ def _labels(value: Any, n: int, where: str) -> tuple[np.ndarray, int]:
     """One-hot (N, C) or class indices (N,) → (int64 indices, number of columns/classes)."""
     y = np.asarray(value)
     if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-        raise EdgekitError(f"{where}: 'label' must be numbers (one-hot rows or class indices), got "
-                           f"dtype {y.dtype}")
+        raise EdgekitError(f"{where}: 'label' must be numbers (one-hot rows or class indices), got dtype {y.dtype}")
     if y.ndim == 0 or y.ndim > 2:
-        raise EdgekitError(f"{where}: 'label' must be one-hot (N × C) or class indices (N), got shape "
-                           f"{y.shape}")
+        raise EdgekitError(f"{where}: 'label' must be one-hot (N × C) or class indices (N), got shape {y.shape}")
     if len(y) != n:
         raise EdgekitError(f"{where}: {n} signals but {len(y)} labels; 'signal' and 'label' must "
                            f"have one row per example")
@@ -117,8 +113,7 @@ def _labels(value: Any, n: int, where: str) -> tuple[np.ndarray, int]:
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise EdgekitError(f"{where}: 'label' row {i} is {yf[i].tolist()}, not one-hot "
-                               f"({int((~ok).sum())} such rows); each row needs a single 1 and 0 "
-                               f"elsewhere")
+                               f"({int((~ok).sum())} such rows); each row needs a single 1 and 0 elsewhere")
         return yf.argmax(axis=1).astype(np.int64), int(y.shape[1])
     yf = y.astype(np.float64)
     if not (np.isfinite(yf).all() and (yf == np.round(yf)).all() and (yf >= 0).all()):
@@ -154,9 +149,7 @@ def _check_classes(labels: np.ndarray, names: list[str], where: str) -> None:
 
 def _snap_fs(fs: float) -> float:
     r = round(fs)
-    if r > 0 and abs(fs - r) <= 1e-4 * fs:
-        return float(r)
-    return float(fs)
+    return float(r) if r > 0 and abs(fs - r) <= 1e-4 * fs else float(fs)
 
 
 def fs_from_time(time: Any, n_signals: int, length: int, where: str) -> float:
@@ -173,8 +166,7 @@ def fs_from_time(time: Any, n_signals: int, length: int, where: str) -> float:
             raise EdgekitError(f"{where}: 'time' has shape {t.shape}; expected ({length},) or "
                                f"({n_signals}, {length}) like 'signal'")
     else:
-        raise EdgekitError(f"{where}: 'time' must be a vector (L,) or one per signal (N, L), got "
-                           f"shape {t.shape}")
+        raise EdgekitError(f"{where}: 'time' must be a vector (L,) or one per signal (N, L), got shape {t.shape}")
     if t.shape[-1] < 2:
         raise EdgekitError(f"{where}: 'time' needs at least 2 samples to give a sample rate; pass fs")
     d = np.diff(t, axis=-1)
@@ -203,9 +195,7 @@ def _resolve_fs(found: float | None, given: float | None, where: str, what: str)
 def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
     """Read a course-format pickle (see the module docstring); every problem is a one-line error."""
     from edgekit.edge.formats.safe_pickle import safe_load
-
     path = str(path)
-
     obj = safe_load(path)
     if not isinstance(obj, dict):
         raise EdgekitError(f"{path}: the course format is a dict with keys 'time', 'signal' and "

@@ -1,13 +1,12 @@
 """IDX files (the MNIST format), gzipped or raw, read with numpy and gzip only (device-safe).
 
-Layout (big-endian): two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
-0x0D float32, 0x0E float64), the number of dimensions, one uint32 per dimension, then the data in C
-order. MNIST images are ``0x00000803`` (N, 28, 28) uint8, labels ``0x00000801`` (N,) uint8.
+Layout (big-endian): two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E
+float64), the number of dimensions, one uint32 per dimension, then the data in C order. MNIST images are ``0x00000803``
+(N, 28, 28) uint8, labels ``0x00000801`` (N,) uint8.
 
-Everything a corrupt or mislabelled file can get wrong is checked, and reported as a one-line
-:class:`EdgekitError`: the magic, the dimensions, data shorter or longer than the header says (truncated
-downloads, a labels file given as images), a broken gzip stream, and images and labels of different counts.
-"""
+Everything a corrupt or mislabelled file can get wrong is checked, and reported as a one-line :class:`EdgekitError`: the
+magic, the dimensions, data shorter or longer than the header says (truncated downloads, a labels file given as images),
+a broken gzip stream, and images and labels of different counts."""
 from __future__ import annotations
 
 import gzip
@@ -38,8 +37,7 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytes:
     try:
         data = f.read(n)
     except (EOFError, OSError, zlib.error) as e:   # gzip: truncated stream, bad CRC, not gzip
-        raise EdgekitError(f"{path}: the gzip stream is corrupt or truncated ({e}); download the file "
-                           "again") from None
+        raise EdgekitError(f"{path}: the gzip stream is corrupt or truncated ({e}); download the file again") from None
     if len(data) < n:
         raise EdgekitError(f"{path}: truncated IDX file: {what} needs {n:,} bytes, only {len(data):,} "
                            "are there; download the file again")
@@ -66,8 +64,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             magic, dtype, dims = _header(f, path)
             n = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
             if n > MAX_BYTES:
-                raise EdgekitError(f"{path}: the IDX header claims {list(dims)} ({n:,} bytes); the file is "
-                                   "corrupt")
+                raise EdgekitError(f"{path}: the IDX header claims {list(dims)} ({n:,} bytes); the file is corrupt")
             data = _read_exact(f, n, path, f"{'×'.join(map(str, dims))} {dtype.name} values")
             try:
                 extra = len(f.read(1))
@@ -99,8 +96,7 @@ def read_labels(path: str | Path) -> np.ndarray:
     y = read_idx(path)
     if y.ndim != 1:
         hint = " (this looks like an images file)" if y.ndim == 3 else ""
-        raise EdgekitError(f"{path}: an IDX labels file has 1 dimension, this one has {y.ndim} "
-                           f"{list(y.shape)}{hint}")
+        raise EdgekitError(f"{path}: an IDX labels file has 1 dimension, this one has {y.ndim} {list(y.shape)}{hint}")
     if y.dtype.kind not in "iu":
         raise EdgekitError(f"{path}: labels must be integers, this file holds {y.dtype.name}")
     return y

@@ -1,11 +1,10 @@
-"""Label files of long recordings: where each utterance is, in the format Audacity exports (File → Export →
-Export Labels) and most annotation tools can write.
+"""Label files of long recordings: where each utterance is, in the format Audacity exports (File → Export → Export
+Labels) and most annotation tools can write.
 
-One region per line: ``start<TAB>end<TAB>label``, times in seconds from the start of the recording (a point
-label has ``start == end``); commas may stand for the tabs. Blank lines and lines starting with ``#`` are
-skipped, and so are Audacity's frequency lines (starting with ``\\``) that follow a region of a spectral
-selection. Regions are returned sorted by start; they may not overlap.
-"""
+One region per line: ``start<TAB>end<TAB>label``, times in seconds from the start of the recording (a point label has
+``start == end``); commas may stand for the tabs. Blank lines and lines starting with ``#`` are skipped, and so are
+Audacity's frequency lines (starting with ``\\``) that follow a region of a spectral selection. Regions are returned
+sorted by start; they may not overlap."""
 from __future__ import annotations
 
 import math

@@ -1,15 +1,14 @@
 """Detector rows from CSV text: the header, column matching and a row parser (``csv`` and numpy only).
 
-Vehicle-detector exports (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, one row every 5 minutes, CRLF
-line endings, ``YYYY-MM-DD H:MM`` dates) are parsed here by training and by the device alike: the device
-feeds its stream through :class:`RowParser`, and training reads a whole file with :func:`read_table` (the
-same parser, the same file opening), so both see the same rows. Neither imports pandas.
+Vehicle-detector exports (``Date,ToVol,SmVol,MeVol,LaVol,Speed,Occ.Rate``, one row every 5 minutes, CRLF line endings,
+``YYYY-MM-DD H:MM`` dates) are parsed here by training and by the device alike: the device feeds its stream through
+:class:`RowParser`, and training reads a whole file with :func:`read_table` (the same parser, the same file opening), so
+both see the same rows. Neither imports pandas.
 
-Columns are matched by a normalised key (case, spaces and punctuation ignored), so ``Occ.Rate`` and
-``OccRate`` are the same column. A line that cannot be parsed is reported (with its line number) and
-skipped by :class:`RowParser`; the caller counts it. A missing required column is fatal. What a time gap
-means (reset or fill) is the front end's business: :mod:`edgekit.edge.frontend.rows`.
-"""
+Columns are matched by a normalised key (case, spaces and punctuation ignored), so ``Occ.Rate`` and ``OccRate`` are the
+same column. A line that cannot be parsed is reported (with its line number) and skipped by :class:`RowParser`; the
+caller counts it. A missing required column is fatal. What a time gap means (reset or fill) is the front end's business:
+:mod:`edgekit.edge.frontend.rows`."""
 from __future__ import annotations
 
 import csv
@@ -96,14 +95,13 @@ class RowParser:
     ``on_skip``     called with (line_number, message) for each malformed row, which is skipped
     ``on_note``     called with informational messages (e.g. a missing header)
 
-    The first non-blank line is the header. A feed without one (``tail -f detector.csv``) is accepted if
-    its first field is a time: the VDS column order is assumed, with a note. A header line repeated later
-    (files concatenated) switches to its column order. Blank lines carry no data and are ignored.
+    The first non-blank line is the header. A feed without one (``tail -f detector.csv``) is accepted if its first field
+    is a time: the VDS column order is assumed, with a note. A header line repeated later (files concatenated) switches
+    to its column order. Blank lines carry no data and are ignored.
     """
 
     def __init__(self, columns: Sequence[str] | None, *, date_column: str = DATE_COLUMN,
-                 date_format: str = DATE_FORMAT, source: str = "csv",
-                 on_skip: Callable[[int, str], None] | None = None,
+                 date_format: str = DATE_FORMAT, source: str = "csv", on_skip: Callable[[int, str], None] | None = None,
                  on_note: Callable[[str], None] | None = None):
         self.columns = None if columns is None else list(columns)
         self.date_column = date_column
@@ -121,7 +119,6 @@ class RowParser:
         self.skipped = 0
         self.rows = 0
         self.lines = 0
-        self._last_line = 0
 
     # -- header ------------------------------------------------------------------------------------
     def _set_header(self, fields: list[str], line: int) -> None:
@@ -159,8 +156,7 @@ class RowParser:
             first = fields[0].strip().lstrip("\ufeff")
             if self._looks_like_time(first) and len(fields) == len(VDS_COLUMNS):
                 if self.on_note is not None:
-                    self.on_note(f"{self.source}: no header line; assuming the VDS columns "
-                                 f"{','.join(VDS_COLUMNS)}")
+                    self.on_note(f"{self.source}: no header line; assuming the VDS columns {','.join(VDS_COLUMNS)}")
                 self._set_header(list(VDS_COLUMNS), line)
             else:
                 self._set_header(fields, line)
@@ -233,9 +229,9 @@ class RowTable:
 def parse_table(lines: Iterable[str], columns: Sequence[str] | None, *, source: str = "csv",
                 date_column: str = DATE_COLUMN, date_format: str = DATE_FORMAT, strict: bool = True,
                 ) -> RowTable:
-    """CSV text lines → a :class:`RowTable` (``columns``: see :class:`RowParser`). ``strict``: the first
-    malformed row is a one-line error naming the source, line and column; otherwise malformed rows are
-    skipped and listed in ``skipped``, as the device skips them."""
+    """CSV text lines → a :class:`RowTable` (``columns``: see :class:`RowParser`). ``strict``: the first malformed row
+    is a one-line error naming the source, line and column; otherwise malformed rows are skipped and listed in
+    ``skipped``, as the device skips them."""
     skipped: list[tuple[int, str]] = []
     notes: list[str] = []
 
@@ -253,20 +249,18 @@ def parse_table(lines: Iterable[str], columns: Sequence[str] | None, *, source: 
     n_cols = len(parser.columns)
     return RowTable(np.array([r.t for r in rows], dtype=np.float64),
                     np.array([r.values for r in rows], dtype=np.float64).reshape(len(rows), n_cols),
-                    [r.line for r in rows], list(parser.names), parser.date_name, parser.header_line, skipped,
-                    notes)
+                    [r.line for r in rows], list(parser.names), parser.date_name, parser.header_line, skipped, notes)
 
 
 def read_table(path: str, columns: Sequence[str] | None = None, *, date_column: str = DATE_COLUMN,
                date_format: str = DATE_FORMAT, strict: bool = True) -> RowTable:
-    """A whole detector CSV file → a :class:`RowTable` (see :func:`parse_table`). The file is opened as the
-    device opens a ``csv:PATH`` source: UTF-8 with an optional BOM, undecodable bytes kept in their line
-    (which then fails as one malformed row)."""
+    """A whole detector CSV file → a :class:`RowTable` (see :func:`parse_table`). The file is opened as the device opens
+    a ``csv:PATH`` source: UTF-8 with an optional BOM, undecodable bytes kept in their line (which then fails as one
+    malformed row)."""
     path = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            return parse_table(f, columns, source=path, date_column=date_column, date_format=date_format,
-                               strict=strict)
+            return parse_table(f, columns, source=path, date_column=date_column, date_format=date_format, strict=strict)
     except FileNotFoundError:
         raise EdgekitError(f"{path}: no such file; give a detector CSV ({','.join(VDS_COLUMNS)})") from None
     except OSError as e:

@@ -1,13 +1,11 @@
 """Load course pickles without letting them run code.
 
-A pickle is a program: unpickling calls whatever importable callable it names (``os.system``,
-``builtins.eval``, ...). :func:`safe_load` resolves only the globals plain containers and numpy arrays need
-(numpy 1 and 2 module paths alike): numpy's ``_reconstruct``, ``ndarray`` and ``dtype`` (arrays, protocols
-0–4), ``_frombuffer`` (protocol 5) and ``scalar``; ``_codecs.encode`` (``bytes`` in protocol 2);
-``collections.OrderedDict``; builtins ``complex``, ``set``, ``frozenset``, and ``bytes`` and ``bytearray``
-(never with an integer size). Then it checks that the result is built only of containers, strings, bytes,
-numbers, ``None`` and numpy arrays and scalars (object arrays are walked too).
-"""
+A pickle is a program: unpickling calls whatever importable callable it names (``os.system``, ``builtins.eval``, ...).
+:func:`safe_load` resolves only the globals plain containers and numpy arrays need (numpy 1 and 2 module paths alike):
+numpy's ``_reconstruct``, ``ndarray`` and ``dtype`` (arrays, protocols 0–4), ``_frombuffer`` (protocol 5) and
+``scalar``; ``_codecs.encode`` (``bytes`` in protocol 2); ``collections.OrderedDict``; builtins ``complex``, ``set``,
+``frozenset``, and ``bytes`` and ``bytearray`` (never with an integer size). Then it checks that the result is built
+only of containers, strings, bytes, numbers, ``None`` and numpy arrays and scalars (object arrays are walked too)."""
 from __future__ import annotations
 
 import codecs
@@ -21,8 +19,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 
-_WHAT = ("the course format may only hold dicts, lists, numbers, strings and numpy arrays "
-         "(a pickle can run code)")
+_WHAT = "the course format may only hold dicts, lists, numbers, strings and numpy arrays (a pickle can run code)"
 
 
 def _numpy_core(sub: str):
@@ -45,9 +42,7 @@ def _guarded(kind):
 def _allowed() -> dict[tuple[str, str], Any]:
     multiarray, numeric = _numpy_core("multiarray"), _numpy_core("numeric")
     table: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode,
         ("collections", "OrderedDict"): collections.OrderedDict,
     }
     for core in ("numpy.core", "numpy._core"):
@@ -98,8 +93,7 @@ def _check_tree(obj: Any, where: str) -> None:
             continue
         if isinstance(o, np.ndarray):
             if type(o) is not np.ndarray:
-                raise EdgekitError(f"{where}: refusing the unpickled data: it holds a "
-                                   f"{type(o).__name__}; {_WHAT}")
+                raise EdgekitError(f"{where}: refusing the unpickled data: it holds a {type(o).__name__}; {_WHAT}")
             if o.dtype.hasobject:
                 seen.add(id(o))
                 stack.extend(o.ravel().tolist())
@@ -117,10 +111,9 @@ def _check_tree(obj: Any, where: str) -> None:
 def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
     """Unpickle a file (path or binary file object) that may hold only plain data and numpy arrays.
 
-    Raises :class:`EdgekitError` for a missing, unreadable, corrupt or truncated file, for a pickle
-    naming any global outside the allow-list (nothing it names is called), and for a result holding
-    objects other than dicts, lists, tuples, sets, strings, bytes, numbers, None and numpy arrays.
-    """
+    Raises :class:`EdgekitError` for a missing, unreadable, corrupt or truncated file, for a pickle naming any global
+    outside the allow-list (nothing it names is called), and for a result holding objects other than dicts, lists,
+    tuples, sets, strings, bytes, numbers, None and numpy arrays."""
     if isinstance(path_or_file, (str, os.PathLike)):
         where = os.fspath(path_or_file)
         try:

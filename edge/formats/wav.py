@@ -1,28 +1,25 @@
 """A small RIFF/WAVE reader and writer (numpy only).
 
-The standard library's :mod:`wave` reads integer PCM only; recorders and DAWs often write 32-bit
-float or WAVE_FORMAT_EXTENSIBLE files. This module reads:
+The standard library's :mod:`wave` reads integer PCM only; recorders and DAWs often write 32-bit float or
+WAVE_FORMAT_EXTENSIBLE files. This module reads:
 
 * integer PCM: 8-bit unsigned, 16-, 24- and 32-bit signed (also 24-in-32 containers);
 * IEEE float, 32 and 64 bit;
 * ``WAVE_FORMAT_EXTENSIBLE`` (0xFFFE) headers with a PCM or float sub-format;
 * little-endian ``RIFF`` files, big-endian ``RIFX`` files and ``RF64``/``BW64`` files (> 4 GiB).
 
-Unknown chunks (``LIST``, ``bext``, ``cue `` ...) are skipped, odd chunk sizes are padded as the
-spec says. Damaged or streamed files are read as far as they go: a ``data`` size larger than
-the file (an interrupted recording) is clipped to what is there, and a size of 0 or 0xFFFFFFFF
-(written to a pipe, size never patched) means "to the end of the file".
+Unknown chunks (``LIST``, ``bext``, ``cue `` ...) are skipped, odd chunk sizes are padded as the spec says. Damaged or
+streamed files are read as far as they go: a ``data`` size larger than the file (an interrupted recording) is clipped to
+what is there, and a size of 0 or 0xFFFFFFFF (written to a pipe, size never patched) means "to the end of the file".
 
 :class:`WavReader` streams: it reads the header on open and then only the frames asked for, so
-multi-hour recordings need no more memory than one block. Samples come back as float32 of shape
-``(frames, channels)``, integer PCM scaled to [-1, 1) (divided by 2**(bits-1); 8-bit is offset by
-128 first), float data as stored.
+multi-hour recordings need no more memory than one block. Samples come back as float32 of shape ``(frames, channels)``,
+integer PCM scaled to [-1, 1) (divided by 2**(bits-1); 8-bit is offset by 128 first), float data as stored.
 
 :func:`write_wav` writes integer PCM (8/16/24/32-bit) or IEEE float (32/64-bit).
 
-Problems with the file (missing, not a WAV, no ``fmt``/``data`` chunk, ADPCM/μ-law/MP3 and other
-compressed encodings, zero channels or rate) raise :class:`~edgekit.edge.core.errors.EdgekitError`
-naming the file.
+Problems with the file (missing, not a WAV, no ``fmt``/``data`` chunk, ADPCM/μ-law/MP3 and other compressed encodings,
+zero channels or rate) raise :class:`~edgekit.edge.core.errors.EdgekitError` naming the file.
 """
 from __future__ import annotations
 
@@ -31,7 +28,6 @@ import numbers
 import os
 import struct
 from collections.abc import Iterator
-from types import TracebackType
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -49,19 +45,9 @@ WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _GUID_TAIL = b"\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
 _ENCODING_NAMES = {
-    0x0002: "Microsoft ADPCM",
-    0x0006: "A-law",
-    0x0007: "mu-law",
-    0x0011: "IMA ADPCM",
-    0x0016: "ITU G.723 ADPCM",
-    0x0031: "GSM 6.10",
-    0x0040: "G.721 ADPCM",
-    0x0050: "MPEG",
-    0x0055: "MPEG Layer 3 (MP3)",
-    0x0092: "Dolby AC3",
-    0x00FF: "AAC",
-    0x1610: "HE-AAC",
-    0xF1AC: "FLAC",
+    0x0002: "Microsoft ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0016: "ITU G.723 ADPCM",
+    0x0031: "GSM 6.10", 0x0040: "G.721 ADPCM", 0x0050: "MPEG", 0x0055: "MPEG Layer 3 (MP3)", 0x0092: "Dolby AC3",
+    0x00FF: "AAC", 0x1610: "HE-AAC", 0xF1AC: "FLAC",
 }
 _CONVERT_HINT = "convert it to 16-bit PCM or float WAV first (e.g. ffmpeg -i in.wav -c:a pcm_s16le out.wav)"
 _STREAMED_SIZES = (0, 0xFFFFFFFF)
@@ -91,26 +77,11 @@ class WavReader:
             for block in wav.blocks(4096):      # float32, shape (<=4096, channels)
                 ...
 
-    Attributes
-    ----------
-    path : str
-        The file, as given.
-    fs : int
-        Sampling rate in Hz.
-    channels : int
-        Number of interleaved channels.
-    frames : int
-        Number of complete frames that can be read (after clipping to the file's real size).
-    sampwidth : int
-        Bytes per sample in the file (the container width: 1, 2, 3, 4 or 8).
-    bits : int
-        Valid bits per sample as declared (e.g. 24 in a 32-bit container).
-    format : str
-        ``'pcm'`` (integer) or ``'float'`` (IEEE float).
-    truncated : bool
-        True if the ``data`` chunk declared more bytes than the file holds.
-    declared_frames : int
-        The frames the header declares (more than ``frames`` when truncated).
+    Attributes: ``path`` (as given), ``fs`` (Hz), ``channels`` (interleaved), ``frames`` (complete frames that can be
+    read, after clipping to the file's real size), ``sampwidth`` (bytes per sample in the file, the container width: 1,
+    2, 3, 4 or 8), ``bits`` (valid bits per sample as declared, e.g. 24 in a 32-bit container), ``format`` (``'pcm'``
+    integer or ``'float'`` IEEE float), ``truncated`` (the ``data`` chunk declared more bytes than the file holds) and
+    ``declared_frames`` (more than ``frames`` when truncated).
     """
 
     def __init__(self, path: PathLike):
@@ -122,9 +93,8 @@ class WavReader:
         except IsADirectoryError:
             raise EdgekitError(f"{self.path}: is a directory, not a WAV file; give a .wav file") from None
         except OSError as exc:
-            raise EdgekitError(
-                f"{self.path}: cannot open ({exc.strerror or exc}); check the path and permissions"
-            ) from None
+            raise EdgekitError(f"{self.path}: cannot open ({exc.strerror or exc}); "
+                               "check the path and permissions") from None
         try:
             self._parse()
         except BaseException:
@@ -132,9 +102,6 @@ class WavReader:
             raise
         self._pos = 0
 
-    # ---------------------------------------------------------------------------------------
-    # header parsing
-    # ---------------------------------------------------------------------------------------
     def _fail(self, problem: str, hint: str = "give a PCM or float WAV") -> EdgekitError:
         return EdgekitError(f"{self.path}: {problem}; {hint}")
 
@@ -147,8 +114,7 @@ class WavReader:
             if head[:4] in (b"RIFF", b"RIFX") and len(head) >= 12:
                 raise self._fail(f"not a WAV file (RIFF form {head[8:12]!r}, not 'WAVE')")
             raise self._fail("not a WAV file (no RIFF/WAVE header)")
-        self._endian = ">" if head[:4] == b"RIFX" else "<"
-        e = self._endian
+        e = self._endian = ">" if head[:4] == b"RIFX" else "<"
         is_rf64 = head[:4] in (b"RF64", b"BW64")
 
         fmt: bytes | None = None
@@ -193,7 +159,6 @@ class WavReader:
             raise self._fail("no data chunk (damaged or empty WAV file)")
         self._decode_fmt(fmt)
         self._data_offset = data_offset
-        self._data_size = data_size
         self.frames = data_size // self._block_align
         self.declared_frames = declared // self._block_align
 
@@ -202,8 +167,7 @@ class WavReader:
         tag, channels, fs, _byte_rate, block_align, bits = struct.unpack(e + "HHIIHH", fmt[:16])
         if tag == WAVE_FORMAT_EXTENSIBLE:
             if len(fmt) < 40:
-                raise self._fail("WAVE_FORMAT_EXTENSIBLE header is too short (need 40 bytes)",
-                                 "the file is damaged")
+                raise self._fail("WAVE_FORMAT_EXTENSIBLE header is too short (need 40 bytes)", "the file is damaged")
             valid_bits, _mask, guid = struct.unpack(e + "HI16s", fmt[18:40])
             (sub,) = struct.unpack(e + "I", guid[:4])
             if guid[4:] != _GUID_TAIL or sub > 0xFFFF:
@@ -227,10 +191,8 @@ class WavReader:
         allowed = (4, 8) if self.format == "float" else (1, 2, 3, 4)
         if width not in allowed or block_align == 0:
             kind = "float" if self.format == "float" else "PCM"
-            raise self._fail(
-                f"unsupported {kind} sample width {width * 8} bits",
-                "use 8/16/24/32-bit PCM or 32/64-bit float",
-            )
+            raise self._fail(f"unsupported {kind} sample width {width * 8} bits",
+                             "use 8/16/24/32-bit PCM or 32/64-bit float")
         self.fs = int(fs)
         self.channels = int(channels)
         self.sampwidth = int(width)
@@ -244,9 +206,6 @@ class WavReader:
             return np.dtype(e + ("f4" if self.sampwidth == 4 else "f8"))
         return np.dtype({1: "u1", 2: e + "i2", 3: "u1", 4: e + "i4"}[self.sampwidth])
 
-    # ---------------------------------------------------------------------------------------
-    # reading
-    # ---------------------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
         return self._file is None
@@ -262,13 +221,8 @@ class WavReader:
         self._pos = int(frame)
 
     def read(self, n: int | None = None) -> np.ndarray:
-        """Read up to ``n`` frames (all remaining if ``None`` or negative).
-
-        Returns
-        -------
-        numpy.ndarray
-            float32 of shape ``(k, channels)`` with ``k <= n``; ``k == 0`` at the end.
-        """
+        """Read up to ``n`` frames (all remaining if ``None`` or negative): float32 ``(k, channels)``, ``k <= n``;
+        ``k == 0`` at the end."""
         if self._file is None:
             raise ValueError(f"{self.path}: read from a closed WavReader")
         remaining = self.frames - self._pos
@@ -289,9 +243,8 @@ class WavReader:
     def _decode(self, raw: bytes, k: int) -> np.ndarray:
         """Bytes of ``k`` whole frames -> float32 ``(k, channels)``.
 
-        Every conversion rounds at most once: int8/16/24 are exact in float32, int32 is rounded
-        by the cast and then scaled by a power of two (exact).
-        """
+        Every conversion rounds at most once: int8/16/24 are exact in float32, int32 is rounded by the cast and then
+        scaled by a power of two (exact)."""
         width = self.sampwidth
         if self.format == "float":
             out = np.frombuffer(raw, dtype=self._dtype).astype(np.float32)
@@ -325,9 +278,6 @@ class WavReader:
                 return
             yield block
 
-    # ---------------------------------------------------------------------------------------
-    # lifetime
-    # ---------------------------------------------------------------------------------------
     def close(self) -> None:
         """Close the file (idempotent)."""
         if self._file is not None:
@@ -337,9 +287,7 @@ class WavReader:
     def __enter__(self) -> WavReader:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:  # pragma: no cover - best effort
@@ -350,21 +298,13 @@ class WavReader:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"frame {self._pos}"
-        return (
-            f"WavReader({self.path!r}, fs={self.fs}, channels={self.channels}, frames={self.frames}, "
-            f"{self.format}{self.sampwidth * 8}, {state})"
-        )
+        return (f"WavReader({self.path!r}, fs={self.fs}, channels={self.channels}, frames={self.frames}, "
+                f"{self.format}{self.sampwidth * 8}, {state})")
 
 
 def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
-    """Read a whole WAV file.
-
-    Returns
-    -------
-    (data, fs)
-        ``data`` float32 of shape ``(frames, channels)`` (see :class:`WavReader` for scaling),
-        ``fs`` the sampling rate in Hz.
-    """
+    """Read a whole WAV file: ``(data, fs)``, ``data`` float32 ``(frames, channels)`` (see :class:`WavReader` for
+    scaling), ``fs`` the sampling rate in Hz."""
     with WavReader(path) as wav:
         return wav.read(), wav.fs
 
@@ -385,43 +325,25 @@ def _pcm_bytes(block: np.ndarray, sampwidth: int) -> bytes:
 
 
 def write_wav(path: PathLike, data: np.ndarray, fs: int, sampwidth: int = 2, *, format: str = "pcm") -> None:
-    """Write ``data`` as a WAV file.
+    """Write float samples ``data`` (``(n,)`` mono or ``(n, channels)``) as a WAV file at ``path`` (overwritten), at
+    ``fs`` Hz (a positive integer), ``sampwidth`` bytes per sample: 1, 2 (default), 3 or 4 for ``format='pcm'``, 4 or 8
+    for ``format='float'``.
 
-    Parameters
-    ----------
-    path
-        Output file (overwritten).
-    data
-        Float samples, shape ``(n,)`` (mono) or ``(n, channels)``.
-    fs
-        Sampling rate in Hz, a positive integer.
-    sampwidth
-        Bytes per sample: 1, 2 (default), 3 or 4 for ``format='pcm'``; 4 or 8 for
-        ``format='float'``.
-    format
-        ``'pcm'`` (default): integer PCM; values are clipped to [-1, 1] and scaled by
-        ``2**(bits-1)`` (so +1.0 becomes the largest code), 8-bit is stored unsigned.
-        ``'float'``: IEEE float (WAVE_FORMAT_IEEE_FLOAT with a ``fact`` chunk), values stored as
-        given, not clipped.
+    ``'pcm'``: integer PCM; values are clipped to [-1, 1] and scaled by ``2**(bits-1)`` (so +1.0 becomes the largest
+    code), 8-bit is stored unsigned. ``'float'``: IEEE float (WAVE_FORMAT_IEEE_FLOAT with a ``fact`` chunk), values
+    stored as given, not clipped. The header is a plain ``WAVE_FORMAT_PCM``/``WAVE_FORMAT_IEEE_FLOAT`` one, which every
+    reader (scipy, the stdlib :mod:`wave` for PCM, libsndfile, browsers) understands.
 
-    The header is a plain ``WAVE_FORMAT_PCM``/``WAVE_FORMAT_IEEE_FLOAT`` one, which every reader
-    (scipy, the stdlib :mod:`wave` for PCM, libsndfile, browsers) understands.
-
-    Raises
-    ------
-    EdgekitError
-        Non-float or non-finite data, a bad shape, rate, width or format, data over 4 GiB, or a
-        file that cannot be written.
+    Raises :class:`EdgekitError` for non-float or non-finite data, a bad shape, rate, width or format, data over 4 GiB,
+    or a file that cannot be written.
     """
     where = _name(path)
     if format not in ("pcm", "float"):
         raise EdgekitError(f"{where}: unknown WAV format {format!r}; use 'pcm' or 'float'")
     widths = (1, 2, 3, 4) if format == "pcm" else (4, 8)
     if isinstance(sampwidth, (bool, np.bool_)) or sampwidth not in widths:
-        raise EdgekitError(
-            f"{where}: sampwidth {sampwidth!r} is not supported for {format} WAV; "
-            f"use one of {widths} (bytes per sample)"
-        )
+        raise EdgekitError(f"{where}: sampwidth {sampwidth!r} is not supported for {format} WAV; "
+                           f"use one of {widths} (bytes per sample)")
     if (isinstance(fs, (bool, np.bool_)) or not isinstance(fs, numbers.Real) or not math.isfinite(fs)
             or fs <= 0 or int(fs) != fs):
         raise EdgekitError(f"{where}: sampling rate must be a positive whole number of Hz, got {fs!r}")
@@ -430,10 +352,8 @@ def write_wav(path: PathLike, data: np.ndarray, fs: int, sampwidth: int = 2, *, 
     fs = int(fs)
     arr = np.asarray(data)
     if not np.issubdtype(arr.dtype, np.floating):
-        raise EdgekitError(
-            f"{where}: data must be float samples in [-1, 1], got dtype {arr.dtype}; "
-            f"scale integers first (e.g. x / 32768 for int16)"
-        )
+        raise EdgekitError(f"{where}: data must be float samples in [-1, 1], got dtype {arr.dtype}; "
+                           f"scale integers first (e.g. x / 32768 for int16)")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] < 1 or arr.shape[1] > 0xFFFF:
@@ -453,13 +373,10 @@ def write_wav(path: PathLike, data: np.ndarray, fs: int, sampwidth: int = 2, *, 
         extra = b""
     riff_size = 4 + 8 + len(fmt) + len(extra) + 8 + data_bytes + pad
     if riff_size > 0xFFFFFFFF or fs * block_align > 0xFFFFFFFF:
-        raise EdgekitError(
-            f"{where}: {data_bytes} bytes of audio do not fit in a WAV file (4 GiB limit); split the recording"
-        )
-    header = b"".join(
-        (b"RIFF", struct.pack("<I", riff_size), b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt, extra,
-         b"data", struct.pack("<I", data_bytes))
-    )
+        raise EdgekitError(f"{where}: {data_bytes} bytes of audio do not fit in a WAV file (4 GiB limit); "
+                           "split the recording")
+    header = b"".join((b"RIFF", struct.pack("<I", riff_size), b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt,
+                       extra, b"data", struct.pack("<I", data_bytes)))
     try:
         with open(path, "wb") as f:
             f.write(header)
@@ -472,6 +389,4 @@ def write_wav(path: PathLike, data: np.ndarray, fs: int, sampwidth: int = 2, *, 
             if pad:
                 f.write(b"\x00")
     except OSError as exc:
-        raise EdgekitError(
-            f"{where}: cannot write ({exc.strerror or exc}); check the folder and permissions"
-        ) from None
+        raise EdgekitError(f"{where}: cannot write ({exc.strerror or exc}); check the folder and permissions") from None

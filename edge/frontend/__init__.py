@@ -1,8 +1,8 @@
 """The front end: raw windows → model inputs, exactly as the spec says (numpy only).
 
-Training and the device both call :func:`build` on the same :class:`~edgekit.edge.core.spec.Spec`, so the
-model never sees features computed by different code (train/serve skew). One module per feature type,
-each with ``front_end(spec)`` and ``validate(spec, bad)``, found through :data:`FEATURE_TYPES`:
+Training and the device both call :func:`build` on the same :class:`~edgekit.edge.core.spec.Spec`, so the model never
+sees features computed by different code (train/serve skew). One module per feature type, each with ``front_end(spec)``
+and ``validate(spec, bad)``, found through :data:`FEATURE_TYPES`:
 
 ``spectrogram``  :mod:`.spectrogram` — a 1-D signal window → (n_freq, n_seg, 1)
 ``rows``         :mod:`.rows` — a (look_back, n_columns) block of detector rows
@@ -47,10 +47,8 @@ class FrontEnd:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        single = x.ndim == self._window_ndim
-        feats = normalize(self._raw(x[None] if single else x), self.spec.normalization)
-        feats = np.asarray(feats, dtype=np.float32).reshape((-1, *self.spec.input_shape))
-        return feats[0] if single else feats
+        feats = np.asarray(normalize(self.raw(x), self.spec.normalization), dtype=np.float32)
+        return feats.reshape(self.spec.input_shape if x.ndim == self._window_ndim else (-1, *self.spec.input_shape))
 
 
 def build(spec) -> FrontEnd:

@@ -1,5 +1,5 @@
-"""Pad/crop policy: a clip of any length → exactly one model window, the same function at training and on
-the device (pure, deterministic, numpy only).
+"""Pad/crop policy: a clip of any length → exactly one model window, the same function at training and on the device
+(pure, deterministic, numpy only).
 
 A policy is a small dict recorded with the model, e.g. ``{"align": "energy", "pad": "zeros"}``:
 
@@ -136,8 +136,8 @@ def _pad_offset(x: np.ndarray, window: int, align: str) -> int:
 def fit_clip(x: Any, window: int, policy: dict[str, Any]) -> np.ndarray:
     """A 1-D clip cut or padded to exactly ``window`` samples as ``policy`` says (a new array).
 
-    Float clips keep their dtype, integer ones become float64 (values unchanged; ``pad="noise"`` needs
-    float samples scaled to full scale 1.0, as the WAV reader gives)."""
+    Float clips keep their dtype, integer ones become float64 (values unchanged; ``pad="noise"`` needs float samples
+    scaled to full scale 1.0, as the WAV reader gives)."""
     policy = check_clip_policy(policy)
     window = _check_window(window)
     x = np.asarray(x)

@@ -1,9 +1,8 @@
 """Pure, stateless feature functions for the device front end (numpy only).
 
-:func:`get_window` and :func:`spectrogram` (one-sided, one ``np.fft.rfft`` over any batch shape) give the
-values of their :mod:`scipy.signal` namesakes, so features computed on a Raspberry Pi without scipy equal
-those the model was trained on. Bad arguments raise a one-line :class:`~edgekit.edge.core.errors.EdgekitError`.
-"""
+:func:`get_window` and :func:`spectrogram` (one-sided, one ``np.fft.rfft`` over any batch shape) give the values of
+their :mod:`scipy.signal` namesakes, so features computed on a Raspberry Pi without scipy equal those the model was
+trained on. Bad arguments raise a one-line :class:`~edgekit.edge.core.errors.EdgekitError`."""
 from __future__ import annotations
 
 import math
@@ -22,13 +21,10 @@ Detrend = Union[str, bool, None]
 # Canonical window name -> (aliases, parameter policy). Policy: False = takes no parameter,
 # True = needs exactly one, "optional" = zero or one. Aliases follow scipy.signal.get_window.
 _WINDOWS: dict[str, tuple[tuple[str, ...], bool | str]] = {
-    "hann": (("hann", "han"), False),
-    "hamming": (("hamming", "hamm", "ham"), False),
+    "hann": (("hann", "han"), False), "hamming": (("hamming", "hamm", "ham"), False),
     "blackman": (("blackman", "black", "blk"), False),
-    "boxcar": (("boxcar", "box", "ones", "rect", "rectangular"), False),
-    "tukey": (("tukey", "tuk"), "optional"),
-    "kaiser": (("kaiser", "ksr"), True),
-    "gaussian": (("gaussian", "gauss", "gss"), True),
+    "boxcar": (("boxcar", "box", "ones", "rect", "rectangular"), False), "tukey": (("tukey", "tuk"), "optional"),
+    "kaiser": (("kaiser", "ksr"), True), "gaussian": (("gaussian", "gauss", "gss"), True),
 }
 _ALIASES: dict[str, str] = {alias: name for name, (aliases, _) in _WINDOWS.items() for alias in aliases}
 
@@ -120,12 +116,11 @@ def _symmetric_window(name: str, m: int, params: tuple) -> np.ndarray:
 def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.ndarray:
     """A float64 window of ``nperseg`` samples, equal to :func:`scipy.signal.get_window`.
 
-    ``window`` is a name (scipy's aliases and ``_periodic``/``_symmetric`` suffixes work; ``'tukey'`` is
-    alpha 0.5), a ``(name, parameter)`` tuple (``('kaiser', beta)``, ``('gaussian', std)``), a bare number
-    (a Kaiser beta, as in scipy) or a 1-D array of length ``nperseg`` (returned as a copy).
-    ``fftbins=True`` gives the periodic window (spectral analysis: the symmetric one of ``nperseg + 1``
-    samples without its last), ``False`` the symmetric one (filter design).
-    """
+    ``window`` is a name (scipy's aliases and ``_periodic``/``_symmetric`` suffixes work; ``'tukey'`` is alpha 0.5), a
+    ``(name, parameter)`` tuple (``('kaiser', beta)``, ``('gaussian', std)``), a bare number (a Kaiser beta, as in
+    scipy) or a 1-D array of length ``nperseg`` (returned as a copy). ``fftbins=True`` gives the periodic window
+    (spectral analysis: the symmetric one of ``nperseg + 1`` samples without its last), ``False`` the symmetric one
+    (filter design)."""
     nperseg = _positive_int(nperseg, "nperseg", "give the window length in samples")
     if not isinstance(window, (str, tuple)):
         if isinstance(window, numbers.Real) and not isinstance(window, (bool, np.bool_)):
@@ -133,15 +128,11 @@ def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.nda
         else:
             arr = np.asarray(window)
             if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-                raise EdgekitError(
-                    f"window must be a name, a (name, parameter) tuple or a 1-D real array, got "
-                    f"{type(window).__name__} of shape {arr.shape}; use e.g. 'hann' or ('tukey', 0.25)"
-                )
+                raise EdgekitError(f"window must be a name, a (name, parameter) tuple or a 1-D real array, got "
+                                   f"{type(window).__name__} of shape {arr.shape}; use e.g. 'hann' or ('tukey', 0.25)")
             if arr.shape[0] != nperseg:
-                raise EdgekitError(
-                    f"window array has {arr.shape[0]} samples but nperseg is {nperseg}; pass an array "
-                    f"of length nperseg (or leave nperseg unset in spectrogram)"
-                )
+                raise EdgekitError(f"window array has {arr.shape[0]} samples but nperseg is {nperseg}; pass an array "
+                                   f"of length nperseg (or leave nperseg unset in spectrogram)")
             out = arr.astype(np.float64, copy=True)
             if not np.all(np.isfinite(out)):
                 raise EdgekitError("window array contains NaN or infinite values; give finite weights")
@@ -149,9 +140,8 @@ def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.nda
 
     if isinstance(window, tuple):
         if not window or not isinstance(window[0], str):
-            raise EdgekitError(
-                f"window tuple must start with a window name, got {window!r}; use e.g. ('kaiser', 5.0)"
-            )
+            raise EdgekitError(f"window tuple must start with a window name, got {window!r}; "
+                               "use e.g. ('kaiser', 5.0)")
         raw_name, params = window[0], tuple(window[1:])
     else:
         raw_name, params = window, ()
@@ -184,6 +174,26 @@ def get_window(window: WindowSpec, nperseg: int, fftbins: bool = True) -> np.nda
     return _symmetric_window(name, nperseg + 1, params)[:-1]
 
 
+def window_of(window: Any, length: int) -> np.ndarray:
+    """A spec's ``features.window`` (a name, or ``[name, parameter]`` as JSON has it) as :func:`get_window` values."""
+    return get_window(tuple(window) if isinstance(window, list) else window, length)
+
+
+def check_window(w: Any, length: int, bad, number=lambda p: isinstance(p, (int, float))) -> None:
+    """Raise ``bad(message)`` unless a spec's ``features.window`` is a name or ``[name, parameter]`` (a parameter
+    ``number`` accepts) that gives ``length`` finite, not all-zero values."""
+    if not (isinstance(w, str) or (isinstance(w, list) and w and isinstance(w[0], str)
+                                    and all(number(p) for p in w[1:]))):
+        raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
+    try:
+        with np.errstate(all="ignore"):
+            values = window_of(w, length)
+    except (EdgekitError, ValueError, TypeError, OverflowError) as e:
+        raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
+    if not (np.isfinite(values).all() and values.any()):
+        raise bad(f"features.window {w!r} evaluates to non-finite or all-zero values; give a usable parameter")
+
+
 # -- spectrogram -----------------------------------------------------------------------------------
 def detrend_frames(frames: np.ndarray, detrend: Detrend) -> np.ndarray:
     """Detrend each frame (last axis) of a float64 frame stack; returns a new array."""
@@ -203,36 +213,25 @@ def detrend_frames(frames: np.ndarray, detrend: Detrend) -> np.ndarray:
     return out
 
 
-def spectrogram(
-    x: np.ndarray,
-    fs: float = 1.0,
-    window: WindowSpec = ("tukey", 0.25),
-    nperseg: int | None = None,
-    noverlap: int | None = None,
-    nfft: int | None = None,
-    detrend: Detrend = "constant",
-    scaling: str = "spectrum",
-    mode: str = "magnitude",
-    axis: int = -1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spectrogram(x: np.ndarray, fs: float = 1.0, window: WindowSpec = ("tukey", 0.25), nperseg: int | None = None,
+                noverlap: int | None = None, nfft: int | None = None, detrend: Detrend = "constant",
+                scaling: str = "spectrum", mode: str = "magnitude", axis: int = -1
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectrogram with the same values as :func:`scipy.signal.spectrogram` (one-sided only).
 
-    Segments of ``nperseg`` samples (default 256, or an array window's length), ``nperseg - noverlap``
-    apart (``noverlap`` default ``nperseg // 8``), are detrended (``'constant'``, ``'linear'`` or
-    ``False``/``None``), windowed (periodic, anything :func:`get_window` takes) and transformed with one
-    ``np.fft.rfft`` of ``nfft >= nperseg`` points (zero-padded). ``scaling`` is ``'spectrum'`` (V**2) or
-    ``'density'`` (V**2/Hz); ``mode`` is ``'psd'`` (scaled power, one-sided bins doubled) or
-    ``'magnitude'`` (``|STFT|`` times the square root of the scaling). Trailing samples that do not fill a
-    segment are ignored, as in scipy.
+    Segments of ``nperseg`` samples (default 256, or an array window's length), ``nperseg - noverlap`` apart
+    (``noverlap`` default ``nperseg // 8``), are detrended (``'constant'``, ``'linear'`` or ``False``/``None``),
+    windowed (periodic, anything :func:`get_window` takes) and transformed with one ``np.fft.rfft`` of
+    ``nfft >= nperseg`` points (zero-padded). ``scaling`` is ``'spectrum'`` (V**2) or ``'density'`` (V**2/Hz); ``mode``
+    is ``'psd'`` (scaled power, one-sided bins doubled) or ``'magnitude'`` (``|STFT|`` times the square root of the
+    scaling). Trailing samples that do not fill a segment are ignored, as in scipy.
 
-    Returns ``(f, t, Sxx)``: ``nfft // 2 + 1`` frequencies in Hz, segment centre times in seconds, and
-    ``Sxx`` shaped as scipy's (``axis`` replaced by frequency, time appended), float32 when ``x`` fits in
-    single precision, else float64.
+    Returns ``(f, t, Sxx)``: ``nfft // 2 + 1`` frequencies in Hz, segment centre times in seconds, and ``Sxx`` shaped as
+    scipy's (``axis`` replaced by frequency, time appended), float32 when ``x`` fits in single precision, else float64.
 
-    Deviations from scipy: a segment longer than the signal and empty input raise (scipy shrinks
-    ``nperseg`` with a warning, or returns empty arrays); complex input (scipy's two-sided spectrum) is
-    refused; float32 input is computed in float64 and rounded to float32 (at least as accurate).
-    """
+    Deviations from scipy: a segment longer than the signal and empty input raise (scipy shrinks ``nperseg`` with a
+    warning, or returns empty arrays); complex input (scipy's two-sided spectrum) is refused; float32 input is computed
+    in float64 and rounded to float32 (at least as accurate)."""
     x = np.asarray(x)
     if x.ndim == 0:
         raise EdgekitError("signal must be an array with at least one dimension, got a scalar")
@@ -261,10 +260,8 @@ def spectrogram(
             if nperseg == 0:
                 raise EdgekitError("window array is empty; give at least one weight")
     if nperseg > length:
-        raise EdgekitError(
-            f"nperseg={nperseg} is longer than the signal ({length} samples); use a smaller nperseg "
-            f"or a longer signal"
-        )
+        raise EdgekitError(f"nperseg={nperseg} is longer than the signal ({length} samples); use a smaller nperseg "
+                           f"or a longer signal")
     win = get_window(window, nperseg)
 
     if noverlap is None:

@@ -29,9 +29,8 @@ def frame_samples(sample_rate: float, frame_ms: float, hop_ms: float, frame_leng
 class Framer:
     """Cuts windows of ``window`` samples every ``hop`` samples out of blocks of any size.
 
-    Keeps only the samples a future window still needs. ``position`` counts samples consumed, so a
-    window's start time is known exactly; ``reset`` drops the history (a gap, or a new recording).
-    """
+    Keeps only the samples a future window still needs. ``position`` counts samples consumed, so a window's start time
+    is known exactly; ``reset`` drops the history (a gap, or a new recording)."""
 
     def __init__(self, window: int, hop: int):
         if window < 1 or hop < 1:

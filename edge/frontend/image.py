@@ -76,9 +76,9 @@ def resize_images(x: np.ndarray, height: int, width: int, method: str = "area") 
 
 
 def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """Decoded pictures (B, H, W) grayscale or (B, H, W, 3) RGB, pixel values in [0, max_value] →
-    resize to (height, width) → optional inversion (dark-on-light pictures → light-on-dark, as MNIST) →
-    (B, height, width, channels) before normalisation."""
+    """Decoded pictures (B, H, W) grayscale or (B, H, W, 3) RGB, pixel values in [0, max_value] → resize to (height,
+    width) → optional inversion (dark-on-light pictures → light-on-dark, as MNIST) → (B, height, width, channels) before
+    normalisation."""
     feat = spec.features
     height, width, channels = image_shape(feat)
     method = feat.get("resize", "area")
@@ -118,5 +118,4 @@ def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
         raise bad(f"features.resize must be one of {', '.join(RESIZES)}, got {feat['resize']!r}")
     expected = image_shape(feat)
     if tuple(spec.input_shape) != expected:
-        raise bad(f"input_shape {list(spec.input_shape)} does not match the image features "
-                  f"({list(expected)})")
+        raise bad(f"input_shape {list(spec.input_shape)} does not match the image features ({list(expected)})")

@@ -1,23 +1,21 @@
-"""The ``logmel`` feature type: a 1-D signal window → power spectrum → mel bands → dB, optional per-window
-CMVN, in one of three layouts; the values of ``librosa.power_to_db(librosa.feature.melspectrogram(...,
-center=False))``.
+"""The ``logmel`` feature type: a 1-D signal window → power spectrum → mel bands → dB, optional per-window CMVN, in one
+of three layouts; the values of ``librosa.power_to_db(librosa.feature.melspectrogram(..., center=False))``.
 
-Framing is librosa's without centre padding (streaming): frame ``t`` is the ``n_fft`` samples from
-``t * hop_length``, the periodic ``window`` of ``frame_length`` samples centred in it (zeros around it), so a
-window of ``W`` samples gives ``1 + (W - n_fft) // hop_length`` frames. Power ``|X|**2`` of one
-``np.fft.rfft`` per frame, one matmul with the mel filterbank (:func:`.mel.mel_filterbank`), then
-``10 log10(max(S, amin))`` (and, with ``top_db``, nothing more than ``top_db`` below the window's maximum).
+Framing is librosa's without centre padding (streaming): frame ``t`` is the ``n_fft`` samples from ``t * hop_length``,
+the periodic ``window`` of ``frame_length`` samples centred in it (zeros around it), so a window of ``W`` samples gives
+``1 + (W - n_fft) // hop_length`` frames. Power ``|X|**2`` of one ``np.fft.rfft`` per frame, one matmul with the mel
+filterbank (:func:`.mel.mel_filterbank`), then ``10 log10(max(S, amin))`` (and, with ``top_db``, nothing more than
+``top_db`` below the window's maximum).
 
-``cmvn`` subtracts each coefficient's mean over the window's frames and divides by its standard deviation,
-the variance floored at ``cmvn_floor`` (squared units of the coefficient: dB² here) so near-constant bands
-are not blown up. It removes the recording level (an offset in dB), which is what lets a model
-generalise across speakers and microphones whose levels differ 10×.
+``cmvn`` subtracts each coefficient's mean over the window's frames and divides by its standard deviation, the variance
+floored at ``cmvn_floor`` (squared units of the coefficient: dB² here) so near-constant bands are not blown up. It
+removes the recording level (an offset in dB), which is what lets a model generalise across speakers and microphones
+whose levels differ 10×.
 
-Layouts: ``freq_time`` (n_coef, n_frames, 1), ``time_freq`` (n_frames, n_coef, 1) and ``flat``
-(n_frames * n_coef,), frame after frame (e.g. tflite-micro's micro_speech: int8 [1, 1960] = 49 × 40).
-Everything that depends only on the spec (window, filterbank, DCT, layout) is computed once in
-:func:`front_end`. The ``mfcc`` type (:mod:`.mfcc`) adds a DCT and reuses this module.
-"""
+Layouts: ``freq_time`` (n_coef, n_frames, 1), ``time_freq`` (n_frames, n_coef, 1) and ``flat`` (n_frames * n_coef,),
+frame after frame (e.g. tflite-micro's micro_speech: int8 [1, 1960] = 49 × 40). Everything that depends only on the spec
+(window, filterbank, DCT, layout) is computed once in :func:`front_end`. The ``mfcc`` type (:mod:`.mfcc`) adds a DCT and
+reuses this module."""
 from __future__ import annotations
 
 import math
@@ -48,9 +46,9 @@ def logmel_features(frame_length: int = 400, hop_length: int = 160, n_fft: int |
                     htk: bool = False, norm: str | None = "slaney", amin: float = 1e-10,
                     top_db: float | None = None, cmvn: bool = False, cmvn_floor: float = 1e-2,
                     layout: str = "freq_time", clip: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``features`` entry of a spec for a log-mel front end (defaults: 25 ms / 10 ms at 16 kHz, 40
-    Slaney mels, librosa's floor). ``n_fft`` defaults to the power of two >= ``frame_length``, ``fmax``
-    (None) to half the sample rate; ``clip``, if given, records the pad/crop policy of
+    """The ``features`` entry of a spec for a log-mel front end (defaults: 25 ms / 10 ms at 16 kHz, 40 Slaney mels,
+    librosa's floor). ``n_fft`` defaults to the power of two >= ``frame_length``, ``fmax`` (None) to half the sample
+    rate; ``clip``, if given, records the pad/crop policy of
     :func:`.clip.fit_clip` that makes a clip one window (checked, not applied here)."""
     frame_length = int(frame_length)
     n_fft = fft_length(frame_length) if n_fft is None else int(n_fft)
@@ -74,11 +72,6 @@ def logmel_shape(window: int, feat: dict[str, Any]) -> tuple[int, ...]:
     return {"freq_time": (n_coef, t, 1), "time_freq": (t, n_coef, 1), "flat": (t * n_coef,)}[feat["layout"]]
 
 
-def _window(feat: dict[str, Any]) -> np.ndarray:
-    w = feat["window"]
-    return dsp.get_window(tuple(w) if isinstance(w, list) else w, feat["frame_length"])
-
-
 def _filterbank(spec) -> np.ndarray:
     feat = spec.features
     return mel.mel_filterbank(spec.sample_rate, feat["n_fft"], feat["n_mels"], feat["fmin"], feat["fmax"],
@@ -92,7 +85,7 @@ def make_raw(spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarr
     lpad = (n_fft - length) // 2                    # librosa centres a short window in the FFT frame
     t = n_frames(size, feat)
     stop = (t - 1) * hop + 1                        # frame starts 0, hop, ... (t of them)
-    win = _window(feat)
+    win = dsp.window_of(feat["window"], length)
     fb = _filterbank(spec)
     used = np.flatnonzero(fb.any(axis=0))           # FFT bins some filter covers (fmin..fmax)
     k0, k1 = int(used[0]), int(used[-1]) + 1
@@ -114,9 +107,9 @@ def make_raw(spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarr
     local = threading.local()                       # per-thread work buffers, kept for small batches
 
     def work(lead: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(frame buffer, spectrum, power, scratch) for a batch; the frame buffer's zero tail is never
-        written. Reused across calls: allocating ~1 MB per call costs glibc's trim + page faults, which
-        measured 3x the whole computation."""
+        """(frame buffer, spectrum, power, scratch) for a batch; the frame buffer's zero tail is never written. Reused
+        across calls: allocating ~1 MB per call costs glibc's trim + page faults, which measured 3x the whole
+        computation."""
         bufs = getattr(local, "bufs", None)
         if bufs is not None and bufs[0].shape[:-2] == lead:
             return bufs
@@ -192,17 +185,7 @@ def check_features(spec, bad: Callable[[str], EdgekitError], keys: tuple[str, ..
     if n_fft > spec.window:
         raise bad(f"features.n_fft {n_fft} is longer than the window {spec.window}; use a smaller n_fft "
                   f"or a longer window")
-    w = feat.get("window")
-    if not (isinstance(w, str) or (isinstance(w, list) and w and isinstance(w[0], str)
-                                    and all(_is_number(p) for p in w[1:]))):
-        raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
-    try:
-        with np.errstate(all="ignore"):
-            values = _window(feat)
-    except (EdgekitError, ValueError, TypeError, OverflowError) as e:
-        raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
-    if not (np.isfinite(values).all() and values.any()):
-        raise bad(f"features.window {w!r} evaluates to non-finite or all-zero values; give a usable parameter")
+    dsp.check_window(feat.get("window"), length, bad, _is_number)
     n_mels = _int(feat, "n_mels", 1, MAX_MELS, bad)
     nyquist = spec.sample_rate / 2
     fmin, fmax = feat.get("fmin", None), feat.get("fmax", None)

@@ -1,11 +1,9 @@
 """Mel scale, mel filterbank, DCT and power→dB, pure numpy with the values of their librosa namesakes.
 
-:func:`hz_to_mel` / :func:`mel_to_hz` (Slaney's scale by default, HTK's with ``htk=True``),
-:func:`mel_frequencies`, :func:`mel_filterbank` (= ``librosa.filters.mel``), :func:`dct_matrix` (the
-orthonormal DCT-II that ``librosa.feature.mfcc`` applies over the mel axis) and :func:`power_to_db`
-(= ``librosa.power_to_db``). Everything is float64; bad arguments raise a one-line
-:class:`~edgekit.edge.core.errors.EdgekitError`.
-"""
+:func:`hz_to_mel` / :func:`mel_to_hz` (Slaney's scale by default, HTK's with ``htk=True``), :func:`mel_frequencies`,
+:func:`mel_filterbank` (= ``librosa.filters.mel``), :func:`dct_matrix` (the orthonormal DCT-II that
+``librosa.feature.mfcc`` applies over the mel axis) and :func:`power_to_db` (= ``librosa.power_to_db``). Everything is
+float64; bad arguments raise a one-line :class:`~edgekit.edge.core.errors.EdgekitError`."""
 from __future__ import annotations
 
 import math
@@ -76,11 +74,10 @@ def mel_filterbank(sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, 
                    htk: bool = False, norm: str | None = "slaney") -> np.ndarray:
     """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``, equal to ``librosa.filters.mel``.
 
-    Filter ``i`` rises from mel frequency ``i`` to ``i + 1`` and falls to ``i + 2`` of ``n_mels + 2``
-    points spread evenly on the mel scale over ``[fmin, fmax]`` (``fmax`` default ``sr / 2``).
-    ``norm="slaney"`` scales each filter to constant energy per Hz (area), ``None`` leaves peaks at 1.
-    float64 (librosa's default is float32: compare with ``dtype=np.float64``).
-    """
+    Filter ``i`` rises from mel frequency ``i`` to ``i + 1`` and falls to ``i + 2`` of ``n_mels + 2`` points spread
+    evenly on the mel scale over ``[fmin, fmax]`` (``fmax`` default ``sr / 2``). ``norm="slaney"`` scales each filter to
+    constant energy per Hz (area), ``None`` leaves peaks at 1. float64 (librosa's default is float32: compare with
+    ``dtype=np.float64``)."""
     sr = _check_number(sr, "sr")
     if sr <= 0:
         raise EdgekitError(f"sr must be > 0 (sampling rate in Hz), got {sr!r}")
@@ -109,8 +106,7 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
     """The orthonormal DCT-II, first ``n_mfcc`` rows, shape ``(n_mfcc, n_mels)``: ``mfcc = D @ log_mel``.
 
     ``D[k, n] = sqrt(2 / N) cos(pi k (2n + 1) / 2N)``, row 0 scaled by ``1 / sqrt(2)`` — what
-    ``scipy.fft.dct(type=2, norm="ortho")`` computes, and so ``librosa.feature.mfcc``'s default.
-    """
+    ``scipy.fft.dct(type=2, norm="ortho")`` computes, and so ``librosa.feature.mfcc``'s default."""
     n_mels = _check_count(n_mels, "n_mels", "give the number of mel bands")
     n_mfcc = _check_count(n_mfcc, "n_mfcc", "give the number of cepstral coefficients")
     if n_mfcc > n_mels:

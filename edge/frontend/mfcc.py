@@ -1,5 +1,5 @@
-"""The ``mfcc`` feature type: the ``logmel`` front end (:mod:`.logmel`) then an orthonormal DCT-II over the
-mel bands keeping ``n_mfcc`` coefficients, before CMVN and layout; the values of
+"""The ``mfcc`` feature type: the ``logmel`` front end (:mod:`.logmel`) then an orthonormal DCT-II over the mel bands
+keeping ``n_mfcc`` coefficients, before CMVN and layout; the values of
 ``librosa.feature.mfcc(S=librosa.power_to_db(melspectrogram(..., center=False)), n_mfcc=...)``."""
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Feature normalisation and target scaling: fitting, applying, inverting and checking them (pure functions).
 
 Types: ``none``; ``standard`` (scalar ``mean``/``std``, fitted on the training set); ``minmax`` (per-column
-``min``/``max``); ``scale`` (``x * scale + offset``).
-"""
+``min``/``max``); ``scale`` (``x * scale + offset``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -63,9 +62,8 @@ def _invertible(v: float) -> bool:
 
 
 def check_scaling(d: Any, what: str, channels: int, bad) -> None:
-    """A normalisation or target scaling from a spec: a known type with finite numbers of the right count
-    (a number, or one per input channel for minmax), so that applying it can neither fail nor broadcast
-    into another shape."""
+    """A normalisation or target scaling from a spec: a known type with finite numbers of the right count (a number, or
+    one per input channel for minmax), so that applying it can neither fail nor broadcast into another shape."""
     if not isinstance(d, dict) or not isinstance(d.get("type"), str):
         raise bad(f"{what} must be an object with a 'type'")
     t = d["type"]
@@ -83,8 +81,7 @@ def check_scaling(d: Any, what: str, channels: int, bad) -> None:
         if not all(_is_number(v) for v in lo_l + hi_l) or not lo_l:
             raise bad(f"{what} 'minmax' needs finite numbers 'min' and 'max'")
         if len(lo_l) != len(hi_l) or (isinstance(lo, list) and len(lo_l) not in (1, channels)):
-            raise bad(f"{what} 'minmax' has {len(lo_l)} min / {len(hi_l)} max values for {channels} "
-                      "channel(s)")
+            raise bad(f"{what} 'minmax' has {len(lo_l)} min / {len(hi_l)} max values for {channels} channel(s)")
         if any(h < l_ or (h > l_ and not _invertible(h - l_)) for l_, h in zip(lo_l, hi_l)):
             raise bad(f"{what} 'minmax' needs max >= min for every channel (and 1/(max - min) finite)")
     elif t == "scale":

@@ -1,12 +1,10 @@
 """Rational polyphase resampling (numpy only), equal to :func:`scipy.signal.resample_poly`.
 
-:func:`resample` converts whole signals; :class:`StreamResampler` converts live audio in blocks of any size,
-its concatenated output equal to :func:`resample` of the whole. Both use scipy's filter for
-``resample_poly(x, up, down)`` with its defaults ``window=('kaiser', 5.0)``, ``padtype='constant'`` (zeros
-outside the signal): output ``y[n] = sum_i x[i] * h[n * down + half_len - i * up]``, the filter centred
-(zero phase) on input time ``n * down / up``, evaluated polyphase (about ``len(h) / up`` taps per output,
-the zero-stuffed signal never built).
-"""
+:func:`resample` converts whole signals; :class:`StreamResampler` converts live audio in blocks of any size, its
+concatenated output equal to :func:`resample` of the whole. Both use scipy's filter for ``resample_poly(x, up, down)``
+with its defaults ``window=('kaiser', 5.0)``, ``padtype='constant'`` (zeros outside the signal): output
+``y[n] = sum_i x[i] * h[n * down + half_len - i * up]``, the filter centred (zero phase) on input time
+``n * down / up``, evaluated polyphase (about ``len(h) / up`` taps per output, the zero-stuffed signal never built)."""
 from __future__ import annotations
 
 import math
@@ -43,18 +41,16 @@ def _rate(value: object, name: str) -> float | Fraction:
 def rational_factors(fs_in: float, fs_out: float) -> tuple[int, int]:
     """Return ``(up, down)``, the reduced fraction ``fs_out / fs_in``.
 
-    Integer rates give the exact fraction (44100 -> 12800 is ``(128, 441)``); if either rate is
-    not an integer the ratio is approximated with ``Fraction.limit_denominator(1000)``.
-    """
+    Integer rates give the exact fraction (44100 -> 12800 is ``(128, 441)``); if either rate is not an integer the ratio
+    is approximated with ``Fraction.limit_denominator(1000)``."""
     a, b = _rate(fs_in, "fs_in"), _rate(fs_out, "fs_out")
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         ratio = b / a
     else:
         ratio = Fraction(float(b) / float(a)).limit_denominator(_MAX_DENOMINATOR)
         if ratio == 0:
-            raise EdgekitError(
-                f"fs_out/fs_in = {float(b) / float(a):g} is too small to resample; use rates closer together"
-            )
+            raise EdgekitError(f"fs_out/fs_in = {float(b) / float(a):g} is too small to resample; "
+                               "use rates closer together")
     return ratio.numerator, ratio.denominator
 
 
@@ -97,9 +93,8 @@ class _Polyphase:
     def apply(self, x: np.ndarray, x_start: int, n0: int, n1: int) -> np.ndarray:
         """Outputs ``n0 .. n1-1`` from ``x`` (shape ``(B, L)``, float64).
 
-        ``x[:, j]`` is input sample ``x_start + j``; samples outside ``x`` count as zero. ``x``
-        must hold every needed sample at or after ``max(first_input(n0), 0)`` that exists.
-        """
+        ``x[:, j]`` is input sample ``x_start + j``; samples outside ``x`` count as zero. ``x`` must hold every needed
+        sample at or after ``max(first_input(n0), 0)`` that exists."""
         count = n1 - n0
         batch = x.shape[0]
         out = np.zeros((batch, max(count, 0)), dtype=np.float64)
@@ -135,12 +130,11 @@ class _Polyphase:
 def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.ndarray:
     """Resample ``x`` (any shape, real) from ``fs_in`` to ``fs_out`` Hz along ``axis``.
 
-    Equal to ``scipy.signal.resample_poly(x, up, down, axis=axis)``, ``(up, down) = rational_factors(fs_in,
-    fs_out)``: ``ceil(len * up / down)`` samples, output ``n`` at input time ``n * down / up`` (no delay).
-    float32 (or float16) input gives float32, anything else float64; equal rates return ``x`` uncopied if it
-    has that dtype. Computation is in float64, so float32 results agree with scipy (which filters float32 in
-    single precision) to float32 rounding, float64 ones to ~1e-15.
-    """
+    Equal to ``scipy.signal.resample_poly(x, up, down, axis=axis)``, ``(up, down) = rational_factors(fs_in, fs_out)``:
+    ``ceil(len * up / down)`` samples, output ``n`` at input time ``n * down / up`` (no delay). float32 (or float16)
+    input gives float32, anything else float64; equal rates return ``x`` uncopied if it has that dtype. Computation is
+    in float64, so float32 results agree with scipy (which filters float32 in single precision) to float32 rounding,
+    float64 ones to ~1e-15."""
     x = np.asarray(x)
     if x.ndim == 0:
         raise EdgekitError("signal must be an array with at least one dimension, got a scalar")
@@ -165,13 +159,12 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.n
 class StreamResampler:
     """Block-by-block resampling of a live 1-D signal, equal to :func:`resample` of the whole.
 
-    As in :func:`resample` the signal is zero before its start (the first outputs are the filter's onset
-    ramp) and there is no delay: output ``n`` is the signal at ``n / fs_out`` s. The price is latency:
-    ``process`` returns output ``n`` once the input ``half_len / up = 10 * max(up, down) / up`` samples after
-    its time has arrived (34 samples, 0.8 ms, for 44100 -> 12800). ``flush`` ends the stream (zeros after
-    it), returns the rest (``ceil(n_in * up / down)`` in all) and resets. Blocks may have any length, even
-    0; outputs are 1-D float32; only the last ``~len(h) / up`` inputs are kept.
-    """
+    As in :func:`resample` the signal is zero before its start (the first outputs are the filter's onset ramp) and there
+    is no delay: output ``n`` is the signal at ``n / fs_out`` s. The price is latency: ``process`` returns output ``n``
+    once the input ``half_len / up = 10 * max(up, down) / up`` samples after its time has arrived (34 samples, 0.8 ms,
+    for 44100 -> 12800). ``flush`` ends the stream (zeros after it), returns the rest (``ceil(n_in * up / down)`` in
+    all) and resets. Blocks may have any length, even 0; outputs are 1-D float32; only the last ``~len(h) / up`` inputs
+    are kept."""
 
     def __init__(self, fs_in: float, fs_out: float):
         self.fs_in, self.fs_out = fs_in, fs_out

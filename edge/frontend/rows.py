@@ -1,11 +1,10 @@
-"""Detector rows into model inputs: time continuity (gaps reset or fill), the rolling look-back window and
-the per-column min-max scaler, the same rules in training and on the device.
+"""Detector rows into model inputs: time continuity (gaps reset or fill), the rolling look-back window and the
+per-column min-max scaler, the same rules in training and on the device.
 
-Continuity (:class:`Continuity`): consecutive rows ``step_seconds`` apart continue the series. A larger
-step is a gap: with ``fill`` set (``linear`` or ``previous``) and at most ``max_fill_rows`` rows missing,
-the missing rows are filled in; otherwise the series restarts there (a rolling window is reset). A row
-that is not later than the previous one is malformed (duplicate or out of order).
-"""
+Continuity (:class:`Continuity`): consecutive rows ``step_seconds`` apart continue the series. A larger step is a gap:
+with ``fill`` set (``linear`` or ``previous``) and at most ``max_fill_rows`` rows missing, the missing rows are filled
+in; otherwise the series restarts there (a rolling window is reset). A row that is not later than the previous one is
+malformed (duplicate or out of order)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,12 +32,10 @@ def format_time(t: float) -> str:
 class Continuity:
     """Decides how each new row continues the series: ``start``, ``next``, ``fill``, ``gap`` or ``back``.
 
-    :meth:`advance` returns the kind, the number of missing rows before this one, and the filled-in rows
-    (``fill`` only). It remembers the row only if it is accepted (every kind but ``back``).
-    """
+    :meth:`advance` returns the kind, the number of missing rows before this one, and the filled-in rows (``fill``
+    only). It remembers the row only if it is accepted (every kind but ``back``)."""
 
-    def __init__(self, step_seconds: float = STEP_SECONDS, fill: str | None = None,
-                 max_fill_rows: int = MAX_FILL_ROWS):
+    def __init__(self, step_seconds: float = STEP_SECONDS, fill: str | None = None, max_fill_rows: int = MAX_FILL_ROWS):
         if fill not in (None, *FILLS):
             raise EdgekitError(f"fill {fill!r} is not supported; use one of {', '.join(FILLS)} or none")
         self.step = float(step_seconds)
@@ -179,10 +176,10 @@ class RollingWindow:
 def rows_features(columns, target: str, step_seconds: float = 300.0, fill: str | None = None,
                   max_fill_rows: int = 12, date_column: str = "Date",
                   date_format: str = "%Y-%m-%d %H:%M") -> dict[str, Any]:
-    """The ``features`` entry of a spec for a detector-rows front end: the input ``columns`` (in model
-    order), the forecast ``target`` column, the row step, how time gaps are filled (``None``: never, a gap
-    restarts the window; ``linear``/``previous`` for gaps of at most ``max_fill_rows`` rows) and how the
-    CSV's time column is named and written."""
+    """The ``features`` entry of a spec for a detector-rows front end: the input ``columns`` (in model order), the
+    forecast ``target`` column, the row step, how time gaps are filled (``None``: never, a gap restarts the window;
+    ``linear``/``previous`` for gaps of at most ``max_fill_rows`` rows) and how the CSV's time column is named and
+    written."""
     return {"type": "rows", "columns": [str(c) for c in columns], "target": str(target),
             "step_seconds": float(step_seconds), "fill": fill, "max_fill_rows": int(max_fill_rows),
             "date_column": date_column, "date_format": date_format}

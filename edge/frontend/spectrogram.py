@@ -24,8 +24,7 @@ def spectrogram_features(nperseg: int = 256, noverlap: int | None = None, nfft: 
     noverlap = nperseg // 8 if noverlap is None else noverlap
     return {"type": "spectrogram", "nperseg": int(nperseg), "noverlap": int(noverlap),
             "nfft": int(nfft or nperseg), "window": list(window) if isinstance(window, tuple) else window,
-            "detrend": detrend, "scaling": scaling, "mode": mode, "log": bool(log),
-            "log_eps": float(log_eps)}
+            "detrend": detrend, "scaling": scaling, "mode": mode, "log": bool(log), "log_eps": float(log_eps)}
 
 
 def spectrogram_shape(window: int, feat: dict[str, Any]) -> tuple[int, int, int]:
@@ -34,14 +33,13 @@ def spectrogram_shape(window: int, feat: dict[str, Any]) -> tuple[int, int, int]
 
 
 class Plan:
-    """Everything of a spectrogram front end that depends only on the spec, computed once: the window with
-    the scaling folded in, the frame step and count. :meth:`columns` gives the features of any number of
-    frames, one row per frame (time-major), so a stream can compute only the frames a window adds."""
+    """Everything of a spectrogram front end that depends only on the spec, computed once: the window with the scaling
+    folded in, the frame step and count. :meth:`columns` gives the features of any number of frames, one row per frame
+    (time-major), so a stream can compute only the frames a window adds."""
 
     def __init__(self, spec):
         feat = spec.features
-        win = feat["window"]
-        win = dsp.get_window(tuple(win) if isinstance(win, list) else win, feat["nperseg"])
+        win = dsp.window_of(feat["window"], feat["nperseg"])
         self.length, self.step, self.nfft = feat["nperseg"], feat["nperseg"] - feat["noverlap"], feat["nfft"]
         self.n_frames = spectrogram_shape(spec.window, feat)[1]
         self.n_coef = self.nfft // 2 + 1
@@ -58,8 +56,7 @@ class Plan:
         x = np.ascontiguousarray(x, dtype=np.float64)
         k = (x.shape[-1] - self.length) // self.step + 1
         # the frames as a strided view (np.ndarray directly: sliding_window_view costs 20 µs a call)
-        frames = np.ndarray((*x.shape[:-1], k, self.length), np.float64, x, 0,
-                            (*x.strides[:-1], self.step * 8, 8))
+        frames = np.ndarray((*x.shape[:-1], k, self.length), np.float64, x, 0, (*x.strides[:-1], self.step * 8, 8))
         if self._detrend == "constant":          # = dsp.detrend_frames, without its call overhead
             m = np.add.reduce(frames, axis=-1, keepdims=True)
             m /= self.length
@@ -87,9 +84,7 @@ class Plan:
         out[..., 0] = cols.T
 
 
-def framewise(spec) -> Plan:
-    """The spec's front end frame by frame (see :class:`Plan`)."""
-    return Plan(spec)
+framewise = Plan        # the spec's front end frame by frame, for :mod:`.stream`
 
 
 def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
@@ -114,17 +109,7 @@ def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
         raise bad("features need 2 <= nperseg, noverlap < nperseg <= nfft")
     if feat["nperseg"] > spec.window:
         raise bad(f"features.nperseg {feat['nperseg']} is longer than the window {spec.window}")
-    w = feat.get("window")
-    if not (isinstance(w, str) or (isinstance(w, list) and w and isinstance(w[0], str)
-                                    and all(isinstance(p, (int, float)) for p in w[1:]))):
-        raise bad(f"features.window must be a name or [name, parameter], got {w!r}")
-    try:
-        with np.errstate(all="ignore"):
-            values = dsp.get_window(tuple(w) if isinstance(w, list) else w, feat["nperseg"])
-    except (EdgekitError, ValueError, TypeError, OverflowError) as e:
-        raise bad(f"features.window {w!r}: {getattr(e, 'message', e)}") from None
-    if not (np.isfinite(values).all() and values.any()):
-        raise bad(f"features.window {w!r} evaluates to non-finite or all-zero values; give a usable parameter")
+    dsp.check_window(feat.get("window"), feat["nperseg"], bad)
     if feat.get("detrend") not in DETRENDS or feat.get("scaling") not in SCALINGS \
             or feat.get("mode") not in MODES:
         raise bad("features.detrend/scaling/mode have unsupported values")

@@ -1,17 +1,16 @@
 """The front end of a stream: windows → the model's input tensor, written in place, recomputing only new frames.
 
 :class:`StreamFeatures` is what the device runs per window. It writes the model's input (float32, or the
-int8/uint8/int16 tensor of a quantized model) into a buffer the backend reads, with normalisation and
-quantization done in place on the float32 features (no float temporaries beyond them), in exactly the
-operations and order of ``quantize(FrontEnd(spec)(x))``, so the tensor is bit-identical to the reference path.
+int8/uint8/int16 tensor of a quantized model) into a buffer the backend reads, with normalisation and quantization done
+in place on the float32 features (no float temporaries beyond them), in exactly the operations and order of
+``quantize(FrontEnd(spec)(x))``, so the tensor is bit-identical to the reference path.
 
 **Incremental frames.** For a feature type that is computed frame by frame (``framewise(spec)`` in its module:
-``spectrogram`` today), with ``hop`` a multiple of the frame step and shorter than the window, consecutive
-windows share frames. The front end keeps the last window's per-frame results (already normalised and
-quantized: both are element-wise) and computes only the frames the new window adds, *when the shared samples
-are equal* to the last window's (checked, not assumed): after a reset, a drop or a new file they are not, and
-the whole window is computed. The result is therefore always equal to recomputing.
-"""
+``spectrogram`` today), with ``hop`` a multiple of the frame step and shorter than the window, consecutive windows share
+frames. The front end keeps the last window's per-frame results (already normalised and quantized: both are
+element-wise) and computes only the frames the new window adds, *when the shared samples are equal* to the last window's
+(checked, not assumed): after a reset, a drop or a new file they are not, and the whole window is computed. The result
+is therefore always equal to recomputing."""
 from __future__ import annotations
 
 import time
@@ -65,9 +64,8 @@ def _quantizer(scale: float, zero_point: int, dtype: np.dtype):
 class StreamFeatures:
     """One stream's front end: :meth:`into` writes the model input of a window into ``out``.
 
-    ``scale``/``zero_point``/``dtype`` are the model input's quantization (scale 0: a float input);
-    ``hop`` is the number of samples between consecutive windows (None: windows are unrelated).
-    """
+    ``scale``/``zero_point``/``dtype`` are the model input's quantization (scale 0: a float input); ``hop`` is the
+    number of samples between consecutive windows (None: windows are unrelated)."""
 
     def __init__(self, spec, dtype, scale: float = 0.0, zero_point: int = 0, hop: int | None = None):
         self.spec = spec
@@ -106,9 +104,9 @@ class StreamFeatures:
         return self.shift > 0
 
     def into(self, x: np.ndarray, out: np.ndarray) -> bool:
-        """Write the model input for window ``x`` into ``out`` (shape ``input_shape``, the input dtype).
-        Returns False (and leaves ``out`` unspecified) when the features are not all finite. ``t_raw`` is
-        then the ``perf_counter`` time at which the raw features were done (before normalisation)."""
+        """Write the model input for window ``x`` into ``out`` (shape ``input_shape``, the input dtype). Returns False
+        (and leaves ``out`` unspecified) when the features are not all finite. ``t_raw`` is then the ``perf_counter``
+        time at which the raw features were done (before normalisation)."""
         plan = self.plan
         if plan is None:                                    # whole-window feature types (rows, image)
             f = np.array(self.front(x), dtype=np.float32)      # the reference path, then quantized in place

@@ -1,13 +1,13 @@
 """A spec for a foreign model (a .tflite/.onnx without edgekit metadata), built from command-line flags.
 
-The model's own input shape fixes most front-end facts: (batch, n_freq, n_frames, 1) means a spectrogram
-of nfft = 2·(n_freq − 1) points; the window length follows from the frame count, the hop and the
-overlap. What the file cannot say — the sample rate and the class names — must come from flags.
+The model's own input shape fixes most front-end facts: (batch, n_freq, n_frames, 1) means a spectrogram of nfft =
+2·(n_freq − 1) points; the window length follows from the frame count, the hop and the overlap. What the file cannot say
+— the sample rate and the class names — must come from flags.
 
-``--features logmel|mfcc`` describes a keyword model instead (task ``audio``): ``--layout`` says how its
-input holds the coefficients (``freq_time`` (n, frames, 1), ``time_freq`` (frames, n, 1), or ``flat``
-(frames·n,), e.g. tflite-micro's micro_speech: int8 [1, 1960] = 49 frames × 40 channels), ``--n-mels`` /
-``--n-mfcc`` the coefficients per frame, ``--frame-length`` / ``--hop-length`` the framing in samples.
+``--features logmel|mfcc`` describes a keyword model instead (task ``audio``): ``--layout`` says how its input holds the
+coefficients (``freq_time`` (n, frames, 1), ``time_freq`` (frames, n, 1), or ``flat`` (frames·n,), e.g. tflite-micro's
+micro_speech: int8 [1, 1960] = 49 frames × 40 channels), ``--n-mels`` / ``--n-mfcc`` the coefficients per frame,
+``--frame-length`` / ``--hop-length`` the framing in samples.
 """
 from __future__ import annotations
 
@@ -80,12 +80,11 @@ def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tuk
                                     window=(window_fn, 0.25) if window_fn == "tukey" else window_fn, log=log)
     window = noverlap + n_frames * (nperseg - noverlap)
     d = Spec(task="stft", kind="classification", sample_rate=float(sample_rate), window=window,
-             input_shape=(n_freq, n_frames, 1), features=feats, normalization=norm,
-             labels=tuple(names)).to_dict()
+             input_shape=(n_freq, n_frames, 1), features=feats, normalization=norm, labels=tuple(names)).to_dict()
     return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")   # as embedded metadata
 
 
-def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, n_mfcc, frame_length,
+def _audio_spec(path, shape, kind: str, sample_rate: float, names, norm, layout, n_mels, n_mfcc, frame_length,
                 hop_length) -> Spec:
     """A log-mel / MFCC spec whose framing and layout reproduce the model's input shape."""
     from edgekit.edge.frontend.logmel import logmel_features
@@ -111,11 +110,11 @@ def _audio_spec(path, shape, kind: str, fs: float, names, norm, layout, n_mels, 
     else:
         raise EdgekitError(f"{path}: --layout {layout} needs an input of shape (batch, a, b, 1); this model "
                            f"takes {list(shape)}")
-    common = dict(**frame_samples(fs, 30, 20, frame_length, hop_length), layout=layout)
+    common = dict(**frame_samples(sample_rate, 30, 20, frame_length, hop_length), layout=layout)
     hop, n_fft = common["hop_length"], common["n_fft"]
     feats = mfcc_features(n_mfcc=n_coef, n_mels=max(40, n_coef), **common) if kind == "mfcc" else \
         logmel_features(n_mels=n_coef, **common)
     window = n_fft + (frames - 1) * hop
-    d = Spec(task="audio", kind="classification", sample_rate=fs, window=window, input_shape=tuple(dims),
+    d = Spec(task="audio", kind="classification", sample_rate=sample_rate, window=window, input_shape=tuple(dims),
              features=feats, normalization=norm, labels=tuple(names)).to_dict()
     return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")

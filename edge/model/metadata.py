@@ -21,9 +21,9 @@ from edgekit.edge.model.backends import model_format, map_model_file
 
 @dataclass
 class ModelFileInfo:
-    """A model file's format, size, metadata and operator counts. ``op_codes`` counts TFLite builtin codes
-    (ints) or names; :attr:`operators` names them, on demand, so that edge-run (which never shows them)
-    does not load LiteRT's 3 MB generated schema."""
+    """A model file's format, size, metadata and operator counts. ``op_codes`` counts TFLite builtin codes (ints) or
+    names; :attr:`operators` names them, on demand, so that edge-run (which never shows them) does not load LiteRT's
+    3 MB generated schema."""
 
     format: str
     size_bytes: int

@@ -1,8 +1,8 @@
 """The model stage: a backend plus the spec that says how to feed it and read it.
 
 ``Model.predict`` takes float features (the front end's output) and returns float outputs, doing the
-quantize → invoke → dequantize steps the tensors ask for; the streaming pipeline calls the three steps
-separately to time them.
+quantize → invoke → dequantize steps the tensors ask for; the streaming pipeline calls the three steps separately to
+time them.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A start-up check of a spec's front end: one deterministic test input must give finite, varying features.
 
-The test input is the task's ``probe_input`` (:meth:`edgekit.edge.tasks.base.Task.probe_input`; default: its
-first bench window).
+The test input is the task's ``probe_input`` (:meth:`edgekit.edge.tasks.base.Task.probe_input`; default: its first bench
+window).
 """
 from __future__ import annotations
 

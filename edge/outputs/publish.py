@@ -1,27 +1,27 @@
 """Publish a stream's results over MQTT (``--publish mqtt://HOST[:PORT]/TOPIC``) without ever stalling it.
 
 :class:`Publisher` hands each result (one compact JSON object, as the JSON sink writes it) to a bounded
-queue and returns at once; a sender thread publishes from the queue while the broker is connected. A
-broker that is down or goes away never blocks the stream: paho-mqtt's network thread connects in the
-background and reconnects with back-off (1 s doubling to 30 s), and while it is away the queue fills;
-when it is full the *oldest* message is dropped and counted.
+queue and returns at once; a sender thread publishes from the queue while the broker is connected. A broker that is down
+or goes away never blocks the stream: paho-mqtt's network thread connects in the background and reconnects with back-off
+(1 s doubling to 30 s), and while it is away the queue fills; when it is full the *oldest* message is dropped and
+counted.
 
-Delivery, counted by :meth:`Publisher.stats` (``published + dropped + pending`` is every message given
-to :meth:`~Publisher.publish`):
+Delivery, counted by :meth:`Publisher.stats` (``published + dropped + pending`` is every message given to
+:meth:`~Publisher.publish`):
 
 - ``published``: with QoS 1 or 2, acknowledged by the broker; with QoS 0 (no acknowledgement exists),
   written to the connection.
 - ``dropped``: pushed out of a full queue (the oldest first), or refused by the client library.
 - ``pending``: still queued, or sent and not yet acknowledged.
 
-Messages in flight when the connection drops are never lost silently: with QoS >= 1 they stay in flight
-and are sent again (flagged DUP) on reconnect, before any newer message, so the broker may see a message
-twice but order is kept; with QoS 0 the unsent ones go back to the front of the queue. Whatever is left at
+Messages in flight when the connection drops are never lost silently: with QoS >= 1 they stay in flight and are sent
+again (flagged DUP) on reconnect, before any newer message, so the broker may see a message twice but order is kept;
+with QoS 0 the unsent ones go back to the front of the queue. Whatever is left at
 :meth:`~Publisher.close` is reported as pending.
 
 ``TOPIC/status`` carries a retained JSON status: ``{"state": "online", ...}`` (the caller's ``status``
-fields, e.g. model, rate, ``started``) on every connect and, from edge-run (:class:`PublishingSink`),
-every :data:`STATUS_EVERY` s with ``summary``: the stream so far (``running_s``, ``results``, ``events``,
+fields, e.g. model, rate, ``started``) on every connect and, from edge-run (:class:`PublishingSink`), every
+:data:`STATUS_EVERY` s with ``summary``: the stream so far (``running_s``, ``results``, ``events``,
 ``publish``); ``{"state": "stopped", ..., "summary", "stats"}`` at a clean close, and ``{"state": "offline", ...}`` as the last will the broker publishes when the device
 vanishes without closing (killed, powered off, network lost: within 1.5 keep-alives, 22 s).
 
@@ -134,10 +134,10 @@ class Publisher:
         self._early: set[int] = set()              # acknowledged before publish() returned its mid
         self._published = 0
         self._dropped = 0
-        self._connected = False
+        self.connected = False                     # to the broker, now
         self._hold = False                         # after a reconnect: the resent messages go first
         self._epoch = 0                            # connections lost so far
-        self._failed_connects = 0
+        self.failed_connects = 0                   # connection attempts that failed (broker down or unreachable)
         self.last_error: str | None = None         # why the last connection attempt failed, for a warning
         self._status_mids: set[int] = set()        # status messages: not results, not counted
         self._stopping = False
@@ -180,8 +180,8 @@ class Publisher:
     def publish(self, obj: Any, urgent: bool = False) -> None:
         """Queue one result (a JSON-able object, or JSON text) and return at once; a full queue drops its oldest.
 
-        Results leave in batches (within :data:`TICK` s); an ``urgent`` message (an event) wakes the sender
-        at once, with whatever waits before it."""
+        Results leave in batches (within :data:`TICK` s); an ``urgent`` message (an event) wakes the sender at once,
+        with whatever waits before it."""
         text = obj if isinstance(obj, str) else _compact(obj)
         with self._cv:
             if self._closed:
@@ -200,16 +200,6 @@ class Publisher:
             return {"published": self._published, "dropped": self._dropped,
                     "pending": len(self._queue) + len(self._inflight)}
 
-    @property
-    def connected(self) -> bool:
-        """Connected to the broker now."""
-        return self._connected
-
-    @property
-    def failed_connects(self) -> int:
-        """Connection attempts that failed (broker down or unreachable) so far."""
-        return self._failed_connects
-
     def update_status(self, summary: dict) -> None:
         """Publish the retained ``online`` status again with ``summary`` (the stream so far), if connected;
         a reconnect publishes the latest one too."""
@@ -217,7 +207,7 @@ class Publisher:
             if self._closed:
                 return
             self._summary = summary
-            if not self._connected:
+            if not self.connected:
                 return
         info = self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
         self._forget_status(info.mid)
@@ -241,7 +231,7 @@ class Publisher:
             self._cv.notify_all()
         self._sender.join(max(0.0, deadline - time.monotonic()) + 0.5)
         final = self.stats()
-        was_connected = self._connected
+        was_connected = self.connected
         if was_connected:
             info = self._client.publish(self.status_topic, _compact(
                 {"state": "stopped", **self._status, "summary": summary, "stats": final}), qos=1, retain=True)
@@ -265,7 +255,7 @@ class Publisher:
         mqtt = self._mqtt
         while True:
             with self._cv:
-                while not self._stopping and not (self._connected and not self._hold and self._queue
+                while not self._stopping and not (self.connected and not self._hold and self._queue
                                                   and len(self._inflight) < WINDOW):
                     self._cv.wait(TICK)
                 if self._stopping:
@@ -306,26 +296,26 @@ class Publisher:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:                 # refused: bad user or password, not authorised
             with self._cv:
-                self._failed_connects += 1
+                self.failed_connects += 1
                 self.last_error = f"the broker refused the connection: {reason_code}"
             return
         info = client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
         self._forget_status(info.mid)             # its PUBACK is read by this thread, after this returns
         with self._cv:
-            self._connected = True
+            self.connected = True
             self.last_error = None
             self._hold = bool(self._inflight)      # paho resends these after this callback returns
             self._cv.notify_all()
 
     def _on_connect_fail(self, client, userdata) -> None:
         with self._cv:
-            self._failed_connects += 1
+            self.failed_connects += 1
             self.last_error = f"cannot reach {self.url['host']}:{self.url['port']}"
             self._cv.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
-            self._connected = False
+            self.connected = False
             self._epoch += 1
             if self.qos == 0 and self._inflight:   # unwritten QoS 0 packets are discarded on reconnect
                 self._queue.extendleft(reversed(list(self._inflight.values())))
@@ -383,5 +373,4 @@ def read_password(path: str | None, env: dict | None = None) -> str | None:
 
 def summary_of(publisher: Publisher, stats: dict[str, int]) -> dict[str, Any]:
     """The ``publish`` part of edge-run's summary."""
-    return {"to": publisher.where, "qos": publisher.qos, **stats,
-            "failed_connects": publisher.failed_connects}
+    return {"to": publisher.where, "qos": publisher.qos, **stats, "failed_connects": publisher.failed_connects}

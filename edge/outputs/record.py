@@ -1,13 +1,11 @@
 """Recording what the device hears: the raw samples of chosen windows as WAV files, each with a JSON sidecar.
 
-``edge-run --record DIR --record-when events,disagree,uncertain`` keeps the windows that matter for
-retraining: those that fired an event, those where the shadow model disagreed, those the model was unsure of
-(top score below ``--record-uncertain``, default 0.6). Each is ``DIR/<t>_<label>.wav`` (float32 at the model's
-rate, the window as the model saw it) and ``.json`` (time, label, score, why, shadow's answer, the model
-file's sha256). The folder is bounded by ``--record-max-mb``: the oldest recordings go first, including
-those an earlier run left there. Sorted into label folders by a person, it is ``--data`` for
-``edgekit train audio``.
-"""
+``edge-run --record DIR --record-when events,disagree,uncertain`` keeps the windows that matter for retraining: those
+that fired an event, those where the shadow model disagreed, those the model was unsure of (top score below
+``--record-uncertain``, default 0.6). Each is ``DIR/<t>_<label>.wav`` (float32 at the model's rate, the window as the
+model saw it) and ``.json`` (time, label, score, why, shadow's answer, the model file's sha256). The folder is bounded
+by ``--record-max-mb``: the oldest recordings go first, including those an earlier run left there. Sorted into label
+folders by a person, it is ``--data`` for ``edgekit train audio``."""
 from __future__ import annotations
 
 import json
@@ -34,8 +32,7 @@ class Recorder:
 
     name = "recorded"
 
-    def __init__(self, folder: str | Path, model_path, when=("events",), max_mb: float = 100.0,
-                 uncertain: float = 0.6):
+    def __init__(self, folder: str | Path, model_path, when=("events",), max_mb: float = 100.0, uncertain: float = 0.6):
         self.dir = Path(folder)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,12 @@
 """Sinks: where results go. One line (text or JSON) per result, flushed as produced, and a summary.
 
-The text sink asks the task how a result and its summary read (``format_result``/``format_summary``);
-the JSON sink writes every result as one compact object and the summary as ``{"summary": {...}}``.
-Notes (``# ...``), warnings (``warning: ...``) and skipped inputs (``skipped NAME: ...``) go to stderr.
+The text sink asks the task how a result and its summary read (``format_result``/``format_summary``); the JSON sink
+writes every result as one compact object and the summary as ``{"summary": {...}}``. Notes (``# ...``), warnings
+(``warning: ...``) and skipped inputs (``skipped NAME: ...``) go to stderr.
 
-Every line is written whole with one ``write`` on the file descriptor (a line of at most ``PIPE_BUF`` bytes
-reaches a pipe whole or not at all), flushed as produced; a closed output (``edge-run ... | head``) raises
-:class:`OutputClosed`, which ends the stream quietly.
-"""
+Every line is written whole with one ``write`` on the file descriptor (a line of at most ``PIPE_BUF`` bytes reaches a
+pipe whole or not at all), flushed as produced; a closed output (``edge-run ... | head``) raises :class:`OutputClosed`,
+which ends the stream quietly."""
 from __future__ import annotations
 
 import errno
@@ -134,8 +133,7 @@ class JsonSink(_Sink):
     def result(self, r: dict[str, Any]) -> None:
         self._line(json.dumps(r, separators=(",", ":")))
 
-    def event(self, e: dict[str, Any]) -> None:
-        self._line(json.dumps(e, separators=(",", ":")))
+    event = result                          # an event is one compact object too
 
     def summary(self, s: dict[str, Any]) -> None:
         self._line(json.dumps({"summary": s}, separators=(",", ":")))
@@ -144,17 +142,10 @@ class JsonSink(_Sink):
 class NullSink(_Sink):
     """Discards results (``edgekit bench`` times the loop, it does not print it)."""
 
-    def result(self, r: dict[str, Any]) -> None:
+    def _discard(self, *_: Any) -> None:
         pass
 
-    def event(self, e: dict[str, Any]) -> None:
-        pass
-
-    def note(self, msg: str) -> None:
-        pass
-
-    def warn(self, msg: str) -> None:
-        pass
+    result = event = note = warn = _discard
 
 
 class PublishingSink:
@@ -190,9 +181,6 @@ class PublishingSink:
         """What the retained status says while the stream runs: results and events so far, delivery."""
         return {"running_s": round(time.monotonic() - self._t0, 1), "results": self._results,
                 "events": dict(self._events), "publish": self.publisher.stats()}
-
-    def summary(self, s: dict[str, Any]) -> None:
-        self.inner.summary(s)
 
     def _watch(self) -> None:
         p = self.publisher

@@ -1,6 +1,6 @@
-"""Latency of one window through the device path, per stage (front end, quantize, invoke, post-process),
-the way ``edgekit bench`` reports it: init time, first inference, warm-up, then mean / std / min / p50 /
-p90 / p99 / max of every stage and of the total, per thread count, with peak RSS and the real-time factor.
+"""Latency of one window through the device path, per stage (front end, quantize, invoke, post-process), the way
+``edgekit bench`` reports it: init time, first inference, warm-up, then mean / std / min / p50 / p90 / p99 / max of
+every stage and of the total, per thread count, with peak RSS and the real-time factor.
 
 numpy and the runtimes only: this runs on the device install, where TensorFlow cannot be imported.
 """
@@ -25,10 +25,9 @@ STAGE_TITLES = {"features": "front end", "quantize": "quantize", "inference": "i
 
 def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``: what the task
-    says bench feeds it (:meth:`~edgekit.edge.tasks.base.Task.bench_windows`), e.g. synthetic vibration, rows
-    inside the trained range, random pixels. Timing does not depend on the values for these models (no
-    data-dependent control flow), but realistic ranges keep int8 inputs away from saturation, as on the
-    device."""
+    says bench feeds it (:meth:`~edgekit.edge.tasks.base.Task.bench_windows`), e.g. synthetic vibration, rows inside the
+    trained range, random pixels. Timing does not depend on the values for these models (no data-dependent control
+    flow), but realistic ranges keep int8 inputs away from saturation, as on the device."""
     return _windows(spec, n, seed)[0]
 
 
@@ -80,13 +79,13 @@ class _Times:
 
 
 def time_window_path(model, windows: np.ndarray, runs: int = 200, warmup: int = 20) -> dict[str, Any]:
-    """Run ``warmup`` + ``runs`` windows (cycling through ``windows``) one at a time through the streaming
-    loop (front end → quantize → invoke → dequantize + post-process), as edge-run does.
+    """Run ``warmup`` + ``runs`` windows (cycling through ``windows``) one at a time through the streaming loop (front
+    end → quantize → invoke → dequantize + post-process), as edge-run does.
 
     Returns ``first_ms`` (the very first window, cold caches and lazy allocations included),
     ``warmup_ms`` (stats of the warm-up windows, first one included; n = 0 without warm-up) and, per
-    stage in :data:`STAGES`, stats in ms over the ``runs`` timed windows only. With ``warmup=0`` the
-    first window is also the first timed one.
+    stage in :data:`STAGES`, stats in ms over the ``runs`` timed windows only. With ``warmup=0`` the first window is
+    also the first timed one.
     """
     from edgekit.edge.outputs.sinks import NullSink
     from edgekit.edge.pipeline.loop import run_stream
@@ -130,10 +129,9 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
 
     For each thread count: ``init_ms`` (loading the model and allocating the interpreter/session),
     ``first_inference_ms``, the warm-up, then per-stage stats over ``runs`` windows, ``windows_per_second``,
-    the real-time factor (seconds of signal per second of compute: window seconds / mean total; None for
-    pictures, which are not a stretch of signal), and the peak RSS while
-    loading and running that configuration (the process's high-water mark, reset before each one where
-    the kernel allows it).
+    the real-time factor (seconds of signal per second of compute: window seconds / mean total; None for pictures, which
+    are not a stretch of signal), and the peak RSS while loading and running that configuration (the process's
+    high-water mark, reset before each one where the kernel allows it).
     """
     from edgekit.edge.model.model import Model
 
@@ -164,19 +162,16 @@ def bench_model(path, runs: int = 200, warmup: int = 20, threads: Iterable[int] 
                     "kind": spec.kind, "window": spec.window, "window_seconds": spec.window_seconds,
                     "signal_seconds_per_answer": task.seconds_per_answer(spec), "what": task.bench_what(spec),
                     "input_shape": list(spec.input_shape), "windows": f"{len(windows)} windows of "
-                    f"{source} (seed {seed}), cycled", "runs": runs, "warmup": warmup,
-                    "runtime_import_ms": import_ms}
+                    f"{source} (seed {seed}), cycled", "runs": runs, "warmup": warmup, "runtime_import_ms": import_ms}
         timing = time_window_path(model, windows, runs=runs, warmup=warmup)
         total_s = timing["total"]["mean"] / 1e3
         per = task.seconds_per_answer(spec)                # None: a picture is not a stretch of signal
         entry = {
             "threads": n_threads, "init_ms": init_ms, "first_inference_ms": timing["first_ms"],
             "warmup": {"runs": warmup, "total_ms": timing["warmup_ms"]["mean"] * warmup,
-                       "mean_ms": timing["warmup_ms"]["mean"]},
-            "stages": {k: timing[k] for k in STAGES},
+                       "mean_ms": timing["warmup_ms"]["mean"]}, "stages": {k: timing[k] for k in STAGES},
             "windows_per_second": 1.0 / total_s if total_s > 0 else None,
-            "real_time_factor": per / total_s if total_s > 0 and per else None,
-            "peak_rss_mb": peak_rss_mb(),
+            "real_time_factor": per / total_s if total_s > 0 and per else None, "peak_rss_mb": peak_rss_mb(),
             "peak_rss_scope": "this thread count" if can_reset else "process lifetime",
         }
         results.append(entry)

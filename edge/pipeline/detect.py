@@ -1,8 +1,8 @@
 """Events from a stream of classifier scores: average over the last second, top label, threshold, suppression.
 
-The keyword/acoustic-event rule of tflite-micro's ``RecognizeCommands``: each window's score vector is kept
-with its time for ``average`` seconds (a deque capped by time, and by :data:`MAX_HISTORY` entries, so memory
-never grows with the stream), the kept vectors are averaged, and the top label of the average is an event
+The keyword/acoustic-event rule of tflite-micro's ``RecognizeCommands``: each window's score vector is kept with its
+time for ``average`` seconds (a deque capped by time, and by :data:`MAX_HISTORY` entries, so memory never grows with the
+stream), the kept vectors are averaged, and the top label of the average is an event
 ``{"event": label, "t": t, "score": avg}`` when all of these hold:
 
 * ``avg >= threshold`` (to 1e-9: the mean of three 0.7 scores is 0.6999999999999998);
@@ -12,24 +12,24 @@ never grows with the stream), the kept vectors are averaged, and the top label o
   underscores and case, so Speech Commands' ``_silence_``/``_unknown_`` are the same);
 * ``suppression`` seconds have passed since the previous event, **whatever its label**.
 
-The last rule is a deliberate departure: RecognizeCommands also fires at once when the top label differs
-from the previous event's. On one utterance the running average of a confused model can cross from one label
-to another (``five`` then ``nine``), and that rule turns one word into two events, one of them a wrong label
-or a false alarm; a keyword detector that stays quiet for a second after an event costs only a second word
-spoken within that second, which people do not do to a device.
+The last rule is a deliberate departure: RecognizeCommands also fires at once when the top label differs from the
+previous event's. On one utterance the running average of a confused model can cross from one label to another (``five``
+then ``nine``), and that rule turns one word into two events, one of them a wrong label or a false alarm; a keyword
+detector that stays quiet for a second after an event costs only a second word spoken within that second, which people
+do not do to a device.
 
 Defaults (:data:`DEFAULTS`) follow RecognizeCommands (``average_window_duration_ms=1000``,
 ``suppression_ms=1500``, ``minimum_count=3``; its threshold, 200 of 255 on uint8 scores, is 0.78): a 1 s
-average spans one keyword; 0.7 because averaging over the whole second lowers the peak score of a short word
-that fills only part of it; 1.0 s of suppression because it now blocks every label (see above), and 1.5 s
-would swallow a second word said a second after the first; 3 results so that one window never fires alone.
-A model's spec may override any of them with a ``detection`` object (:func:`detection_settings`): ``edgekit
-train audio`` writes its own (``DETECTION`` in :mod:`edgekit.train.audio`, chosen on validation streams), and
-edge-run's ``--average``/``--threshold``/``--suppression``/``--min-count``/``--gate-dbfs`` override the spec.
+average spans one keyword; 0.7 because averaging over the whole second lowers the peak score of a short word that fills
+only part of it; 1.0 s of suppression because it now blocks every label (see above), and 1.5 s would swallow a second
+word said a second after the first; 3 results so that one window never fires alone. A model's spec may override any of
+them with a ``detection`` object (:func:`detection_settings`): ``edgekit train audio`` writes its own (``DETECTION`` in
+:mod:`edgekit.train.audio`, chosen on validation streams), and edge-run's
+``--average``/``--threshold``/``--suppression``/``--min-count``/``--gate-dbfs`` override the spec.
 
 :func:`dbfs` and :class:`Gate` are the energy gate: a window quieter than ``gate_dbfs`` (RMS level of float
-samples in [-1, 1], so a full-scale sine is -3.01 dBFS) need not reach the model; it is not fed to the
-detector either, whose averaging window forgets old results by time alone.
+samples in [-1, 1], so a full-scale sine is -3.01 dBFS) need not reach the model; it is not fed to the detector either,
+whose averaging window forgets old results by time alone.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings  # noqa: F401
+from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings
 from edgekit.edge.tasks.base import Run
 
 _EPS_T = 1e-9                # seconds: float slack when comparing times
@@ -142,8 +142,6 @@ class Gate:
     def __call__(self, x) -> bool:
         return self.gate_dbfs is not None and dbfs(x) < self.gate_dbfs
 
-
-
     def level(self, x) -> float | None:
         """The window's level in dBFS when it is below the gate, else None."""
         if self.gate_dbfs is None:
@@ -153,11 +151,10 @@ class Gate:
 
 
 def stream_detector(spec, run: Run) -> tuple["Detector | None", Any, dict[str, Any] | None]:
-    """(detector, gate, settings) for one stream: ``gate(x)`` gives the level of a window below the gate,
-    else None.
+    """(detector, gate, settings) for one stream: ``gate(x)`` gives the level of a window below the gate, else None.
 
-    A classifier stream whose inputs are a stretch of time (the task's ``Run.timed``) gets the detector
-    when its spec carries ``detection`` settings (set at training) or edge-run was given a detection flag
+    A classifier stream whose inputs are a stretch of time (the task's ``Run.timed``) gets the detector when its spec
+    carries ``detection`` settings (set at training) or edge-run was given a detection flag
     (:attr:`edgekit.edge.tasks.base.Options.detection`, over the spec's) or ``--events-only``; otherwise nothing
     changes."""
     opt = run.opt

@@ -1,11 +1,10 @@
 """The streaming loop: source → task inputs → front end → model → post-processing → sink, timed per stage.
 
-One loop for every task and for ``edgekit bench``. The task (:mod:`edgekit.edge.tasks`) turns its source
-into raw inputs and results; everything else is written once here: the NaN/inf check, timing, the energy
-gate and the event detector of classifier streams (:mod:`.detect`), stop signals
-(:mod:`.signals`: a result is counted only with its line written), a closed output (``| head``), a source
-that dies mid-stream (its error goes into the summary), the end of the source, the error when nothing
-reached the model, and the common part of the summary.
+One loop for every task and for ``edgekit bench``. The task (:mod:`edgekit.edge.tasks`) turns its source into raw inputs
+and results; everything else is written once here: the NaN/inf check, timing, the energy gate and the event detector of
+classifier streams (:mod:`.detect`), stop signals (:mod:`.signals`: a result is counted only with its line written), a
+closed output (``| head``), a source that dies mid-stream (its error goes into the summary), the end of the source, the
+error when nothing reached the model, and the common part of the summary.
 """
 from __future__ import annotations
 
@@ -29,9 +28,9 @@ def run_stream(model, source, sink, *, hop_seconds: float | None = None, duratio
     """Stream ``source`` through ``model``; results go to ``sink`` as they are produced; returns the summary.
 
     ``run`` is the task's per-stream state (:class:`~edgekit.edge.tasks.base.Run`; default: what the model's
-    task's ``run`` makes of this source and these options); ``times`` collects the per-stage latencies
-    (default: :class:`StageTimes`). ``observers`` see every answered window after its result is made and
-    before it is written (``start(run)``, ``observe(item, answer, result, event)``, ``summary()`` under their
+    task's ``run`` makes of this source and these options); ``times`` collects the per-stage latencies (default:
+    :class:`StageTimes`). ``observers`` see every answered window after its result is made and before it is written
+    (``start(run)``, ``observe(item, answer, result, event)``, ``summary()`` under their
     ``name``): the shadow model (:mod:`.shadow`), the recorder (:mod:`edgekit.edge.outputs.record`).
     """
     spec = model.spec

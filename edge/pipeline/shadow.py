@@ -1,13 +1,13 @@
-"""The shadow model: a reference (float32) model run on the same windows as the device's (int8) one, so a user
-sees on live data what ``edgekit compare`` shows on test data.
+"""The shadow model: a reference (float32) model run on the same windows as the device's (int8) one, so a user sees on
+live data what ``edgekit compare`` shows on test data.
 
-An observer of the streaming loop (:func:`edgekit.edge.pipeline.loop.run_stream`): for every window the primary
-model answered, :meth:`Shadow.observe` runs the shadow through its own :class:`~edgekit.edge.pipeline.step.Step`
-on the same raw window (the same front end, since the specs must agree: :func:`check_specs`), adds
+An observer of the streaming loop (:func:`edgekit.edge.pipeline.loop.run_stream`): for every window the primary model
+answered, :meth:`Shadow.observe` runs the shadow through its own :class:`~edgekit.edge.pipeline.step.Step` on the same
+raw window (the same front end, since the specs must agree: :func:`check_specs`), adds
 ``r["shadow"] = {"label", "score", "delta"}`` to the window's result (``delta``: the largest absolute
-difference of the two output vectors; for a regressor, of the two values), and keeps in fixed memory the
-agreement, the mean and largest delta, and the first :data:`KEEP` windows where the labels disagree. Its time
-is its own (``latency_ms`` of the ``shadow`` summary), not the primary model's.
+difference of the two output vectors; for a regressor, of the two values), and keeps in fixed memory the agreement, the
+mean and largest delta, and the first :data:`KEEP` windows where the labels disagree. Its time is its own
+(``latency_ms`` of the ``shadow`` summary), not the primary model's.
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Stopping a stream cleanly: SIGINT, SIGTERM and SIGHUP end it like Ctrl-C, and never inside a result.
 
-While :func:`handled` is active (``edge-run``), the first of these signals stops the stream — at once if it
-is waiting for input or computing, after the line being written if it is writing one, so
-every line is whole and the summary counts exactly the results written (the loop marks that stretch with
+While :func:`handled` is active (``edge-run``), the first of these signals stops the stream — at once if it is waiting
+for input or computing, after the line being written if it is writing one, so every line is whole and the summary counts
+exactly the results written (the loop marks that stretch with
 ``state.deferring``), and from the stream's end until the summary is written. A second signal aborts
-(:class:`Aborted`); a line of at most ``PIPE_BUF`` bytes written to a pipe is written whole or not at all,
-so even then no partial line is left.
+(:class:`Aborted`); a line of at most ``PIPE_BUF`` bytes written to a pipe is written whole or not at all, so even then
+no partial line is left.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Latency statistics in fixed memory: per-stage log-bucket histograms and the percentiles engineers report.
 
-An endless stream must not keep every latency (a live microphone with a short hop would keep gigabytes a
-day), so each stage keeps a histogram of :data:`N_BUCKETS` counts whose buckets grow by :data:`GAMMA`
-(1 %) from :data:`LOW_MS` (1 ns) to over an hour, plus exact count, sum, sum of squares, min and max.
-A percentile is the geometric middle of the bucket holding that rank, clamped to [min, max], so it is within
+An endless stream must not keep every latency (a live microphone with a short hop would keep gigabytes a day), so each
+stage keeps a histogram of :data:`N_BUCKETS` counts whose buckets grow by :data:`GAMMA` (1 %) from :data:`LOW_MS` (1 ns)
+to over an hour, plus exact count, sum, sum of squares, min and max. A percentile is the geometric middle of the bucket
+holding that rank, clamped to [min, max], so it is within
 ``sqrt(GAMMA) - 1`` = **0.499 % relative** of the exact order statistic of that rank (nearest rank,
 ``ceil(q * n)``); mean, std, min and max are exact. Latencies are appended to a short list and folded into
 the histogram 4096 at a time with numpy, so a window costs one ``list.append`` per stage.

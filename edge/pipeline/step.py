@@ -1,12 +1,12 @@
-"""One input through the device's stages, each timed: front end → quantize → invoke → dequantize →
-post-process. The streams (audio windows, detector rows, images) and ``edgekit bench`` all run this, so the
-stage boundaries and what a latency figure includes are the same everywhere.
+"""One input through the device's stages, each timed: front end → quantize → invoke → dequantize → post-process. The
+streams (audio windows, detector rows, images) and ``edgekit bench`` all run this, so the stage boundaries and what a
+latency figure includes are the same everywhere.
 
 :class:`Step` is built once per stream: the model's input and output buffers are allocated once and bound to
-the backend (no per-window tensors), and the front end (:class:`~edgekit.edge.frontend.stream.StreamFeatures`)
-writes the input tensor in place, normalised and quantized, reusing the frames consecutive windows share.
-Stages: ``features`` (the raw features of the frames computed), ``quantize`` (normalisation, quantization and
-the model's layout, written into the bound input), ``inference``, ``postprocess`` (dequantize and answer).
+the backend (no per-window tensors), and the front end (:class:`~edgekit.edge.frontend.stream.StreamFeatures`) writes
+the input tensor in place, normalised and quantized, reusing the frames consecutive windows share. Stages: ``features``
+(the raw features of the frames computed), ``quantize`` (normalisation, quantization and the model's layout, written
+into the bound input), ``inference``, ``postprocess`` (dequantize and answer).
 """
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ class Step:
     def __init__(self, model, hop: int | None = None):
         spec = model.spec
         info = model.backend.input
-        self.features = StreamFeatures(spec, info.dtype, info.scale if info.quantized else 0.0,
-                                       info.zero_point, hop)
+        self.features = StreamFeatures(spec, info.dtype, info.scale if info.quantized else 0.0, info.zero_point, hop)
         self._input, self._invoke = model.backend.bind((1, *spec.input_shape))
         self._out = model.backend.output
         self._post = postprocessor(spec)

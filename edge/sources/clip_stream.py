@@ -1,9 +1,8 @@
-"""Labelled clips laid out as one stream, with noise at a chosen SNR: what ``edgekit stream-eval`` plays to a
-detector (:mod:`edgekit.edge.pipeline.stream_eval`), and the source that plays a signal held in memory.
+"""Labelled clips laid out as one stream, with noise at a chosen SNR: what ``edgekit stream-eval`` plays to a detector
+(:mod:`edgekit.edge.pipeline.stream_eval`), and the source that plays a signal held in memory.
 
 :func:`lay_out_stream` lays clips end to end with gaps between them and adds white noise at a given SNR;
-:func:`utterance_snr` says what that SNR is for each utterance, whose levels differ.
-"""
+:func:`utterance_snr` says what that SNR is for each utterance, whose levels differ."""
 from __future__ import annotations
 
 import math
@@ -36,20 +35,18 @@ def build_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: 
 def lay_out_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db: float | None = None,
                    seed: int = 0, fit: float | None = None
                    ) -> tuple[np.ndarray, list[Truth], list[float], float | None]:
-    """``(signal, truth, powers, noise_power)``: the clips in the order given, each after a gap of ``gap_s``
-    seconds (and one gap after the last), at ``fs`` Hz; ``truth`` is ``[(start_s, end_s, label), ...]`` of the
-    clips in the stream.
+    """``(signal, truth, powers, noise_power)``: the clips in the order given, each after a gap of ``gap_s`` seconds
+    (and one gap after the last), at ``fs`` Hz; ``truth`` is ``[(start_s, end_s, label), ...]`` of the clips in the
+    stream.
 
     ``clips`` are ``(path, label, ...)`` (:func:`edgekit.edge.formats.clips.list_clips`' rows), read with
-    :func:`edgekit.edge.formats.audio.load_audio` (mono, at ``fs``). ``fit``
-    (seconds, e.g. the model's window): a longer clip is cut to its loudest ``fit`` seconds; None keeps clips
-    whole. ``snr_db``: white Gaussian noise over the whole stream, its power ``snr_db`` below the speech
-    level (the mean power of all clip samples), drawn from ``seed``; None adds no noise (gaps are digital
-    silence). The result is float32 clipped to [-1, 1], as an ADC would give it; the same arguments give
-    the same stream. ``powers``: each clip's mean power as laid out (before noise), ``noise_power`` the
-    noise's (None without noise): :func:`utterance_snr` of the two says what the one noise level means
-    for each utterance.
-    """
+    :func:`edgekit.edge.formats.audio.load_audio` (mono, at ``fs``). ``fit`` (seconds, e.g. the model's window): a
+    longer clip is cut to its loudest ``fit`` seconds; None keeps clips whole. ``snr_db``: white Gaussian noise over the
+    whole stream, its power ``snr_db`` below the speech level (the mean power of all clip samples), drawn from ``seed``;
+    None adds no noise (gaps are digital silence). The result is float32 clipped to [-1, 1], as an ADC would give it;
+    the same arguments give the same stream. ``powers``: each clip's mean power as laid out (before noise),
+    ``noise_power`` the noise's (None without noise): :func:`utterance_snr` of the two says what the one noise level
+    means for each utterance."""
     from edgekit.edge.formats.audio import load_audio
     if not clips:
         raise EdgekitError("no clips to build a stream from; give a folder with labelled WAV clips")
@@ -81,14 +78,20 @@ def lay_out_stream(clips: Sequence[tuple], fs: float, gap_s: float = 2.0, snr_db
     signal = np.concatenate(pieces)
     noise_power = None
     if snr_db is not None:
-        speech_power = energy / max(n_speech, 1)
-        if not speech_power > 0:
-            raise EdgekitError("every clip is digital silence; noise at an SNR needs a speech level")
-        noise_power = speech_power / 10.0 ** (snr_db / 10.0)
-        rng = np.random.default_rng(seed)
-        signal = signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32)
+        signal, noise_power = add_noise(signal, energy / max(n_speech, 1), snr_db, seed, "clip")
     np.clip(signal, -1.0, 1.0, out=signal)
     return signal.astype(np.float32, copy=False), truth, powers, noise_power
+
+
+def add_noise(signal: np.ndarray, speech_power: float, snr_db: float, seed: int, what: str
+              ) -> tuple[np.ndarray, float]:
+    """``(signal + noise, noise_power)``: white Gaussian noise (float32) ``snr_db`` below ``speech_power``, drawn
+    from ``seed``; ``what`` names the speech in the error when it is digital silence."""
+    if not speech_power > 0:
+        raise EdgekitError(f"every {what} is digital silence; noise at an SNR needs a speech level")
+    noise_power = speech_power / 10.0 ** (snr_db / 10.0)
+    rng = np.random.default_rng(seed)
+    return signal + (math.sqrt(noise_power) * rng.standard_normal(len(signal))).astype(np.float32), noise_power
 
 
 SNR_FLOOR_DB = -120.0        # an utterance of digital silence, in utterance_snr
@@ -97,8 +100,8 @@ SNR_FLOOR_DB = -120.0        # an utterance of digital silence, in utterance_snr
 def utterance_snr(powers: Sequence[float], noise_power: float | None) -> dict[str, float] | None:
     """The spread of the utterances' own SNRs (dB; ``p10``, ``p50``, ``p90``, ``min``) under one noise of
     ``noise_power``; None without noise. ``--snr`` sets the noise below the *mean* power of all speech, which
-    loud utterances dominate: where a speaker's takes differ in level, most utterances are noisier than the
-    nominal SNR, and this says by how much (a silent utterance counts as ``SNR_FLOOR_DB``)."""
+    loud utterances dominate: where a speaker's takes differ in level, most utterances are noisier than the nominal SNR,
+    and this says by how much (a silent utterance counts as ``SNR_FLOOR_DB``)."""
     if noise_power is None or not len(powers):
         return None
     p = np.asarray(powers, np.float64)

@@ -8,13 +8,12 @@ PATH is one image file, a folder of images, or an IDX images file (MNIST format,
 - An IDX file: its labels are read from the labels file next to it when there is one
   (``t10k-images-idx3-ubyte.gz`` → ``t10k-labels-idx1-ubyte.gz``).
 
-Decoding PNG/JPEG/BMP/... uses Pillow, an optional extra of the runtime (``pip install
-'edgekit[images]'``); IDX files need only numpy. Pictures are decoded to what the spec's front end
-takes: grayscale (ITU-R 601 luma) or RGB, 8-bit values mapped to [0, max_value], 16-bit grayscale scaled
-down, and transparency flattened onto the background the model expects (black, or white for models
-whose spec inverts dark-on-light pictures). A file that is not an image, or an image of a mode that has
-no such reading (32-bit integer or float pixels, several frames), is an :class:`ImageError`: the caller
-reports it by name, skips it and counts it.
+Decoding PNG/JPEG/BMP/... uses Pillow, an optional extra of the runtime (``pip install 'edgekit[images]'``); IDX files
+need only numpy. Pictures are decoded to what the spec's front end takes: grayscale (ITU-R 601 luma) or RGB, 8-bit
+values mapped to [0, max_value], 16-bit grayscale scaled down, and transparency flattened onto the background the model
+expects (black, or white for models whose spec inverts dark-on-light pictures). A file that is not an image, or an image
+of a mode that has no such reading (32-bit integer or float pixels, several frames), is an :class:`ImageError`: the
+caller reports it by name, skips it and counts it.
 """
 from __future__ import annotations
 
@@ -56,16 +55,14 @@ def decode_image(path: str | Path, grayscale: bool = True, max_value: float = 25
         with Image.open(path) as im:
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
-                raise ImageError(f"{path}: has {frames} frames (an animation or a multi-page file); give "
-                                 "single images")
+                raise ImageError(f"{path}: has {frames} frames (an animation or a multi-page file); give single images")
             mode = im.mode
             if mode in SIXTEEN_BIT or (mode == "I" and im.format == "PNG"):   # 16-bit grayscale
                 a = np.asarray(im, dtype=np.float64) * (max_value / 65535.0)
                 return (a if grayscale else np.repeat(a[..., None], 3, axis=-1)).astype(np.float32)
             if mode in UNSUPPORTED_MODES:
                 raise ImageError(f"{path}: unsupported image mode '{mode}' (32-bit "
-                                 f"{'float' if mode == 'F' else 'integer'} pixels); save it as an 8- or "
-                                 "16-bit image")
+                                 f"{'float' if mode == 'F' else 'integer'} pixels); save it as an 8- or 16-bit image")
             alpha = "A" in im.getbands() or "a" in im.getbands() or \
                 (mode == "P" and "transparency" in im.info)
             target = ("LA" if alpha else "L") if grayscale else ("RGBA" if alpha else "RGB")
@@ -208,8 +205,7 @@ class IdxSource(ImageSource):
 
     def items(self) -> Iterator[ImageItem]:
         for i in range(len(self.x)):
-            yield ImageItem(None, i, self.x[i].astype(np.float32),
-                            self.truth[i] if self.truth is not None else None)
+            yield ImageItem(None, i, self.x[i].astype(np.float32), self.truth[i] if self.truth is not None else None)
 
 
 def is_idx(path: Path) -> bool:
@@ -226,8 +222,7 @@ def open_images(path: str, spec) -> ImageSource:
     """The source behind ``--source images:PATH``."""
     p = Path(path)
     if not p.exists():
-        raise EdgekitError(f"images:{path}: no such file or folder; give an image, a folder of images or an "
-                           "IDX file")
+        raise EdgekitError(f"images:{path}: no such file or folder; give an image, a folder of images or an IDX file")
     if p.is_file() and is_idx(p):
         return IdxSource(p, spec)
     return FilesSource(p, spec)

@@ -1,8 +1,7 @@
-"""Sources: where samples come from. Each yields :class:`Block`s of float32 mono samples at the model's
-sample rate (resampling and mixing down as needed), with the true label when the source knows it.
+"""Sources: where samples come from. Each yields :class:`Block`s of float32 mono samples at the model's sample rate
+(resampling and mixing down as needed), with the true label when the source knows it.
 
-``SRC`` strings: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin``, ``mic``.
-"""
+``SRC`` strings: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin``, ``mic``."""
 from __future__ import annotations
 
 import queue
@@ -72,9 +71,9 @@ class WavSource(Source):
 
 
 class ClipFolderSource(Source):
-    """A folder of labelled WAV clips (:func:`edgekit.edge.formats.clips.list_clips`: label sub-folders, or file
-    names and ``label_regex``), streamed file after file in one process: each file starts a new recording
-    (``reset``) with its label; a clip whose label the model does not know is played without a truth."""
+    """A folder of labelled WAV clips (:func:`edgekit.edge.formats.clips.list_clips`: label sub-folders, or file names
+    and ``label_regex``), streamed file after file in one process: each file starts a new recording (``reset``) with its
+    label; a clip whose label the model does not know is played without a truth."""
 
     clips = True     # each file is one clip (a task that fits clips to a window scores each once)
 
@@ -183,14 +182,13 @@ def list_devices() -> str:
 class MicSource(Source):
     """Live audio from sounddevice; blocks that the pipeline could not take in time are counted as dropped.
 
-    The PortAudio callback queues ``(samples, frames lost just before them)``, so a gap is marked on the
-    first block recorded after it, and time moves on by exactly the device frames lost (at the model's
-    rate: the stream's total frame count converted once, so rounding never accumulates).
-    """
+    The PortAudio callback queues ``(samples, frames lost just before them)``, so a gap is marked on the first block
+    recorded after it, and time moves on by exactly the device frames lost (at the model's rate: the stream's total
+    frame count converted once, so rounding never accumulates)."""
 
     def __init__(self, sample_rate: float, device=None, queue_blocks: int = 64):
         super().__init__("mic")
-        sd = self._sd = _sounddevice()
+        sd = _sounddevice()
         self.sample_rate = sample_rate
         self._q: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self.silence_limit = 2.0         # seconds without a block from a running stream: the input is lost

@@ -1,7 +1,7 @@
 """Deterministic synthetic vibration data: a healthy machine (class A) and a bearing fault (class B).
 
-numpy only: the device's ``--source synthetic`` streams from :func:`vibration_stream`. The physics: an
-accelerometer on a bearing housing (``fs`` = 12.8 kHz, 10000-sample windows). Every signal has
+numpy only: the device's ``--source synthetic`` streams from :func:`vibration_stream`. The physics: an accelerometer on
+a bearing housing (``fs`` = 12.8 kHz, 10000-sample windows). Every signal has
 
 * shaft-rate harmonics 1×, 2×, 3× ``f_r`` (15–45 Hz; unbalance, misalignment, looseness), most of the energy;
 * gear mesh tones ``h · z · f_r`` (h = 1–3, ``z`` = 17–40 teeth, up to ≈ 5.4 kHz) with ``± f_r`` sidebands;
@@ -10,15 +10,15 @@ accelerometer on a bearing housing (``fs`` = 12.8 kHz, 10000-sample windows). Ev
   the noise power), so some energy near 3 kHz is no proof of a fault;
 * an overall gain to an RMS of 0.05–0.1 (full scale 1), peak ≤ 0.95.
 
-Class B adds an outer-race bearing fault: an impact every ``1 / BPFO`` s (``BPFO`` = 3.05–3.6 × ``f_r``, a
-typical 8–10 ball bearing), jittered 0.5–2 % (slip), strength ±10 % and, for half the bearings, modulated by
-the shaft rotation (a rotating load zone); each impact rings the housing modes. Fault power is 3–100 × the
-noise power (4.8–20 dB): faint at the low end, impulsive with a glowing 2–5 kHz band at the high end.
+Class B adds an outer-race bearing fault: an impact every ``1 / BPFO`` s (``BPFO`` = 3.05–3.6 × ``f_r``, a typical 8–10
+ball bearing), jittered 0.5–2 % (slip), strength ±10 % and, for half the bearings, modulated by the shaft rotation (a
+rotating load zone); each impact rings the housing modes. Fault power is 3–100 × the noise power (4.8–20 dB): faint at
+the low end, impulsive with a glowing 2–5 kHz band at the high end.
 
 Difficulty (scipy's spectrogram, nperseg=256, ('tukey', .25), magnitude, log; 700 train / 300 test of
 ``vibration(1000, seed=1)``): the best single threshold on total energy is at chance (≈ 52 %), on 2–5 kHz
-band energy ≈ 90 %, on its share ≈ 91 %, on kurtosis ≈ 67 %; logistic regression on the log-spectrogram
-≈ 98 %; the course CNN (``edgekit train stft``, 600 signals, 10 epochs) ≈ 96–100 % depending on the seed.
+band energy ≈ 90 %, on its share ≈ 91 %, on kurtosis ≈ 67 %; logistic regression on the log-spectrogram ≈ 98 %; the
+course CNN (``edgekit train stft``, 600 signals, 10 epochs) ≈ 96–100 % depending on the seed.
 
 Same ``seed`` → bit-identical output (same numpy, same machine). Labels: 0 = healthy, 1 = fault.
 """
@@ -60,14 +60,11 @@ def _resonance_ir(fn: np.ndarray, zeta: np.ndarray, amp: np.ndarray, fs: float) 
     return (amp[..., None] * np.exp(-zeta[..., None] * wn * t) * np.sin(wd * t)).sum(1)
 
 
-def _tones(fr: np.ndarray, q: np.ndarray, c: np.ndarray, length: int, fs: float,
-           block: int = 128) -> np.ndarray:
+def _tones(fr: np.ndarray, q: np.ndarray, c: np.ndarray, length: int, fs: float, block: int = 128) -> np.ndarray:
     """Sum of sinusoids ``Im(c · exp(2πi · q · fr · t))`` (n, length); (n, k) tones ``q``, ``c``.
 
-    With ``t = (j · block + τ) / fs`` each tone factors into a block-start phasor and a within-block
-    phasor, so the sum is a batched (real) matrix product (n, J, 2k) @ (n, 2k, block): exact phases,
-    no per-sample trigonometry.
-    """
+    With ``t = (j · block + τ) / fs`` each tone factors into a block-start phasor and a within-block phasor, so the sum
+    is a batched (real) matrix product (n, J, 2k) @ (n, 2k, block): exact phases, no per-sample trigonometry."""
     w = 2 * np.pi * fr[:, None] * q / fs                           # rad / sample, (n, k)
     n_blocks = -(-length // block)
     starts = np.exp(1j * w[:, None, :] * (np.arange(n_blocks) * block)[None, :, None])  # (n, J, k)
@@ -111,10 +108,9 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
               classes=("A", "B"), balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``n`` synthetic vibration windows: ``(signals float32 (n, length), labels int64 (n,))``.
 
-    Labels index ``classes`` (0 = healthy, 1 = bearing fault). ``balanced=True`` gives exactly
-    ``n // 2`` healthy and ``n - n // 2`` faulty windows in a seeded random order; otherwise each label
-    is a fair coin. See the module docstring for the physics and parameter ranges.
-    """
+    Labels index ``classes`` (0 = healthy, 1 = bearing fault). ``balanced=True`` gives exactly ``n // 2`` healthy and
+    ``n - n // 2`` faulty windows in a seeded random order; otherwise each label is a fair coin. See the module
+    docstring for the physics and parameter ranges."""
     fs = float(fs)
     _check(n, fs, length, classes)
     n, length = int(n), int(length)
@@ -134,8 +130,7 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
     shaft = shaft * np.exp(1j * rng.uniform(0, 2 * np.pi, (n, 3)))
     teeth = rng.integers(17, 41, n)
     mesh_amp = a1 * rng.uniform(*_MESH, n)
-    mesh = mesh_amp[:, None] * np.stack([np.ones(n), rng.uniform(*_MESH2, n),
-                                         rng.uniform(*_MESH3, n)], 1)
+    mesh = mesh_amp[:, None] * np.stack([np.ones(n), rng.uniform(*_MESH2, n), rng.uniform(*_MESH3, n)], 1)
     mesh = mesh * np.exp(1j * rng.uniform(0, 2 * np.pi, (n, 3)))
     side = rng.uniform(0.0, 0.3, (n, 2)) * np.exp(1j * rng.uniform(0, 2 * np.pi, (n, 2)))
     noise_rms = a1 * _loguniform(rng, *_NOISE, n)
@@ -197,8 +192,7 @@ def vibration(n: int, seed: int = 0, fs: float = 12800.0, length: int = 10000,
             strength *= (np.sqrt(fnr[g] * fs / (bpfo[g] * ir_energy[rows])) * noise_rms[g])[:, None]
             ok = (idx >= 0) & (idx < _IR_LEN + length)
             imp = np.zeros((len(rows), nfft))
-            np.add.at(imp, (np.broadcast_to(np.arange(len(rows))[:, None], idx.shape)[ok], idx[ok]),
-                      strength[ok])
+            np.add.at(imp, (np.broadcast_to(np.arange(len(rows))[:, None], idx.shape)[ok], idx[ok]), strength[ok])
             X[rows] += np.fft.rfft(imp, axis=1) * H[rows]
             del imp
         x += np.fft.irfft(X, nfft, axis=1)[:, _IR_LEN:_IR_LEN + length]
@@ -214,9 +208,8 @@ def vibration_stream(seed: int = 0, fs: float = 12800.0, length: int = 10000
                      ) -> Iterator[tuple[np.ndarray, int]]:
     """Endless ``(signal float32 (length,), label_index)`` windows, deterministic for ``seed``.
 
-    Block ``k`` is ``vibration(32, seed=<derived from (seed, k)>, balanced=False)``, so the labels form
-    an unpredictable sequence and the stream never repeats.
-    """
+    Block ``k`` is ``vibration(_STREAM_CHUNK, seed=<derived from (seed, k)>, balanced=False)``, so the labels form an
+    unpredictable sequence and the stream never repeats."""
     _check(0, float(fs), length, ("A", "B"))
     k = 0
     while True:

@@ -1,8 +1,8 @@
-"""The ``audio`` task: keywords or acoustic events in sound (log-mel / MFCC features), a label per window and
-events from the stream detector.
+"""The ``audio`` task: keywords or acoustic events in sound (log-mel / MFCC features), a label per window and events
+from the stream detector.
 
-Sources and framing are the :mod:`.stft` task's (``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin``, ``mic``),
-with two differences, both so that the device sees what training saw:
+Sources and framing are the :mod:`.stft` task's (``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin``, ``mic``), with
+two differences, both so that the device sees what training saw:
 
 * **clips are fitted as training fitted them.** The files of a ``wav:FOLDER`` are clips: each is made exactly
   one window by the spec's pad/crop policy (``features.clip``, :func:`edgekit.edge.frontend.clip.fit_clip`:
@@ -12,8 +12,8 @@ with two differences, both so that the device sees what training saw:
   (0.25 s with the defaults: a 1 s average then always holds at least ``min_count`` = 3 results, and a word
   is seen by about four windows), at most one window.
 
-The detector (:mod:`edgekit.edge.pipeline.detect`) runs on every stream of an audio model: the spec carries its
-settings from training.
+The detector (:mod:`edgekit.edge.pipeline.detect`) runs on every stream of an audio model: the spec carries its settings
+from training.
 """
 from __future__ import annotations
 
@@ -91,16 +91,12 @@ class AudioRun(StftRun):
             yield self._fit(parts, start, label)
 
 
-
 class AudioTask(StftTask):
     """The stft task's sources, framing and text, with clips fitted as training fitted them and overlapping
     windows by default."""
 
     name = "audio"
-
-    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> AudioRun:
-        self.check_options(opt)
-        return AudioRun(spec, source, sink, opt)
+    run_class = AudioRun
 
     def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
         """Quiet noise with a tone burst in every other window, at the spec's rate and window."""

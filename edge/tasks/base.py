@@ -125,6 +125,7 @@ class Task(ABC):
     sources: ClassVar[tuple[str, ...]]  # the ``--source`` kinds it reads, e.g. ``("synthetic", "wav", ...)``
     what: ClassVar[str]                 # what those sources feed, e.g. "signals" (in another task's error)
     source_help: ClassVar[str]          # which sources it reads, in an error about a source it does not
+    run_class: ClassVar[type[Run]]      # one stream's state (:meth:`run` makes it)
 
     def window_problem(self, window: int, sample_rate: float) -> str | None:
         """Why a spec's window is absurd for the task, or None (checked by :func:`edgekit.edge.tasks.checked`).
@@ -139,9 +140,10 @@ class Task(ABC):
     def open_source(self, src: str, spec: Spec, opt: Options) -> Any:
         """The source behind a ``--source`` string."""
 
-    @abstractmethod
     def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> Run:
-        """One stream's state, after :meth:`check_options`."""
+        """One stream's state (a :attr:`run_class`), after :meth:`check_options`."""
+        self.check_options(opt)
+        return self.run_class(spec, source, sink, opt)
 
     @abstractmethod
     def format_result(self, r: dict[str, Any]) -> str:
@@ -174,8 +176,8 @@ class Task(ABC):
 
     def clip_policy(self, spec: Spec) -> dict[str, Any] | None:
         """The pad/crop policy that makes a whole recording one window, as training did
-        (:func:`edgekit.edge.frontend.clip.fit_clip`), for ``edgekit compare`` on whole signals; None (the
-        default): the task has none (a recording is cut to its first window)."""
+        (:func:`edgekit.edge.frontend.clip.fit_clip`), for ``edgekit compare`` on whole signals; None (the default): the
+        task has none (a recording is cut to its first window)."""
         return None
 
 

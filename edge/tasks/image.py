@@ -1,10 +1,10 @@
 """The ``image`` task: pictures (``--source images:PATH``: a file, a folder, an IDX file) → one label each.
 
-Each result: ``file`` (or ``index`` for IDX entries), ``label``, ``score``, ``latency_ms`` with ``decode``
-(reading the picture) and the pipeline stages ``features`` (resize, invert, scale), ``quantize``,
+Each result: ``file`` (or ``index`` for IDX entries), ``label``, ``score``, ``latency_ms`` with ``decode`` (reading the
+picture) and the pipeline stages ``features`` (resize, invert, scale), ``quantize``,
 ``inference``, ``postprocess`` and ``total`` (features to label, decoding excluded: it depends on the file
-format and the disk, not on the model), and ``truth`` when the label is known. Files that cannot be used
-are reported by name on stderr, skipped and counted.
+format and the disk, not on the model), and ``truth`` when the label is known. Files that cannot be used are reported by
+name on stderr, skipped and counted.
 """
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ class ImageTask(Task):
     sources = ("images",)
     what = "pictures"
     source_help = "an image model reads --source images:PATH (an image, a folder of images or an IDX file)"
+    run_class = ImageRun
 
     def check_options(self, opt: Options) -> None:
         """A one-line error for flags this task does not take."""
@@ -102,10 +103,6 @@ class ImageTask(Task):
         from edgekit.edge.sources.images import open_images
         return open_images(path, spec)
 
-    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> ImageRun:
-        self.check_options(opt)
-        return ImageRun(spec, source, sink, opt)
-
     def format_result(self, r: dict[str, Any]) -> str:
         name = r.get("file", f"#{r.get('index')}")
         truth = ""
@@ -115,8 +112,7 @@ class ImageTask(Task):
 
     def format_summary(self, s: dict[str, Any]) -> tuple[list[str], list[str]]:
         head = [f"summary: {plural(s['count'], 'image')} from {s['source']} ({s['skipped']} skipped, "
-                f"{s['stopped_by']})",
-                f"  model    {s['model']}  [{s['backend']}, {s['precision']}]"]
+                f"{s['stopped_by']})", f"  model    {s['model']}  [{s['backend']}, {s['precision']}]"]
         if s["skipped"]:
             head.append(f"  skipped  {s['skipped']} file(s) that are not usable images (listed on stderr)")
         if s.get("accuracy") is not None:

@@ -1,10 +1,9 @@
 """The ``stft`` task: a 1-D signal (vibration, acoustic) cut into windows, one label per window.
 
-Sources: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin`` (raw PCM), ``mic``
-(:mod:`edgekit.edge.sources.signal`). Windows of ``spec.window`` samples start every ``--hop`` seconds (default:
-one window, no overlap); a recording boundary or dropped audio restarts the framing, so no window spans
-it, and time moves on by what was lost. A window is scored against the source's label only when it lies
-wholly inside one labelled recording.
+Sources: ``synthetic``, ``wav:PATH``, ``pkl:PATH``, ``stdin`` (raw PCM), ``mic`` (:mod:`edgekit.edge.sources.signal`).
+Windows of ``spec.window`` samples start every ``--hop`` seconds (default: one window, no overlap); a recording boundary
+or dropped audio restarts the framing, so no window spans it, and time moves on by what was lost. A window is scored
+against the source's label only when it lies wholly inside one labelled recording.
 """
 from __future__ import annotations
 
@@ -30,13 +29,13 @@ class StftRun(Run):
 
     def __init__(self, spec: Spec, source: Any, sink: Sink, opt: Options):
         super().__init__(spec, source, sink, opt)
-        fs = self.fs = spec.sample_rate
-        self.hop = spec.window if opt.hop is None else int(round(opt.hop * fs))
+        sample_rate = self.sample_rate = spec.sample_rate
+        self.hop = spec.window if opt.hop is None else int(round(opt.hop * sample_rate))
         if self.hop < 1:
-            raise EdgekitError(f"--hop {opt.hop} is shorter than one sample at {fs:g} Hz")
+            raise EdgekitError(f"--hop {opt.hop} is shorter than one sample at {sample_rate:g} Hz")
         self.framer = Framer(spec.window, self.hop)
         self.duration = opt.duration
-        self.limit = None if opt.duration is None else int(round(opt.duration * fs))
+        self.limit = None if opt.duration is None else int(round(opt.duration * sample_rate))
         self.tally = Tally()
         self.lost = 0                    # samples of dropped audio the framer skipped over
         self.stopped_by = "end of source"
@@ -83,14 +82,14 @@ class StftRun(Run):
             self.sink.note(note)
 
     def where(self, item: Input) -> str:
-        return f"{self.source.name}: the window at t={item.meta['start'] / self.fs:.2f} s"
+        return f"{self.source.name}: the window at t={item.meta['start'] / self.sample_rate:.2f} s"
 
     def time_of(self, item: Input) -> float:
-        return (item.meta["start"] + self.spec.window) / self.fs
+        return (item.meta["start"] + self.spec.window) / self.sample_rate
 
     def result(self, item: Input, answer: Any, latency_ms: dict[str, float]) -> dict[str, Any]:
         label, score = answer[0], answer[1]
-        r = {"t": round(item.meta["start"] / self.fs, 6), "label": label,
+        r = {"t": round(item.meta["start"] / self.sample_rate, 6), "label": label,
              "score": None if score is None else round(score, 6), "latency_ms": latency_ms}
         if len(answer) > 4:                 # gated: the level that kept it from the model
             r["gated_dbfs"] = round(answer[4], 1)
@@ -103,20 +102,18 @@ class StftRun(Run):
         spec = self.spec
         return EdgekitError(f"{self.source.name}: the source ended before one full window "
                             f"({self.framer.position} samples; the model needs {spec.window} at "
-                            f"{self.fs:g} Hz = {spec.window_seconds:.2f} s)")
+                            f"{self.sample_rate:g} Hz = {spec.window_seconds:.2f} s)")
 
     def summary(self, times: Times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         source = self.source
         compute = times.total_seconds()
-        signal_seconds = (self.framer.position - self.lost) / self.fs
+        signal_seconds = (self.framer.position - self.lost) / self.sample_rate
         windows = sum(self.tally.counts.values())
         return {
-            "windows": windows, "signal_seconds": round(signal_seconds, 3),
-            "stopped_by": stopped or self.stopped_by,
+            "windows": windows, "signal_seconds": round(signal_seconds, 3), "stopped_by": stopped or self.stopped_by,
             "dropped_windows": math.ceil(source.dropped_samples / self.hop) if source.dropped_samples else 0,
             "invalid_windows": invalid, "dropped_blocks": source.dropped_blocks, "overflows": source.overflows,
-            "labels": dict(self.tally.counts), "labelled_windows": self.tally.labelled,
-            "accuracy": self.tally.accuracy,
+            "labels": dict(self.tally.counts), "labelled_windows": self.tally.labelled, "accuracy": self.tally.accuracy,
             "real_time_factor": round(signal_seconds / compute, 1) if compute > 0 else None,
         }
 
@@ -128,6 +125,7 @@ class StftTask(Task):
     sources = ("synthetic", "wav", "pkl", "stdin", "mic")
     what = "signals"
     source_help = "a signal model reads synthetic, wav:PATH, pkl:PATH, stdin or mic"
+    run_class = StftRun
 
     def check_options(self, opt: Options) -> None:
         """A one-line error for flags this task does not take."""
@@ -139,10 +137,6 @@ class StftTask(Task):
         return _open(src, spec, seed=opt.seed, device=opt.device, pcm_format=opt.pcm_format,
                      label_regex=opt.label_regex)
 
-    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> StftRun:
-        self.check_options(opt)
-        return StftRun(spec, source, sink, opt)
-
     def format_result(self, r: dict[str, Any]) -> str:
         truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
         if r.get("score") is None:
@@ -153,8 +147,7 @@ class StftTask(Task):
         bad = f", {plural(s['invalid_windows'], 'window')} with NaN/inf samples skipped" \
             if s.get("invalid_windows") else ""
         head = [f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of "
-                f"signal, {s['stopped_by']})",
-                f"  model    {s['model']}  [{s['backend']}]",
+                f"signal, {s['stopped_by']})", f"  model    {s['model']}  [{s['backend']}]",
                 f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}{bad}"]
         if s.get("accuracy") is not None:
             head.append(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
@@ -175,8 +168,8 @@ class StftTask(Task):
 
     def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
         """Synthetic vibration (:func:`edgekit.edge.sources.synth.vibration`) at the spec's rate and window, half
-        healthy and half faulty; white noise when the rate is below what the vibration model needs (12 kHz,
-        e.g. 8 kHz speech models)."""
+        healthy and half faulty; white noise when the rate is below what the vibration model needs (12 kHz, e.g. 8 kHz
+        speech models)."""
         if spec.sample_rate >= 12000:
             from edgekit.edge.sources.synth import vibration
             x, _ = vibration(n, seed=seed, fs=spec.sample_rate, length=spec.window)

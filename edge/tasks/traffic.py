@@ -5,10 +5,10 @@ possible, or N rows per second); ``--source stdin`` reads the same CSV lines fro
 (``tail -n +1 -f detector.csv | edge-run ...``).
 
 Each row is parsed (:class:`edgekit.edge.formats.rows.RowParser`), checked for time continuity
-(:class:`~edgekit.edge.frontend.rows.Continuity`: a gap resets the window with a warning line, or is filled
-as the spec says) and pushed into a :class:`~edgekit.edge.frontend.rows.RollingWindow`. From the first full
-window on, every row gives a forecast of the next row's target, **emitted immediately** (the point of
-forecasting on a live feed). The next row then scores it: the line emitted for that next row carries
+(:class:`~edgekit.edge.frontend.rows.Continuity`: a gap resets the window with a warning line, or is filled as the spec
+says) and pushed into a :class:`~edgekit.edge.frontend.rows.RollingWindow`. From the first full window on, every row
+gives a forecast of the next row's target, **emitted immediately** (the point of forecasting on a live feed). The next
+row then scores it: the line emitted for that next row carries
 ``actual`` — the value that just arrived, which the *previous* line forecast — and the ``error`` of that
 forecast. So in JSON each object is::
 
@@ -20,10 +20,10 @@ forecast. So in JSON each object is::
      "running_mae": 3.1,                MAE of all scored forecasts so far
      "latency_ms": {...}}
 
-A malformed row is reported on stderr with its line number, skipped and counted; a row not later than
-the previous one counts as malformed too. The summary: rows, windows (= forecasts), scored forecasts,
-malformed rows, gaps, MAE/RMSE of the forecasts against the rows that followed, the same for a
-persistence forecast (next = last) on the same rows, and latency percentiles per stage.
+A malformed row is reported on stderr with its line number, skipped and counted; a row not later than the previous one
+counts as malformed too. The summary: rows, windows (= forecasts), scored forecasts, malformed rows, gaps, MAE/RMSE of
+the forecasts against the rows that followed, the same for a persistence forecast (next = last) on the same rows, and
+latency percentiles per stage.
 """
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, Continuity, RollingWindow, row_step,
-                                        format_time)
+from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, Continuity, RollingWindow, row_step, format_time)
 from edgekit.edge.formats.rows import DATE_COLUMN, DATE_FORMAT, RowParser
 from edgekit.edge.outputs.text import stage_times
 from edgekit.edge.tasks.base import Input, Options, Run, Sink, Task, Times
@@ -93,8 +92,7 @@ class TrafficRun(Run):
         self.parser = RowParser(wanted, date_column=feat.get("date_column", DATE_COLUMN),
                                 date_format=feat.get("date_format", DATE_FORMAT), source=source.name,
                                 on_skip=lambda line, msg: sink.warn(f"{source.name}: line {line}: {msg}; row "
-                                                                    "skipped"),
-                                on_note=sink.note)
+                                                                    "skipped"), on_note=sink.note)
         self.score, self.persist = _Score(), _Score()
         self.gaps = self.resets = self.filled_rows = self.forecasts = self.seen = 0
         self.pending: tuple[float, float, float] | None = None   # (time forecast, forecast, persistence)
@@ -206,6 +204,7 @@ class TrafficTask(Task):
     what = "detector rows"
     source_help = ("a traffic model reads detector rows; use csv:PATH or stdin (make a CSV with 'edgekit data "
                    "synth traffic --out PATH.csv')")
+    run_class = TrafficRun
 
     def window_problem(self, window: int, sample_rate: float) -> str | None:
         """Why a spec's look-back is absurd, or None."""
@@ -222,10 +221,6 @@ class TrafficTask(Task):
     def open_source(self, src: str, spec: Spec, opt: Options) -> Any:
         from edgekit.edge.sources.rows import open_rows_source
         return open_rows_source(src)
-
-    def run(self, spec: Spec, source: Any, sink: Sink, opt: Options) -> TrafficRun:
-        self.check_options(opt)
-        return TrafficRun(spec, source, sink, opt)
 
     def format_result(self, r: dict[str, Any]) -> str:
         """One forecast line: time forecast, value, and the score of the previous forecast."""

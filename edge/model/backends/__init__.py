@@ -1,7 +1,7 @@
 """Model backends: one interface, one module per runtime.
 
-A backend loads a model file and runs raw tensors (already quantized if the model wants integers). The
-pipeline never knows which backend it drives. Pick one with :func:`load` (by file extension).
+A backend loads a model file and runs raw tensors (already quantized if the model wants integers). The pipeline never
+knows which backend it drives. Pick one with :func:`load` (by file extension).
 """
 from __future__ import annotations
 

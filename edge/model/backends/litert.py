@@ -13,8 +13,7 @@ from edgekit.edge.model.backends.base import map_model_file
 
 # (module holding Interpreter, distribution name shown to users)
 _CANDIDATES = (
-    ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite_runtime.interpreter", "tflite-runtime"),
+    ("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime"),
     ("tensorflow.lite", "tensorflow"),   # last resort on a workstation; never needed on a device
 )
 
@@ -96,8 +95,8 @@ class LiteRTBackend:
     def bind(self, shape: tuple[int, ...]):
         """(input buffer, run) for one input at a time: fill the buffer, ``run()`` returns the output.
 
-        The buffer is ours and ``set_tensor`` copies it into the interpreter (0.4 µs for a 6 KB input,
-        measured no slower than writing through ``tensor()`` views, and never unsafe across ``invoke``)."""
+        The buffer is ours and ``set_tensor`` copies it into the interpreter (0.4 µs for a 6 KB input, measured no
+        slower than writing through ``tensor()`` views, and never unsafe across ``invoke``)."""
         if self._batch != shape[0]:
             self._interp.resize_tensor_input(self._in_index, list(shape))
             self._interp.allocate_tensors()
