@@ -16,6 +16,7 @@ import click  # noqa: E402
 
 from edgekit.edge.commands.cli import run_cli  # noqa: E402
 from edgekit.edge.core.errors import EdgekitError, SourceLost  # noqa: E402
+from edgekit.edge.core.spec import Spec  # noqa: E402
 
 if TYPE_CHECKING:
     from edgekit.edge.model.foreign import ForeignFlags
@@ -128,7 +129,7 @@ class DetectorFlags:
     gate_dbfs: float | None
     events_only: bool
 
-    def settings(self, spec) -> dict[str, Any] | None:
+    def settings(self, spec: Spec) -> dict[str, Any] | None:
         """The detector settings given (over the spec's), checked against the model; None when none is."""
         given = {k: v for k, v in (("average", self.average), ("threshold", self.threshold),
                                    ("suppression", self.suppression), ("min_count", self.min_count),
@@ -208,7 +209,7 @@ class PublishFlags:
         if self.url is None and (self.user or self.password_file or self.ca_file):
             raise EdgekitError("--mqtt-user/--mqtt-password-file/--ca-file are for --publish: give --publish URL")
 
-    def publisher(self, model_path: str, spec, src: str):
+    def publisher(self, model_path: str, spec: Spec, src: str):
         """The publisher (it connects in the background while the stream starts); None without ``--publish``."""
         if self.url is None:
             return None

@@ -69,7 +69,7 @@ def unit_text(args: list[str], user: str = "edgekit", description: str | None = 
     ]
     if publish and _value(args, "--mqtt-user") and _value(args, "--mqtt-password-file") is None:
         lines += [f"# the MQTT password, not in this file: sudo install -D -m 600 -o {user} /dev/null {ENV_FILE}, then",
-                  f"#   write EDGEKIT_MQTT_PASSWORD=... into it", f"EnvironmentFile=-{ENV_FILE}"]
+                  "#   write EDGEKIT_MQTT_PASSWORD=... into it", f"EnvironmentFile=-{ENV_FILE}"]
     if not (record and str(Path(record).resolve()).startswith("/tmp")):
         lines.append("PrivateTmp=yes")          # (not when recordings go to /tmp: they would vanish with it)
     if record:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Sequence

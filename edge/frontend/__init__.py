@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import image, logmel, mfcc, rows, spectrogram
 from edgekit.edge.frontend.image import image_features, image_shape, resize_images  # noqa: F401
 from edgekit.edge.frontend.normalize import (check_scaling, denormalize, fit_standard,  # noqa: F401
@@ -33,7 +34,7 @@ FEATURE_TYPES = {"spectrogram": spectrogram, "rows": rows, "image": image, "logm
 class FrontEnd:
     """Callable: raw windows (batch, window[, columns]) or one window → float32 model inputs."""
 
-    def __init__(self, spec, raw: Callable[[np.ndarray], np.ndarray], window_ndim: int):
+    def __init__(self, spec: Spec, raw: Callable[[np.ndarray], np.ndarray], window_ndim: int):
         self.spec = spec
         self._raw = raw
         self._window_ndim = window_ndim
@@ -51,13 +52,13 @@ class FrontEnd:
         return feats.reshape(self.spec.input_shape if x.ndim == self._window_ndim else (-1, *self.spec.input_shape))
 
 
-def build(spec) -> FrontEnd:
+def build(spec: Spec) -> FrontEnd:
     """The spec's front end as one callable (one window, or a batch of them)."""
     raw, ndim = FEATURE_TYPES[spec.features["type"]].front_end(spec)
     return FrontEnd(spec, raw, ndim)
 
 
-def validate_features(spec, source: str) -> None:
+def validate_features(spec: Spec, source: str) -> None:
     """Range-check the front-end parameters of a spec (called when a spec is parsed)."""
     def bad(msg: str) -> EdgekitError:
         return EdgekitError(f"{source}: invalid edgekit spec: {msg}")

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend.normalize import F32_MAX
 
 RESIZES = ("area", "bilinear", "nearest", "none")
@@ -75,7 +76,7 @@ def resize_images(x: np.ndarray, height: int, width: int, method: str = "area") 
     return np.einsum("yh,bhwc,xw->byxc", wy, x, wx, optimize=True)
 
 
-def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """Decoded pictures (B, H, W) grayscale or (B, H, W, 3) RGB, pixel values in [0, max_value] → resize to (height,
     width) → optional inversion (dark-on-light pictures → light-on-dark, as MNIST) → (B, height, width, channels) before
     normalisation."""
@@ -102,7 +103,7 @@ def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     return raw_image, ndim
 
 
-def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
+def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:
     feat = spec.features
     for k in ("height", "width"):
         v = feat.get(k)

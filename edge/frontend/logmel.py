@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import dsp, mel
 from edgekit.edge.frontend.clip import check_clip_policy
 from edgekit.edge.frontend.frames import fft_length
@@ -72,13 +73,13 @@ def logmel_shape(window: int, feat: dict[str, Any]) -> tuple[int, ...]:
     return {"freq_time": (n_coef, t, 1), "time_freq": (t, n_coef, 1), "flat": (t * n_coef,)}[feat["layout"]]
 
 
-def _filterbank(spec) -> np.ndarray:
+def _filterbank(spec: Spec) -> np.ndarray:
     feat = spec.features
     return mel.mel_filterbank(spec.sample_rate, feat["n_fft"], feat["n_mels"], feat["fmin"], feat["fmax"],
                               htk=feat["htk"], norm=feat["norm"])
 
 
-def make_raw(spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The raw-feature function of a ``logmel`` (``n_mfcc`` None) or ``mfcc`` spec, spec-only work done now."""
     feat = spec.features
     size, length, hop, n_fft = spec.window, feat["frame_length"], feat["hop_length"], feat["n_fft"]
@@ -155,7 +156,7 @@ def make_raw(spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarr
     return raw
 
 
-def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(raw features of a batch of windows, the number of axes of one window)."""
     return make_raw(spec), 1
 
@@ -172,7 +173,7 @@ def _int(feat: dict[str, Any], key: str, lo: int, hi: int, bad) -> int:
     return v
 
 
-def check_features(spec, bad: Callable[[str], EdgekitError], keys: tuple[str, ...] = KEYS) -> None:
+def check_features(spec: Spec, bad: Callable[[str], EdgekitError], keys: tuple[str, ...] = KEYS) -> None:
     """Range-check a ``logmel``-style features dict (``keys``: the ones its type allows)."""
     feat = spec.features
     kind = feat["type"]
@@ -231,5 +232,5 @@ def check_features(spec, bad: Callable[[str], EdgekitError], keys: tuple[str, ..
                   f"{spec.window}-sample window ({list(expected)})")
 
 
-def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
+def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:
     check_features(spec, bad, KEYS)

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import logmel
 
 KEYS = (*logmel.KEYS, "n_mfcc")
@@ -28,10 +29,10 @@ def mfcc_features(n_mfcc: int = 13, frame_length: int = 400, hop_length: int = 1
 mfcc_shape = logmel.logmel_shape
 
 
-def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(raw features of a batch of windows, the number of axes of one window)."""
     return logmel.make_raw(spec, n_mfcc=spec.features["n_mfcc"]), 1
 
 
-def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
+def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:
     logmel.check_features(spec, bad, KEYS)

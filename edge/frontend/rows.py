@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 STEP_SECONDS = 300.0
 FILLS = ("linear", "previous")
@@ -185,13 +186,13 @@ def rows_features(columns, target: str, step_seconds: float = 300.0, fill: str |
             "date_column": date_column, "date_format": date_format}
 
 
-def row_step(spec) -> float:
+def row_step(spec: Spec) -> float:
     """Seconds from one row to the next: the spec's ``features.step_seconds`` (its ``sample_rate`` is the same
     step as rows per second, ``1 / step``, which validation checks)."""
     return float(spec.features.get("step_seconds", STEP_SECONDS))
 
 
-def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(batch, look_back, n_columns) raw rows → per-column min-max scaled float32 (the spec's scaler)."""
     n_cols = len(spec.features.get("columns") or ()) or spec.input_shape[-1]
 
@@ -204,7 +205,7 @@ def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     return raw_rows, 2
 
 
-def validate(spec, bad) -> None:
+def validate(spec: Spec, bad) -> None:
     feat = spec.features
     cols = feat.get("columns")
     if not isinstance(cols, list) or not cols or len(cols) > 64 or \

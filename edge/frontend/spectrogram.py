@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import dsp
 
 DETRENDS = ("constant", "linear", False)
@@ -37,7 +38,7 @@ class Plan:
     folded in, the frame step and count. :meth:`columns` gives the features of any number of frames, one row per frame
     (time-major), so a stream can compute only the frames a window adds."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: Spec):
         feat = spec.features
         win = dsp.window_of(feat["window"], feat["nperseg"])
         self.length, self.step, self.nfft = feat["nperseg"], feat["nperseg"] - feat["noverlap"], feat["nfft"]
@@ -87,7 +88,7 @@ class Plan:
 framewise = Plan        # the spec's front end frame by frame, for :mod:`.stream`
 
 
-def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(raw features of a batch of windows, the number of axes of one window)."""
     plan = Plan(spec)
 
@@ -99,7 +100,7 @@ def front_end(spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     return raw, 1
 
 
-def validate(spec, bad: Callable[[str], EdgekitError]) -> None:
+def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:
     feat = spec.features
     for k in ("nperseg", "noverlap", "nfft"):
         v = feat.get(k)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import FEATURE_TYPES, build
 from edgekit.edge.frontend.normalize import normalize
 
@@ -67,7 +68,7 @@ class StreamFeatures:
     ``scale``/``zero_point``/``dtype`` are the model input's quantization (scale 0: a float input); ``hop`` is the
     number of samples between consecutive windows (None: windows are unrelated)."""
 
-    def __init__(self, spec, dtype, scale: float = 0.0, zero_point: int = 0, hop: int | None = None):
+    def __init__(self, spec: Spec, dtype, scale: float = 0.0, zero_point: int = 0, hop: int | None = None):
         self.spec = spec
         self.dtype = np.dtype(dtype)
         self._norm = _normalizer(spec.normalization)

@@ -9,9 +9,10 @@ import numpy as np
 
 from edgekit.edge import frontend, tasks
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 
 
-def probe(spec) -> str | None:
+def probe(spec: Spec) -> str | None:
     """Why the spec's front end gives unusable features (NaN/inf, or one value everywhere) for the task's
     first bench input (seed 0), in one line; None when they are fine."""
     x, what = tasks.probe_input(spec)

@@ -14,6 +14,7 @@ import numpy as np
 from edgekit.edge import tasks
 from edgekit.edge.tasks.base import Input, Run, Times
 from edgekit.edge.core.errors import EdgekitError
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.pipeline.stats import peak_rss_mb, reset_peak_rss, summarize
 from edgekit.edge.pipeline.step import STAGES
 
@@ -23,7 +24,7 @@ STAGE_TITLES = {"features": "front end", "quantize": "quantize", "inference": "i
 
 # -- input windows -----------------------------------------------------------------------------------
 
-def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
+def windows_for(spec: Spec, n: int, seed: int = 0) -> np.ndarray:
     """``n`` raw input windows for timing a model of this spec, deterministic for ``seed``: what the task
     says bench feeds it (:meth:`~edgekit.edge.tasks.base.Task.bench_windows`), e.g. synthetic vibration, rows inside the
     trained range, random pixels. Timing does not depend on the values for these models (no data-dependent control
@@ -31,7 +32,7 @@ def windows_for(spec, n: int, seed: int = 0) -> np.ndarray:
     return _windows(spec, n, seed)[0]
 
 
-def _windows(spec, n, seed) -> tuple[np.ndarray, str]:
+def _windows(spec: Spec, n, seed) -> tuple[np.ndarray, str]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise EdgekitError(f"windows_for: n must be a positive integer, got {n!r}")
     return tasks.get(spec.task).bench_windows(spec, int(n), seed)

@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.tasks.base import Run
 
 _EPS_T = 1e-9                # seconds: float slack when comparing times
@@ -150,7 +151,7 @@ class Gate:
         return v if v < self.gate_dbfs else None
 
 
-def stream_detector(spec, run: Run) -> tuple["Detector | None", Any, dict[str, Any] | None]:
+def stream_detector(spec: Spec, run: Run) -> tuple["Detector | None", Any, dict[str, Any] | None]:
     """(detector, gate, settings) for one stream: ``gate(x)`` gives the level of a window below the gate, else None.
 
     A classifier stream whose inputs are a stretch of time (the task's ``Run.timed``) gets the detector when its spec

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import denormalize
 
 
@@ -21,7 +22,7 @@ def regress(y: np.ndarray, target: dict) -> float:
     return float(denormalize(np.asarray(y, dtype=np.float64).reshape(-1)[0], target["scaling"]))
 
 
-def postprocessor(spec) -> Callable[[np.ndarray], Any]:
+def postprocessor(spec: Spec) -> Callable[[np.ndarray], Any]:
     """The spec's post-processing as one function: output vector → (label, score, index, vector) for a classifier,
     the value in the target's units for a regressor."""
     if spec.kind == "regression":

@@ -26,6 +26,7 @@ import numpy as np
 from edgekit.edge.formats import idx
 from edgekit.edge.core.labels import check_names, known_truths
 from edgekit.edge.core.errors import EdgekitError, MissingExtraError
+from edgekit.edge.core.spec import Spec
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 UNSUPPORTED_MODES = ("I", "F")
@@ -120,7 +121,7 @@ class ImageSource:
         pass
 
 
-def decode_options(spec) -> dict:
+def decode_options(spec: Spec) -> dict:
     """:func:`decode_image` keywords for a spec: channels, pixel range, and the background transparent
     pixels get (the paper: white when the spec inverts dark-on-light pictures, else black)."""
     feat = spec.features
@@ -132,7 +133,7 @@ def decode_options(spec) -> dict:
 class FilesSource(ImageSource):
     """One image file, or every file of a folder (labels from first-level sub-folder names)."""
 
-    def __init__(self, path: Path, spec):
+    def __init__(self, path: Path, spec: Spec):
         super().__init__(f"images:{path}", spec)
         self.root = path
         if path.is_dir():
@@ -185,7 +186,7 @@ def _reason(e: EdgekitError, path: Path) -> str:
 class IdxSource(ImageSource):
     """The images of an IDX file, with the labels file next to it when present."""
 
-    def __init__(self, path: Path, spec):
+    def __init__(self, path: Path, spec: Spec):
         super().__init__(f"images:{path}", spec)
         if not spec.features.get("grayscale", True):
             raise EdgekitError(f"{path}: IDX images are grayscale; this model takes RGB pictures")
@@ -218,7 +219,7 @@ def is_idx(path: Path) -> bool:
     return len(head) == 4 and head[:2] == b"\0\0" and head[2] in idx.DTYPES and 1 <= head[3] <= 4
 
 
-def open_images(path: str, spec) -> ImageSource:
+def open_images(path: str, spec: Spec) -> ImageSource:
     """The source behind ``--source images:PATH``."""
     p = Path(path)
     if not p.exists():

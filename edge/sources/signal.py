@@ -12,6 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError, MissingExtraError, SourceLost
+from edgekit.edge.core.spec import Spec
 
 BLOCK = 4096
 
@@ -41,7 +42,7 @@ class Source:
 
 
 class SyntheticSource(Source):
-    def __init__(self, spec, seed: int = 0):
+    def __init__(self, spec: Spec, seed: int = 0):
         super().__init__("synthetic")
         self.spec, self.seed = spec, seed
 
@@ -267,7 +268,7 @@ class MicSource(Source):
         self._stream.close()
 
 
-def open_source(src: str, spec, *, seed: int = 0, device=None, pcm_format: str = "int16",
+def open_source(src: str, spec: Spec, *, seed: int = 0, device=None, pcm_format: str = "int16",
                 label_regex: str | None = None) -> Source:
     kind, _, arg = src.partition(":")
     if kind == "synthetic" and not arg:
