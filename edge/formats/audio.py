@@ -39,12 +39,12 @@ def _rate(r: float) -> float | int:
     return int(r) if float(r).is_integer() else float(r)
 
 
-def at_rate(x: np.ndarray, rate: float, sample_rate: float) -> np.ndarray:
-    """A 1-D signal at ``rate`` Hz → float32 at ``sample_rate`` Hz (:func:`edgekit.edge.frontend.resample.resample`;
-    equal rates only convert)."""
+def at_rate(x: np.ndarray, file_rate: float, sample_rate: float) -> np.ndarray:
+    """A 1-D signal at ``file_rate`` Hz → float32 at ``sample_rate`` Hz
+    (:func:`edgekit.edge.frontend.resample.resample`; equal rates only convert)."""
     x = np.asarray(x)
-    if float(rate) != float(sample_rate):
-        x = resample(x.astype(np.float64, copy=False), _rate(rate), _rate(sample_rate))
+    if float(file_rate) != float(sample_rate):
+        x = resample(x.astype(np.float64, copy=False), _rate(file_rate), _rate(sample_rate))
     return np.asarray(x, np.float32)
 
 
@@ -59,13 +59,13 @@ def load_audio(path: str | os.PathLike, sample_rate: float | None = None, *, hin
     resampled as needed. An empty file or NaN/inf samples are a one-line error ending in ``hint`` (e.g.
     ``"; remove it from the data"``)."""
     with WavReader(path) as r:
-        data, rate = r.read(), r.fs
+        data, file_rate = r.read(), r.fs
     if data.shape[0] == 0:
         raise EdgekitError(f"{path}: the WAV file has no samples{hint}")
     x = to_mono(data)
     if not np.isfinite(x).all():
         raise EdgekitError(f"{path}: the WAV file has NaN/inf samples{hint}")
-    return at_rate(x, rate, rate if sample_rate is None else sample_rate)
+    return at_rate(x, file_rate, file_rate if sample_rate is None else sample_rate)
 
 
 class AudioStream:

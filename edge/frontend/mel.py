@@ -53,9 +53,9 @@ def mel_frequencies(n_mels: int, fmin: float = 0.0, fmax: float = 11025.0, htk: 
     return mel_to_hz(mels, htk)
 
 
-def fft_frequencies(sr: float, n_fft: int) -> np.ndarray:
+def fft_frequencies(sample_rate: float, n_fft: int) -> np.ndarray:
     """The ``n_fft // 2 + 1`` bin centre frequencies (Hz) of a real FFT."""
-    return np.fft.rfftfreq(int(n_fft), 1.0 / float(sr))
+    return np.fft.rfftfreq(int(n_fft), 1.0 / float(sample_rate))
 
 
 def _check_number(v: Any, name: str) -> float:
@@ -70,27 +70,28 @@ def _check_count(v: Any, name: str, hint: str) -> int:
     return int(v)
 
 
-def mel_filterbank(sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
+def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
                    htk: bool = False, norm: str | None = "slaney") -> np.ndarray:
     """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``, equal to ``librosa.filters.mel``.
 
     Filter ``i`` rises from mel frequency ``i`` to ``i + 1`` and falls to ``i + 2`` of ``n_mels + 2`` points spread
-    evenly on the mel scale over ``[fmin, fmax]`` (``fmax`` default ``sr / 2``). ``norm="slaney"`` scales each filter to
-    constant energy per Hz (area), ``None`` leaves peaks at 1. float64 (librosa's default is float32: compare with
+    evenly on the mel scale over ``[fmin, fmax]`` (``fmax`` default ``sample_rate / 2``). ``norm="slaney"`` scales each
+    filter to constant energy per Hz (area), ``None`` leaves peaks at 1. float64 (librosa's default is float32: compare
+    with
     ``dtype=np.float64``)."""
-    sr = _check_number(sr, "sr")
-    if sr <= 0:
-        raise EdgekitError(f"sr must be > 0 (sampling rate in Hz), got {sr!r}")
+    sample_rate = _check_number(sample_rate, "sample_rate")
+    if sample_rate <= 0:
+        raise EdgekitError(f"sample_rate must be > 0 (sampling rate in Hz), got {sample_rate!r}")
     n_fft = _check_count(n_fft, "n_fft", "give the FFT length in samples")
     n_mels = _check_count(n_mels, "n_mels", "give the number of mel bands")
     fmin = _check_number(fmin, "fmin")
-    fmax = sr / 2.0 if fmax is None else _check_number(fmax, "fmax")
+    fmax = sample_rate / 2.0 if fmax is None else _check_number(fmax, "fmax")
     if not 0.0 <= fmin < fmax:
         raise EdgekitError(f"mel bands need 0 <= fmin < fmax, got fmin={fmin:g} Hz, fmax={fmax:g} Hz")
     if norm not in NORMS:
         raise EdgekitError(f"unknown mel filter norm {norm!r}; use 'slaney' or None")
 
-    fftfreqs = fft_frequencies(sr, n_fft)
+    fftfreqs = fft_frequencies(sample_rate, n_fft)
     mel_f = mel_frequencies(n_mels + 2, fmin, fmax, htk=bool(htk))
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fftfreqs[None, :]

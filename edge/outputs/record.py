@@ -56,7 +56,7 @@ class Recorder:
         if not getattr(run, "timed", False):
             raise EdgekitError("--record saves windows of a signal stream; this source has none (clips one by "
                                "one, pictures or rows)")
-        self.fs = int(round(run.spec.sample_rate))
+        self.sample_rate = int(round(run.spec.sample_rate))
         self._kind = run.spec.kind
 
     def _why(self, answer, r, event) -> str | None:
@@ -83,9 +83,9 @@ class Recorder:
         stem = f"t{r['t']:010.3f}s_{safe}"          # (the time's dot is not a suffix: names built whole)
         wav, side_path = self.dir / f"{stem}.wav", self.dir / f"{stem}.json"
         try:
-            write_wav(wav, item.x, self.fs, 4, format="float")
+            write_wav(wav, item.x, self.sample_rate, 4, format="float")
             side = {"t": r["t"], "label": r.get("label"), "score": r.get("score"), "why": why,
-                    "event": event, "shadow": r.get("shadow"), "sample_rate": self.fs,
+                    "event": event, "shadow": r.get("shadow"), "sample_rate": self.sample_rate,
                     "model": self.model_path, "model_sha256": self._sha}
             side_path.write_text(json.dumps(side, indent=1) + "\n")
         except OSError as e:
