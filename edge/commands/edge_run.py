@@ -113,6 +113,12 @@ foreign_audio_options = _options(
                  help="Foreign log-mel/MFCC models: samples per frame (default 30 ms)."),
     click.option("--hop-length", type=click.IntRange(1, 1 << 16), default=None,
                  help="Foreign log-mel/MFCC models: samples between frames (default 20 ms)."),
+    click.option("--convention", type=click.Choice(["librosa", "tf"]), default="librosa", show_default=True,
+                 help="Foreign log-mel/MFCC models: features as librosa computes them, or as tf.signal does."),
+    click.option("--fmin", type=Finite(positive=False), default=None,
+                 help="Foreign log-mel/MFCC models: the lowest mel band's edge in Hz (default 0)."),
+    click.option("--fmax", type=Finite(), default=None,
+                 help="Foreign log-mel/MFCC models: the highest mel band's edge in Hz (default: half the rate)."),
 )
 
 

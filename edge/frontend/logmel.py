@@ -26,7 +26,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend import dsp, mel
+from edgekit.edge.frontend import dsp, mel, tf_signal
 from edgekit.edge.frontend.clip import check_clip_policy
 from edgekit.edge.frontend.frames import fft_length
 
@@ -39,7 +39,7 @@ MAX_CMVN_FLOOR = 1e6
 MAX_KEPT_BYTES = 8 << 20      # work buffers of batches up to this size are kept between calls
 FFT_OUT = np.lib.NumpyVersion(np.__version__) >= "2.0.0"     # np.fft.rfft(..., out=)
 KEYS = ("type", "frame_length", "hop_length", "n_fft", "window", "n_mels", "fmin", "fmax", "htk", "norm",
-        "amin", "top_db", "cmvn", "cmvn_floor", "layout", "clip")
+        "amin", "top_db", "cmvn", "cmvn_floor", "layout", "clip", "convention", "log_offset", "power")
 
 
 def logmel_features(frame_length: int = 400, hop_length: int = 160, n_fft: int | None = None,
@@ -62,8 +62,10 @@ def logmel_features(frame_length: int = 400, hop_length: int = 160, n_fft: int |
 
 
 def n_frames(window: int, feat: dict[str, Any]) -> int:
-    """Frames in a window of ``window`` samples (librosa ``center=False``)."""
-    return 1 + (window - feat["n_fft"]) // feat["hop_length"]
+    """Frames in a window of ``window`` samples (librosa ``center=False``: of ``n_fft`` samples; tf.signal: of
+    ``frame_length``)."""
+    length = feat["frame_length"] if feat.get("convention") == "tf" else feat["n_fft"]
+    return 1 + (window - length) // feat["hop_length"]
 
 
 def logmel_shape(window: int, feat: dict[str, Any]) -> tuple[int, ...]:
@@ -82,6 +84,8 @@ def _filterbank(spec: Spec) -> np.ndarray:
 def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The raw-feature function of a ``logmel`` (``n_mfcc`` None) or ``mfcc`` spec, spec-only work done now."""
     feat = spec.features
+    if feat.get("convention") == "tf":
+        return tf_signal.make_raw(spec, n_mfcc, _finisher(feat, n_frames(spec.window, feat), n_mfcc))
     size, length, hop, n_fft = spec.window, feat["frame_length"], feat["hop_length"], feat["n_fft"]
     lpad = (n_fft - length) // 2                    # librosa centres a short window in the FFT frame
     t = n_frames(size, feat)
@@ -100,9 +104,7 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
         # with no top_db the dB factor 10 folds into the DCT: one pass less
         dct_t = np.ascontiguousarray(d.T * (10.0 if top_db is None else 1.0))
         db_scale = 1.0 if top_db is None else 10.0
-    cmvn, floor = bool(feat.get("cmvn")), float(feat.get("cmvn_floor", 1e-2))
-    layout = feat["layout"]
-    flat_size = t * (feat["n_mels"] if n_mfcc is None else n_mfcc)
+    finish = _finisher(feat, t, n_mfcc)
     frames_of = np.lib.stride_tricks.sliding_window_view
     n_bins = n_fft // 2 + 1
     local = threading.local()                       # per-thread work buffers, kept for small batches
@@ -143,6 +145,17 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
             np.maximum(m, m.max(axis=(-2, -1), keepdims=True) - top_db, out=m)
         if dct_t is not None:
             m = m @ dct_t                                                       # (..., t, n_mfcc)
+        return finish(m)
+    return raw
+
+
+def _finisher(feat: dict[str, Any], t: int, n_mfcc: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    """CMVN (if the spec asks for it) and the layout, on (..., t, n_coef) features."""
+    cmvn, floor = bool(feat.get("cmvn")), float(feat.get("cmvn_floor", 1e-2))
+    layout = feat["layout"]
+    flat_size = t * (feat["n_mels"] if n_mfcc is None else n_mfcc)
+
+    def finish(m: np.ndarray) -> np.ndarray:
         if cmvn:
             m -= m.mean(axis=-2, keepdims=True)
             var = np.mean(np.square(m), axis=-2, keepdims=True)
@@ -153,7 +166,7 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
         if layout == "flat":
             return m.reshape(m.shape[:-2] + (flat_size,))
         return np.swapaxes(m, -1, -2)[..., None]
-    return raw
+    return finish
 
 
 def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
@@ -217,12 +230,17 @@ def check_features(spec: Spec, bad: Callable[[str], EdgekitError], keys: tuple[s
         raise bad(f"features.layout must be one of {', '.join(LAYOUTS)}, got {feat.get('layout')!r}")
     if "n_mfcc" in keys:
         _int(feat, "n_mfcc", 1, n_mels, bad)
+    tf = feat.get("convention", "librosa") == "tf"
+    if feat.get("convention", "librosa") not in tf_signal.CONVENTIONS:
+        raise bad(f"features.convention must be one of {', '.join(tf_signal.CONVENTIONS)}, got {feat['convention']!r}")
+    if tf:
+        tf_signal.check(spec, bad)
     if "clip" in feat:
         try:
             check_clip_policy(feat["clip"], "features.clip")
         except EdgekitError as e:
             raise bad(e.message) from None
-    empty = np.flatnonzero(~_filterbank(spec).any(axis=1))
+    empty = np.flatnonzero(~(tf_signal.weights(spec).T if tf else _filterbank(spec)).any(axis=1))
     if empty.size:
         raise bad(f"{empty.size} of the {n_mels} mel bands cover no FFT bin (n_fft {n_fft} at "
                   f"{spec.sample_rate:g} Hz is too coarse); use fewer mels, a larger n_fft or a higher fmin")

@@ -38,6 +38,9 @@ class ForeignFlags:
     n_mfcc: int | None = None
     frame_length: int | None = None
     hop_length: int | None = None
+    convention: str = "librosa"          # log-mel/MFCC as librosa computes them, or as tf.signal does ("tf")
+    fmin: float | None = None            # the mel bands' lowest and highest frequency (Hz)
+    fmax: float | None = None
 
 
 def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tukey") -> Spec:
@@ -64,8 +67,10 @@ def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tuk
         norm = {"type": "standard", "mean": 0.0 if mean is None else float(mean),
                 "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
     if features in ("logmel", "mfcc"):
-        return _audio_spec(path, shape, features, float(sample_rate), names, norm, flags.layout, flags.n_mels,
-                           flags.n_mfcc, flags.frame_length, flags.hop_length)
+        return _audio_spec(path, shape, float(sample_rate), names, norm, flags)
+    if flags.convention != "librosa" or flags.fmin is not None or flags.fmax is not None:
+        raise EdgekitError("--convention, --fmin and --fmax describe log-mel/MFCC front ends: give --features logmel "
+                           "or --features mfcc")
     if len(shape) != 4 or shape[-1] != 1 or any(s is None or s < 1 for s in shape[1:]):
         raise EdgekitError(f"{path}: edge-run builds a spectrogram front end for foreign models, which needs "
                            f"an input of shape (batch, n_freq, n_frames, 1); this model takes {list(shape)}")
@@ -84,11 +89,12 @@ def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tuk
     return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")   # as embedded metadata
 
 
-def _audio_spec(path, shape, kind: str, sample_rate: float, names, norm, layout, n_mels, n_mfcc, frame_length,
-                hop_length) -> Spec:
+def _audio_spec(path, shape, sample_rate: float, names, norm, flags: ForeignFlags) -> Spec:
     """A log-mel / MFCC spec whose framing and layout reproduce the model's input shape."""
     from edgekit.edge.frontend.logmel import logmel_features
     from edgekit.edge.frontend.mfcc import mfcc_features
+    from edgekit.edge.frontend.tf_signal import tf_features
+    kind, layout, n_mels, n_mfcc = flags.features, flags.layout, flags.n_mels, flags.n_mfcc
     dims = [int(s) for s in shape[1:]]
     if any(s < 1 for s in dims):
         raise EdgekitError(f"{path}: the model's input {list(shape)} has free axes; edge-run needs a fixed shape")
@@ -110,11 +116,14 @@ def _audio_spec(path, shape, kind: str, sample_rate: float, names, norm, layout,
     else:
         raise EdgekitError(f"{path}: --layout {layout} needs an input of shape (batch, a, b, 1); this model "
                            f"takes {list(shape)}")
-    common = dict(**frame_samples(sample_rate, 30, 20, frame_length, hop_length), layout=layout)
-    hop, n_fft = common["hop_length"], common["n_fft"]
+    common = dict(**frame_samples(sample_rate, 30, 20, flags.frame_length, flags.hop_length), layout=layout,
+                  fmin=flags.fmin or 0.0, fmax=flags.fmax)
     feats = mfcc_features(n_mfcc=n_coef, n_mels=max(40, n_coef), **common) if kind == "mfcc" else \
         logmel_features(n_mels=n_coef, **common)
-    window = n_fft + (frames - 1) * hop
+    if flags.convention == "tf":
+        feats = tf_features(feats)
+    length = common["frame_length"] if flags.convention == "tf" else common["n_fft"]      # the samples of a frame
+    window = length + (frames - 1) * common["hop_length"]
     d = Spec(task="audio", kind="classification", sample_rate=sample_rate, window=window, input_shape=tuple(dims),
              features=feats, normalization=norm, labels=tuple(names)).to_dict()
     return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")
