@@ -25,7 +25,7 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fsdd(shared_data):
     return shared_data / "fsdd" / "recordings"
 
@@ -93,32 +93,73 @@ def test_bad_tf_settings_are_one_line_errors(change, words):
         checked(Spec.from_dict(d, source="m.tflite"), "m.tflite")
 
 
-@pytest.mark.slow
-def test_a_model_trained_on_tf_signal_features_answers_the_same_through_edge_run(fsdd, tmp_path):
-    """A foreign float32 .tflite whose input is tf.signal MFCCs (8 kHz, 32 ms / 16 ms frames, 10 coefficients):
-    edge-run --features mfcc --convention tf gives Keras's answers on tf.signal's features of the same windows."""
+FLAGS = ["--features", "mfcc", "--convention", "tf", "--n-mfcc", "10", "--frame-length", "256", "--hop-length", "128",
+         "--fmin", "20", "--fmax", "4000", "--sample-rate", "8000", "--labels", "a,b,c"]
+
+
+def _edge_run(*args, check=True):
+    p = subprocess.run([bin_path("edge-run"), *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 or not check, p.stderr
+    return p if not check else [(r["t"], r["label"], r["score"]) for r in map(json.loads, p.stdout.splitlines())
+                                if "label" in r]
+
+
+@pytest.fixture(scope="module")
+def foreign(fsdd, tmp_path_factory):
+    """A foreign float32 .tflite whose input is tf.signal MFCCs (8 kHz, 32 ms / 16 ms frames, 10 coefficients,
+    61 frames), a WAV of ten spoken digits, and Keras's answers on tf.signal's features of its windows."""
     import keras
+    d = tmp_path_factory.mktemp("foreign")
     keras.utils.set_random_seed(3)
-    x = np.concatenate([load_audio(fsdd / f"{d}_theo_1.wav", 8000) for d in range(10)])
-    write_wav(tmp_path / "words.wav", x, 8000, 2, format="pcm")
-    x = load_audio(tmp_path / "words.wav", 8000)                       # what edge-run reads (16-bit)
-    window, hop = 8000, 4000
-    frames = 1 + (window - 256) // 128
+    write_wav(d / "words.wav", np.concatenate([load_audio(fsdd / f"{k}_theo_1.wav", 8000) for k in range(10)]),
+              8000, 2, format="pcm")
+    x = load_audio(d / "words.wav", 8000)                               # what edge-run reads (16-bit)
+    frames, hop = 61, 4000
+    window = 256 + (frames - 1) * 128
     model = keras.Sequential([keras.Input((frames, 10, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(3, activation="softmax")])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    (tmp_path / "m.tflite").write_bytes(converter.convert())
+    (d / "m.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     starts = range(0, len(x) - window + 1, hop)
     feats = np.stack([_reference(x[s:s + window], 8000, 256, 128, 256, 40, 20.0, 4000.0, n_mfcc=10) for s in starts])
-    want = model.predict(feats[..., None], verbose=0)
-    p = subprocess.run([bin_path("edge-run"), "--model", str(tmp_path / "m.tflite"), "--source",
-                        f"wav:{tmp_path / 'words.wav'}", "--features", "mfcc", "--convention", "tf", "--n-mfcc", "10",
-                        "--frame-length", "256", "--hop-length", "128", "--fmin", "20", "--fmax", "4000",
-                        "--sample-rate", "8000", "--labels", "a,b,c", "--hop", "0.5", "--json"],
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    rows = [json.loads(line) for line in p.stdout.splitlines()]
-    got = [r for r in rows if "label" in r]
+    spec = _spec(tf_features(mfcc_features(10, 256, 128, 256, n_mels=40, fmin=20.0, fmax=4000.0, layout="time_freq")),
+                 8000, window)
+    spec.save(d / "spec.json")
+    return d, model.predict(feats[..., None], verbose=0)
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_tf_signal_features_answers_the_same_through_edge_run(foreign):
+    """edge-run --features mfcc --convention tf gives Keras's answers on tf.signal's features of the same windows."""
+    d, want = foreign
+    got = _edge_run("--model", d / "m.tflite", "--source", f"wav:{d / 'words.wav'}", *FLAGS, "--hop", "0.5", "--json")
     assert len(got) == len(want) >= 3
-    for r, w in zip(got, want):
-        assert r["label"] == "abc"[int(np.argmax(w))] and abs(r["score"] - float(w.max())) < 1e-4
+    for (_, label, score), w in zip(got, want):
+        assert label == "abc"[int(np.argmax(w))] and abs(score - float(w.max())) < 1e-4
+
+
+@pytest.mark.slow
+def test_a_spec_file_and_an_attached_spec_answer_as_the_flags_do(foreign):
+    d, _ = foreign
+    src = ["--source", f"wav:{d / 'words.wav'}", "--hop", "0.5", "--json"]
+    by_flags = _edge_run("--model", d / "m.tflite", *src, *FLAGS)
+    assert _edge_run("--model", d / "m.tflite", "--spec", d / "spec.json", *src) == by_flags
+    p = subprocess.run([bin_path("edgekit"), "attach", str(d / "m.tflite"), "--spec", str(d / "spec.json"), "-o",
+                        str(d / "with_spec.tflite")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "wrote" in p.stdout, p.stderr
+    assert _edge_run("--model", d / "with_spec.tflite", *src) == by_flags
+    info = subprocess.run([bin_path("edgekit"), "info", str(d / "with_spec.tflite")], capture_output=True, text=True)
+    assert '"convention": "tf"' in info.stdout and "task audio" in info.stdout
+    # nothing overwritten, and a spec that is not the model's is refused in one line
+    before = (d / "with_spec.tflite").read_bytes()
+    again = subprocess.run([bin_path("edgekit"), "attach", str(d / "m.tflite"), "--spec", str(d / "spec.json"), "-o",
+                            str(d / "with_spec.tflite")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "does not overwrite" in again.stderr
+    assert (d / "with_spec.tflite").read_bytes() == before
+    spec = Spec.load(d / "spec.json")
+    spec.with_(window=spec.window + 128, input_shape=(62, 10, 1)).save(d / "wrong.json")     # one frame more
+    for args, words in [(["--model", d / "m.tflite", "--spec", d / "wrong.json"], "[61, 10, 1] does not match the"),
+                        (["--model", d / "with_spec.tflite", "--spec", d / "spec.json"], "carries its own edgekit"),
+                        (["--model", d / "m.tflite", "--spec", d / "spec.json", "--sample-rate", "8000"],
+                         "leave out the foreign-model flags")]:
+        p = _edge_run(*args, "--source", f"wav:{d / 'words.wav'}", check=False)
+        assert p.returncode == 2 and words in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr

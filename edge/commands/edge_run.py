@@ -267,6 +267,9 @@ publish_options = _options(
               show_default=True, help="Sample format of raw PCM on stdin (little-endian, mono).")
 @click.option("--device", default=None, help="Audio input device (index or name) for --source mic.")
 @click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), default=None,
+              help="A model without edgekit metadata: its spec as a JSON file (the format of spec.json), instead of "
+                   "the foreign-model flags below.")
 @foreign_model_options
 @detector_options
 @foreign_audio_options
@@ -279,7 +282,7 @@ publish_options = _options(
 @publish_options
 @_grouped(foreign=_foreign_flags, detector=DetectorFlags, record=RecordFlags, publish=PublishFlags)
 def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, quiet, seed, pcm_format, device,
-             list_devices, shadow_path, label_regex, *, foreign: ForeignFlags, detector: DetectorFlags,
+             list_devices, spec_path, shadow_path, label_regex, *, foreign: ForeignFlags, detector: DetectorFlags,
              record: RecordFlags, publish: PublishFlags):
     """Run MODEL on a stream of sensor data: front end → quantize → invoke → dequantize → label,
     printing one line per window and latency percentiles at the end."""
@@ -297,7 +300,17 @@ def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, q
     from edgekit.edge.pipeline.loop import run_stream
 
     model = Model(model_path, threads=threads, provider=provider)
-    if model.spec is None:
+    if spec_path is not None:
+        from edgekit.edge.model.foreign import ForeignFlags, spec_from_file
+        if model.spec is not None:
+            raise EdgekitError(f"--spec {spec_path}: {model_path} carries its own edgekit spec; --spec is for a model "
+                               "without one (edgekit attach replaces a model's spec)")
+        if foreign != ForeignFlags():
+            raise EdgekitError("--spec gives the whole front end: leave out the foreign-model flags (--sample-rate, "
+                               "--labels, --features, ...)")
+        model.spec = spec_from_file(spec_path)
+        model._check_shapes(spec_path)
+    elif model.spec is None:
         from edgekit.edge.model.foreign import spec_from_flags
         model.spec = spec_from_flags(model_path, model.backend, foreign)
         model._check_shapes()

@@ -12,6 +12,7 @@ micro_speech: int8 [1, 1960] = 49 frames × 40 channels), ``--n-mels`` / ``--n-m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgekit.edge import frontend as fe
@@ -41,6 +42,15 @@ class ForeignFlags:
     convention: str = "librosa"          # log-mel/MFCC as librosa computes them, or as tf.signal does ("tf")
     fmin: float | None = None            # the mel bands' lowest and highest frequency (Hz)
     fmax: float | None = None
+
+
+def spec_from_file(path: str) -> Spec:
+    """The spec in JSON file ``path`` (``edge-run --spec``, ``edgekit attach``), checked as embedded metadata is."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"--spec {path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    return checked(Spec.from_json(text, source=str(path)), str(path))
 
 
 def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tukey") -> Spec:

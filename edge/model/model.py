@@ -39,16 +39,18 @@ class Model:
         return np.dtype(self.backend.input.dtype).name.replace("uint8", "int8") if self.backend.input.quantized \
             else "float32"          # an int16-input model is "int16", not "int8"
 
-    def _check_shapes(self) -> None:
+    def _check_shapes(self, spec_file: str | None = None) -> None:
+        """The spec fits the model's input and output (``spec_file``: where a spec given apart came from)."""
+        whose, meta = (f"the spec {spec_file}", "the spec") if spec_file else ("its spec", "its embedded metadata")
+        why = "give the spec of this model" if spec_file else "the metadata belongs to another model"
         want = tuple(self.spec.input_shape)
         have = tuple(self.backend.input.shape[1:])
         if len(have) != len(want) or any(h not in (-1, w) for h, w in zip(have, want)):
-            raise EdgekitError(f"{self.path}: the model input {list(have)} does not match its spec "
-                               f"{list(want)}; the metadata belongs to another model")
+            raise EdgekitError(f"{self.path}: the model input {list(have)} does not match {whose} {list(want)}; {why}")
         n_out = self.backend.output.shape[-1] if self.backend.output.shape else -1
         if self.spec.kind == "classification" and n_out not in (-1, None) and n_out != len(self.spec.labels):
-            raise EdgekitError(f"{self.path}: the model has {n_out} outputs but its embedded metadata names "
-                               f"{len(self.spec.labels)} labels; the metadata belongs to another model")
+            raise EdgekitError(f"{self.path}: the model has {n_out} outputs but {meta} names {len(self.spec.labels)} "
+                               f"labels; {why}")
 
     def quantize(self, feats: np.ndarray) -> np.ndarray:
         return quantize(feats, self.backend.input)
