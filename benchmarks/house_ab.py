@@ -112,7 +112,7 @@ def sh(*args):
     subprocess.run([str(a) for a in args], check=True, capture_output=True)
 
 
-def models(tmp: Path, windows: int) -> dict[str, Path]:
+def models(tmp: Path) -> dict[str, Path]:
     """Three int8 TFLite models, trained now in ``tmp``."""
     bin_ = Path(sys.executable).parent
     sh(bin_ / "edgekit", "data", "synth", "stft", "--n", "120", "--out", tmp / "v.pkl")
@@ -139,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         old = old_edge(a.old, tmp)
-        paths = models(tmp, a.windows)
+        paths = models(tmp)
         versions = {}
         for name, pkg in (("new", new.__name__), ("old", old.__name__)):
             m = lambda mod: importlib.import_module(f"{pkg}.{mod}")  # noqa: E731

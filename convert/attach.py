@@ -27,8 +27,7 @@ def attach_spec(model_path: str, spec_path: str, out: str) -> str:
     spec = spec_from_file(spec_path)
     model = Model(src, threads=1)
     replaced = model.spec is not None
-    model.spec = spec
-    model._check_shapes(spec_path)
+    model.set_spec(spec, spec_path)
     if model.format == "tflite":
         from .metadata import embed_tflite
         data = bytes(embed_tflite(src.read_bytes(), spec))

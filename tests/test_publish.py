@@ -588,8 +588,7 @@ def test_edge_run_publish_flag_errors_are_one_line(tiny_run, args, words):
 
 @needs_broker
 def test_the_retained_status_is_refreshed_with_the_stream_so_far(broker):
-    from edgekit.edge.outputs.sinks import PublishingSink
-    from edgekit.edge.outputs.sinks import NullSink
+    from edgekit.edge.outputs.sinks import NullSink, PublishingSink
     sub = Subscriber(broker.port, "edgekit/test/status", qos=1)
     p = Publisher(url(broker.port), status={"model": "m.tflite"})
     wait_for(lambda: p.connected, 20, "the publisher to connect")

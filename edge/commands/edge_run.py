@@ -308,12 +308,10 @@ def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, q
         if foreign != ForeignFlags():
             raise EdgekitError("--spec gives the whole front end: leave out the foreign-model flags (--sample-rate, "
                                "--labels, --features, ...)")
-        model.spec = spec_from_file(spec_path)
-        model._check_shapes(spec_path)
+        model.set_spec(spec_from_file(spec_path), spec_path)
     elif model.spec is None:
         from edgekit.edge.model.foreign import spec_from_flags
-        model.spec = spec_from_flags(model_path, model.backend, foreign)
-        model._check_shapes()
+        model.set_spec(spec_from_flags(model_path, model.backend, foreign))
     from edgekit.edge.model.probe import probe
     problem = probe(model.spec)                 # a spec that makes NaN or constant features: refuse at start
     if problem:

@@ -35,16 +35,12 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return x[:, 0].astype(np.float64) if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float64)
 
 
-def _rate(r: float) -> float | int:
-    return int(r) if float(r).is_integer() else float(r)
-
-
 def at_rate(x: np.ndarray, file_rate: float, sample_rate: float) -> np.ndarray:
     """A 1-D signal at ``file_rate`` Hz → float32 at ``sample_rate`` Hz
     (:func:`edgekit.edge.frontend.resample.resample`; equal rates only convert)."""
     x = np.asarray(x)
     if float(file_rate) != float(sample_rate):
-        x = resample(x.astype(np.float64, copy=False), _rate(file_rate), _rate(sample_rate))
+        x = resample(x.astype(np.float64, copy=False), file_rate, sample_rate)
     return np.asarray(x, np.float32)
 
 

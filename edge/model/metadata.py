@@ -17,6 +17,7 @@ from pathlib import Path
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import METADATA_KEY, Spec
 from edgekit.edge.model.backends import model_format, map_model_file
+from edgekit.edge.tasks import checked
 
 
 @dataclass
@@ -225,6 +226,5 @@ def read_spec(path: str | Path, info: ModelFileInfo | None = None) -> Spec | Non
     raw = info.metadata.get(METADATA_KEY)
     if raw is None:
         return None
-    from edgekit.edge.tasks import checked
     source = f"{path} (embedded metadata)"
     return checked(Spec.from_json(raw, source=source), source)

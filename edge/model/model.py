@@ -39,6 +39,12 @@ class Model:
         return np.dtype(self.backend.input.dtype).name.replace("uint8", "int8") if self.backend.input.quantized \
             else "float32"          # an int16-input model is "int16", not "int8"
 
+    def set_spec(self, spec: Spec, spec_file: str | None = None) -> None:
+        """Give a model without an embedded spec the spec made from flags, or read from ``spec_file``, checked against
+        its input and output."""
+        self.spec = spec
+        self._check_shapes(spec_file)
+
     def _check_shapes(self, spec_file: str | None = None) -> None:
         """The spec fits the model's input and output (``spec_file``: where a spec given apart came from)."""
         whose, meta = (f"the spec {spec_file}", "the spec") if spec_file else ("its spec", "its embedded metadata")

@@ -15,7 +15,7 @@ from edgekit.edge.core.spec import Spec
 def probe(spec: Spec) -> str | None:
     """Why the spec's front end gives unusable features (NaN/inf, or one value everywhere) for the task's
     first bench input (seed 0), in one line; None when they are fine."""
-    x, what = tasks.probe_input(spec)
+    x, what = tasks.get(spec.task).probe_input(spec)
     try:
         with np.errstate(all="ignore"):
             f = np.asarray(frontend.build(spec)(x))

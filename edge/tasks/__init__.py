@@ -5,17 +5,15 @@ The contract is :mod:`.base` (:class:`~.base.Task`, one stream's :class:`~.base.
 :class:`~.base.Input`); the tasks are :class:`~.stft.StftTask` (1-D signals), :class:`~.audio.AudioTask` (sound:
 the stft task with clips fitted as training fitted them), :class:`~.traffic.TrafficTask` (detector rows) and
 :class:`~.image.ImageTask` (pictures). Here: :data:`REGISTRY` of them by name, :func:`get`, :func:`for_source`
-(the task after checking that it reads a ``--source``), :func:`probe_input` (the start-up check's input) and
-:func:`checked` (a spec's checks that need its task and front end).
+(the task after checking that it reads a ``--source``) and :func:`checked` (a spec's checks that need its task and front end).
 
 Nothing outside the task modules branches on the task's name.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
+from edgekit.edge.frontend import validate_features
 from edgekit.edge.tasks.audio import AudioTask
 from edgekit.edge.tasks.base import Task
 from edgekit.edge.tasks.image import ImageTask
@@ -37,8 +35,6 @@ def checked(spec: Spec, source: str = "spec") -> Spec:
     :class:`~edgekit.edge.core.spec.Spec` is only checked field by field): a task this edgekit knows, a window
     the task finds sane, front-end parameters the front end accepts. A bad one is a one-line error naming
     ``source``, as the field checks' are."""
-    from edgekit.edge.frontend import validate_features
-
     def fail(msg: str) -> EdgekitError:
         return EdgekitError(f"{source}: invalid edgekit spec: {msg}")
 
@@ -49,11 +45,6 @@ def checked(spec: Spec, source: str = "spec") -> Spec:
         raise fail(problem)
     validate_features(spec, source)
     return spec
-
-
-def probe_input(spec: Spec) -> tuple[np.ndarray, str]:
-    """One raw input for the start-up check of a spec's front end (:mod:`edgekit.edge.model.probe`)."""
-    return get(spec.task).probe_input(spec)
 
 
 def for_source(src: str, spec: Spec) -> Task:
