@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ def _workstation_imports() -> None:
         import tf2onnx  # noqa: F401
     except ImportError as e:
         raise MissingExtraError("ONNX export", (e.name or "tf2onnx").split(".")[0], "train") from None
+
+
+@contextlib.contextmanager
+def _working_dir(path: str):
+    """Run the block from ``path`` (``contextlib.chdir`` is Python 3.11+)."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 @contextlib.contextmanager
@@ -174,7 +186,9 @@ def quantize_int8(float_proto, rep_data: np.ndarray, *, quant_format: str = DEFA
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
         src, pre, dst = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
         onnx.save(float_proto, str(src))
-        with _quiet("ONNX quantization pre-processing (quant_pre_process)"):
+        # (its symbolic shape inference saves sym_shape_infer_temp.onnx and a data file into the working directory
+        # when it fails: run it from the temporary one, so nothing of the user's is overwritten or littered)
+        with _quiet("ONNX quantization pre-processing (quant_pre_process)"), _working_dir(tmp):
             quant_pre_process(str(src), str(pre))
         reader, cache = _Reader(input_name, rep), {}
         if calibration == "entropy":  # ranges computed here, handed over as a calibration cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 
 import numpy as np
 
@@ -39,7 +40,46 @@ def converter(model, precision: str, representative: np.ndarray | None = None, i
     return conv
 
 
+# What the converter says when ops are not TFLite builtins: a summary line per kind ("TF Select ops: IRFFT, FFT",
+# "Flex ops: FlexRFFT", "Custom ops: BesselI0e"), and one error per op ("'tf.IRFFT' op is neither a custom op nor a
+# flex op"). A non-power-of-two tf.signal.rfft converts to the builtin RFFT2D, whose kernel refuses it when the graph is
+# prepared: int8 calibration fails there ("IsPowerOfTwo(fft_length_data[1]) was not true ... (RFFT2D)").
+_OPS_LINE = re.compile(r"^\s*(TF Select|Flex|Custom) ops:\s*(.+?)\s*$", re.MULTILINE)
+_OP_ERROR = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_PREPARE = re.compile(r"Node number \d+ \((\w+)\) failed to prepare")
+
+
+def blocking_ops(text: str) -> list[str]:
+    """The TensorFlow operators a failed conversion names as not TFLite builtins (Flex/TF Select or custom), in
+    order, without repeats: ``['Complex', 'FFT']``; [] when the failure is something else."""
+    names = []
+    for kind, ops in _OPS_LINE.findall(text):
+        names += [op.strip().removeprefix("Flex") if kind == "Flex" else op.strip() for op in ops.split(",")]
+    names += _OP_ERROR.findall(text)
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def failure_message(precision: str, text: str, detail: str) -> str:
+    """The one-line explanation of a failed conversion: the blocking operators and what to do, else ``detail``."""
+    ops = blocking_ops(text)
+    if ops:
+        fft = sorted(set(ops) & {"FFT", "IFFT", "RFFT", "IRFFT", "FFT2D", "RFFT3D", "Complex", "ComplexAbs"})
+        hint = " (keras.layers.STFTSpectrogram computes its DFT as a convolution and converts)" if fft else ""
+        what = "is not a TFLite builtin operator" if len(ops) == 1 else "are not TFLite builtin operators"
+        return (f"the TFLite converter failed for {precision}: the graph uses {', '.join(ops)}, which {what} "
+                "(edgekit exports builtins only: the device has no Flex delegate or custom ops); compute those "
+                "features outside the graph with an edgekit front end (features.type logmel, mfcc or spectrogram), "
+                f"or build them from layers that convert{hint}")
+    node = _PREPARE.search(text)
+    if node and node.group(1) == "RFFT2D" and "IsPowerOfTwo" in text:
+        return (f"the TFLite converter failed for {precision}: TFLite's RFFT2D kernel (tf.signal.rfft/stft) takes "
+                "power-of-two FFT lengths only; use fft_length 256, 512, 1024, ... or keras.layers.STFTSpectrogram")
+    return f"the TFLite converter failed for {precision}: {detail} (set EDGEKIT_VERBOSE=1 to see its log)"
+
+
 def to_tflite(model, precision: str, representative: np.ndarray | None = None) -> bytes:
+    """The bytes of ``model`` as a TFLite flatbuffer at ``precision``; a failure is one :class:`EdgekitError` line
+    (operators that are not TFLite builtins are named, with what to do)."""
     conv = converter(model, precision, representative)
     from edgekit.edge.core.quiet import captured_stderr
     from edgekit.edge.core.errors import EdgekitError
@@ -48,5 +88,4 @@ def to_tflite(model, precision: str, representative: np.ndarray | None = None) -
             return bytes(conv.convert())
     except Exception as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else log.last_line()
-        raise EdgekitError(f"the TFLite converter failed for {precision}: {detail} "
-                           "(set EDGEKIT_VERBOSE=1 to see its log)") from None
+        raise EdgekitError(failure_message(precision, f"{e}\n{log.text}", detail)) from None

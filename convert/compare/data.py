@@ -100,43 +100,50 @@ def find_run_dir(art: Artifact, arts: list[Artifact]) -> Path:
 
 def load_test_data(arts: list[Artifact], data: str | None, label_regex: str | None = None
                    ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(raw windows x, targets y, where they came from). ``--data`` is a test .npz (``x``/``y``, or
-    ``signal``/``label`` as ``train`` reads), a training run directory (its test.npz), a folder of labelled WAV
-    clips (label sub-folders, or file names and ``label_regex``) or a course pickle: the formats ``train`` takes, made
-    into the reference spec's windows as the device makes them (:func:`signal_windows`). Without ``--data``: the test
-    split recorded next to the first artifact that has one."""
+    """(raw windows x, targets y, where they came from) for the reference artifact's spec: ``--data`` as
+    :func:`read_labelled` reads it, or without it the test split recorded next to the first artifact that has one."""
     spec = pick_reference(arts).spec
     if data:
-        f = Path(data)
-        if f.is_dir() and not (f / "test.npz").is_file():
-            return _clip_folder(spec, f, label_regex)
-        if f.is_file() and f.suffix.lower() == ".pkl":
-            from edgekit.edge.formats.course import load_course_pickle
-            ds = load_course_pickle(str(f), fs=None)
-            names = [ds.label_names[i] for i in ds.labels]
-            return (*_labelled(spec, list(ds.signals), names, ds.fs, str(f)), str(f))
-        f = f / "test.npz" if f.is_dir() else f
-        if not f.is_file() or f.suffix.lower() != ".npz":
-            raise EdgekitError(f"--data {data}: give a test .npz (arrays x and y), a training run directory, a "
-                               "folder of labelled WAV clips or a course .pkl")
-        candidates = [f]
-    else:
-        candidates = [a.path.parent / "test.npz" for a in arts]
-    for f in candidates:
+        return read_labelled(spec, data, label_regex)
+    for f in (a.path.parent / "test.npz" for a in arts):
         if f.is_file():
-            try:
-                with np.load(f, allow_pickle=False) as z:
-                    keys = ("x", "y") if "x" in z.files else ("signal", "label")
-                    x, y = z[keys[0]], z[keys[1]]
-            except (KeyError, ValueError, OSError, EOFError) as e:
-                raise EdgekitError(f"{f}: not a test split (needs arrays x and y): {e}") from None
-            if len(x) == 0 or len(x) != len(y):
-                raise EdgekitError(f"{f}: the test split has {len(x)} windows and {len(y)} targets; need as "
-                                   "many targets as windows, at least one")
-            if x.ndim == 2 and x.shape[1] != spec.window and spec.features["type"] not in ("rows", "image"):
-                x = signal_windows(spec, list(x), str(f))             # whole signals: the device's windows
-            return x, y, str(f)
+            return _test_npz(spec, f)
     raise EdgekitError("no test data found next to the artifacts; give --data DIR/test.npz (arrays x, y)")
+
+
+def read_labelled(spec: Spec, data: str, label_regex: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(raw windows x, targets y, where they came from) of ``data`` for ``spec``: a test .npz (``x``/``y``, or
+    ``signal``/``label`` as ``train`` reads), a training run directory (its test.npz), a folder of labelled WAV clips
+    (label sub-folders, or file names and ``label_regex``) or a course pickle: the formats ``train`` takes, made into
+    the spec's windows as the device makes them (:func:`signal_windows`)."""
+    f = Path(data)
+    if f.is_dir() and not (f / "test.npz").is_file():
+        return _clip_folder(spec, f, label_regex)
+    if f.is_file() and f.suffix.lower() == ".pkl":
+        from edgekit.edge.formats.course import load_course_pickle
+        ds = load_course_pickle(str(f), fs=None)
+        names = [ds.label_names[i] for i in ds.labels]
+        return (*_labelled(spec, list(ds.signals), names, ds.fs, str(f)), str(f))
+    f = f / "test.npz" if f.is_dir() else f
+    if not f.is_file() or f.suffix.lower() != ".npz":
+        raise EdgekitError(f"--data {data}: give a test .npz (arrays x and y), a training run directory, a "
+                           "folder of labelled WAV clips or a course .pkl")
+    return _test_npz(spec, f)
+
+
+def _test_npz(spec: Spec, f: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            keys = ("x", "y") if "x" in z.files else ("signal", "label")
+            x, y = z[keys[0]], z[keys[1]]
+    except (KeyError, ValueError, OSError, EOFError) as e:
+        raise EdgekitError(f"{f}: not a test split (needs arrays x and y): {e}") from None
+    if len(x) == 0 or len(x) != len(y):
+        raise EdgekitError(f"{f}: the test split has {len(x)} windows and {len(y)} targets; need as "
+                           "many targets as windows, at least one")
+    if x.ndim == 2 and x.shape[1] != spec.window and spec.features["type"] not in ("rows", "image"):
+        x = signal_windows(spec, list(x), str(f))             # whole signals: the device's windows
+    return x, y, str(f)
 
 
 def signal_windows(spec: Spec, signals: list, source: str) -> np.ndarray:

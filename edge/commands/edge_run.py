@@ -103,11 +103,13 @@ foreign_model_options = _options(
 )
 
 foreign_audio_options = _options(
-    click.option("--features", "features", type=click.Choice(["spectrogram", "logmel", "mfcc"]),
-                 default="spectrogram", show_default=True, help="Foreign models only: the front end."),
+    click.option("--features", "features", type=click.Choice(["spectrogram", "logmel", "mfcc", "microfrontend"]),
+                 default="spectrogram", show_default=True,
+                 help="Foreign models only: the front end (microfrontend: TFLite Micro's, as micro_speech uses)."),
     click.option("--layout", type=click.Choice(["freq_time", "time_freq", "flat"]), default=None,
                  help="Foreign log-mel/MFCC models: how the input holds frames × coefficients."),
-    click.option("--n-mels", type=click.IntRange(1, 512), default=None, help="Foreign log-mel models: mel bands."),
+    click.option("--n-mels", type=click.IntRange(1, 512), default=None,
+                 help="Foreign log-mel models: mel bands (microfrontend: channels, default 40)."),
     click.option("--n-mfcc", type=click.IntRange(1, 128), default=None, help="Foreign MFCC models: coefficients."),
     click.option("--frame-length", type=click.IntRange(2, 1 << 16), default=None,
                  help="Foreign log-mel/MFCC models: samples per frame (default 30 ms)."),
@@ -116,9 +118,10 @@ foreign_audio_options = _options(
     click.option("--convention", type=click.Choice(["librosa", "tf"]), default="librosa", show_default=True,
                  help="Foreign log-mel/MFCC models: features as librosa computes them, or as tf.signal does."),
     click.option("--fmin", type=Finite(positive=False), default=None,
-                 help="Foreign log-mel/MFCC models: the lowest mel band's edge in Hz (default 0)."),
+                 help="Foreign log-mel/MFCC models: the lowest mel band's edge in Hz (default 0; microfrontend 125)."),
     click.option("--fmax", type=Finite(), default=None,
-                 help="Foreign log-mel/MFCC models: the highest mel band's edge in Hz (default: half the rate)."),
+                 help="Foreign log-mel/MFCC models: the highest mel band's edge in Hz (default: half the rate; "
+                      "microfrontend 7500)."),
 )
 
 

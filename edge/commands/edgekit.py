@@ -66,12 +66,17 @@ def group():
 
 @group.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), default=None,
+              help="A foreign model's spec file, as edge-run --spec takes it: shown as edge-run would use it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(model_path, as_json):
-    """Show what MODEL (.tflite / .onnx) is: spec, tensors, operators, size, backend."""
+def info(model_path, spec_path, as_json):
+    """Show what MODEL (.tflite / .onnx) is: spec, front end, tensors, operators, size, backend."""
     from edgekit.edge.model.model import Model
 
     model = Model(model_path)
+    if spec_path is not None:
+        from edgekit.edge.model.foreign import spec_from_file
+        model.set_spec(spec_from_file(spec_path), spec_path)
     b = model.backend
     d = {
         "model": model_path, "format": model.format, "precision": model.precision,
@@ -79,6 +84,10 @@ def info(model_path, as_json):
         "inputs": [b.input.describe()], "outputs": [b.output.describe()],
         "operators": dict(model.file.operators.most_common()), "spec": model.spec.to_dict() if model.spec else None,
     }
+    if model.spec is not None:
+        from edgekit.edge.frontend import describe
+        d["front_end"] = describe(model.spec)
+        d["spec_from"] = spec_path or "embedded"
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
@@ -96,7 +105,9 @@ def info(model_path, as_json):
         s = model.spec
         rate = tasks.get(s.task).describe(s)
         click.echo(f"  spec     schema {s.schema_version}, task {s.task} ({s.kind}), {rate}, "
-                   f"input {list(s.input_shape)}")
+                   f"input {list(s.input_shape)}{f' (from {spec_path})' if spec_path else ''}")
+        if d["front_end"]:
+            click.echo(f"           front end: {d['front_end']}")
         click.echo(f"           features {json.dumps(s.features)}")
         click.echo(f"           normalization {json.dumps(s.normalization)}")
         layout = s.features.get("layout")

@@ -9,6 +9,8 @@ and ``validate(spec, bad)``, found through :data:`FEATURE_TYPES`:
 ``image``        :mod:`.image` — a decoded picture → (height, width, channels)
 ``logmel``       :mod:`.logmel` — a 1-D signal window → log-mel bands (n_mels, n_frames, 1), or another layout
 ``mfcc``         :mod:`.mfcc` — a 1-D signal window → MFCCs (n_mfcc, n_frames, 1), or another layout
+``microfrontend`` :mod:`.microfrontend` — a 1-D signal window → TFLite Micro's audio front end (integer, exact)
+``raw``          :mod:`.raw` — a 1-D signal window → its samples (times ``scale``), for features in the graph
 
 then the spec's normalisation (:mod:`.normalize`). Pure signal functions live in :mod:`.dsp`, framing in
 :mod:`.frames`, resampling in :mod:`.resample`.
@@ -21,14 +23,15 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend import image, logmel, mfcc, rows, spectrogram
+from edgekit.edge.frontend import image, logmel, mfcc, microfrontend, raw, rows, spectrogram
 from edgekit.edge.frontend.image import image_features, image_shape, resize_images  # noqa: F401
 from edgekit.edge.frontend.normalize import (check_scaling, denormalize, fit_standard,  # noqa: F401
                                              normalize)
 from edgekit.edge.frontend.rows import rows_features  # noqa: F401
 from edgekit.edge.frontend.spectrogram import spectrogram_features, spectrogram_shape  # noqa: F401
 
-FEATURE_TYPES = {"spectrogram": spectrogram, "rows": rows, "image": image, "logmel": logmel, "mfcc": mfcc}
+FEATURE_TYPES = {"spectrogram": spectrogram, "rows": rows, "image": image, "logmel": logmel, "mfcc": mfcc,
+                 "microfrontend": microfrontend, "raw": raw}
 
 
 class FrontEnd:
@@ -54,8 +57,14 @@ class FrontEnd:
 
 def build(spec: Spec) -> FrontEnd:
     """The spec's front end as one callable (one window, or a batch of them)."""
-    raw, ndim = FEATURE_TYPES[spec.features["type"]].front_end(spec)
-    return FrontEnd(spec, raw, ndim)
+    fn, ndim = FEATURE_TYPES[spec.features["type"]].front_end(spec)
+    return FrontEnd(spec, fn, ndim)
+
+
+def describe(spec: Spec) -> str | None:
+    """The spec's front end in one line, for ``edgekit info`` (None for types that have no description)."""
+    mod = FEATURE_TYPES.get(spec.features["type"])
+    return mod.describe(spec) if hasattr(mod, "describe") else None
 
 
 def validate_features(spec: Spec, source: str) -> None:

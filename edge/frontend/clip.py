@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 
-__all__ = ["ALIGNS", "PADS", "clip_policy", "check_clip_policy", "fit_clip", "pad_noise"]
+__all__ = ["ALIGNS", "PADS", "clip_policy", "check_clip_policy", "check_features_clip", "fit_clip", "pad_noise"]
 
 ALIGNS = ("energy", "start", "center")
 PADS = ("zeros", "noise")
@@ -164,3 +164,12 @@ def fit_clip(x: Any, window: int, policy: dict[str, Any]) -> np.ndarray:
     o = _pad_offset(x, window, policy["align"])
     out[o:o + x.size] = x
     return out
+
+
+def check_features_clip(feat: dict[str, Any], bad: Callable[[str], EdgekitError]) -> None:
+    """A feature type's optional ``features.clip`` checked, its error raised through the spec's ``bad``."""
+    if "clip" in feat:
+        try:
+            check_clip_policy(feat["clip"], "features.clip")
+        except EdgekitError as e:
+            raise bad(e.message) from None

@@ -26,8 +26,8 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend import dsp, mel, tf_signal
-from edgekit.edge.frontend.clip import check_clip_policy
+from edgekit.edge.frontend import dsp, layout, mel, tf_signal
+from edgekit.edge.frontend.clip import check_clip_policy, check_features_clip
 from edgekit.edge.frontend.frames import fft_length
 
 LAYOUTS = ("freq_time", "time_freq", "flat")
@@ -85,7 +85,7 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
     """The raw-feature function of a ``logmel`` (``n_mfcc`` None) or ``mfcc`` spec, spec-only work done now."""
     feat = spec.features
     if feat.get("convention") == "tf":
-        return tf_signal.make_raw(spec, n_mfcc, _finisher(feat, n_frames(spec.window, feat), n_mfcc))
+        return tf_signal.make_raw(spec, n_mfcc, finisher(feat, n_frames(spec.window, feat), n_mfcc))
     size, length, hop, n_fft = spec.window, feat["frame_length"], feat["hop_length"], feat["n_fft"]
     lpad = (n_fft - length) // 2                    # librosa centres a short window in the FFT frame
     t = n_frames(size, feat)
@@ -104,7 +104,7 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
         # with no top_db the dB factor 10 folds into the DCT: one pass less
         dct_t = np.ascontiguousarray(d.T * (10.0 if top_db is None else 1.0))
         db_scale = 1.0 if top_db is None else 10.0
-    finish = _finisher(feat, t, n_mfcc)
+    finish = finisher(feat, t, n_mfcc)
     frames_of = np.lib.stride_tricks.sliding_window_view
     n_bins = n_fft // 2 + 1
     local = threading.local()                       # per-thread work buffers, kept for small batches
@@ -149,10 +149,10 @@ def make_raw(spec: Spec, n_mfcc: int | None = None) -> Callable[[np.ndarray], np
     return raw
 
 
-def _finisher(feat: dict[str, Any], t: int, n_mfcc: int | None) -> Callable[[np.ndarray], np.ndarray]:
+def finisher(feat: dict[str, Any], t: int, n_mfcc: int | None) -> Callable[[np.ndarray], np.ndarray]:
     """CMVN (if the spec asks for it) and the layout, on (..., t, n_coef) features."""
     cmvn, floor = bool(feat.get("cmvn")), float(feat.get("cmvn_floor", 1e-2))
-    layout = feat["layout"]
+    order = feat["layout"]
     flat_size = t * (feat["n_mels"] if n_mfcc is None else n_mfcc)
 
     def finish(m: np.ndarray) -> np.ndarray:
@@ -161,9 +161,9 @@ def _finisher(feat: dict[str, Any], t: int, n_mfcc: int | None) -> Callable[[np.
             var = np.mean(np.square(m), axis=-2, keepdims=True)
             np.maximum(var, floor, out=var)
             m /= np.sqrt(var, out=var)
-        if layout == "time_freq":
+        if order == "time_freq":
             return m[..., None]
-        if layout == "flat":
+        if order == "flat":
             return m.reshape(m.shape[:-2] + (flat_size,))
         return np.swapaxes(m, -1, -2)[..., None]
     return finish
@@ -172,6 +172,20 @@ def _finisher(feat: dict[str, Any], t: int, n_mfcc: int | None) -> Callable[[np.
 def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """(raw features of a batch of windows, the number of axes of one window)."""
     return make_raw(spec), 1
+
+
+def describe(spec: Spec) -> str:
+    """The front end in one line (``edgekit info``)."""
+    feat = spec.features
+    rate = spec.sample_rate
+    tf = feat.get("convention") == "tf"
+    what = f"{feat['n_mfcc']} MFCCs of " if "n_mfcc" in feat else ""
+    fmax = rate / 2 if feat["fmax"] is None else feat["fmax"]
+    log = f"log(mel + {feat['log_offset']:g})" if tf else "dB"
+    length, hop = feat["frame_length"], feat["hop_length"]
+    return (f"{what}{feat['n_mels']} {'HTK' if feat['htk'] else 'Slaney'} mel bands {feat['fmin']:g}-{fmax:g} Hz, "
+            f"{log}, as {'tf.signal' if tf else 'librosa'} computes them; frames of {length} samples "
+            f"({1e3 * length / rate:g} ms) every {hop} ({1e3 * hop / rate:g} ms), FFT {feat['n_fft']}{', CMVN' if feat.get('cmvn') else ''}; layout {feat['layout']}")
 
 
 # -- validation --------------------------------------------------------------------------------------
@@ -235,19 +249,17 @@ def check_features(spec: Spec, bad: Callable[[str], EdgekitError], keys: tuple[s
         raise bad(f"features.convention must be one of {', '.join(tf_signal.CONVENTIONS)}, got {feat['convention']!r}")
     if tf:
         tf_signal.check(spec, bad)
-    if "clip" in feat:
-        try:
-            check_clip_policy(feat["clip"], "features.clip")
-        except EdgekitError as e:
-            raise bad(e.message) from None
+    check_features_clip(feat, bad)
     empty = np.flatnonzero(~(tf_signal.weights(spec).T if tf else _filterbank(spec)).any(axis=1))
     if empty.size:
         raise bad(f"{empty.size} of the {n_mels} mel bands cover no FFT bin (n_fft {n_fft} at "
                   f"{spec.sample_rate:g} Hz is too coarse); use fewer mels, a larger n_fft or a higher fmin")
     expected = logmel_shape(spec.window, feat)
-    if tuple(spec.input_shape) != expected:
+    if feat["layout"] == "flat":                    # frame after frame: the time_freq matrix, flattened
+        expected = (n_frames(spec.window, feat), expected[0] // n_frames(spec.window, feat), 1)
+    if not layout.fits(spec.input_shape, expected):
         raise bad(f"input_shape {list(spec.input_shape)} does not match the {kind} features of a "
-                  f"{spec.window}-sample window ({list(expected)})")
+                  f"{spec.window}-sample window in layout {feat['layout']} ({layout.describe(expected)})")
 
 
 def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:

@@ -27,6 +27,7 @@ def mfcc_features(n_mfcc: int = 13, frame_length: int = 400, hop_length: int = 1
 
 
 mfcc_shape = logmel.logmel_shape
+describe = logmel.describe
 
 
 def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:

@@ -2,6 +2,7 @@
 optional ``log(S + log_eps)`` → a trailing channel axis: (n_freq, n_seg, 1) before normalisation."""
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Callable
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend import dsp
+from edgekit.edge.frontend import dsp, layout
 
 DETRENDS = ("constant", "linear", False)
 SCALINGS = ("spectrum", "density")
@@ -81,11 +82,23 @@ class Plan:
 
     @staticmethod
     def place(cols: np.ndarray, out: np.ndarray) -> None:
-        """Time-major frame features (frames, n_freq) → the model's (n_freq, frames, 1) layout, in place."""
-        out[..., 0] = cols.T
+        """Time-major frame features (frames, n_freq) → the model's (n_freq, frames, 1) layout (or a reshape of it
+        the spec gives), in place."""
+        if out.shape == (*cols.shape[::-1], 1):
+            out[..., 0] = cols.T
+        else:
+            out[...] = cols.T.reshape(out.shape)
 
 
 framewise = Plan        # the spec's front end frame by frame, for :mod:`.stream`
+
+
+def describe(spec: Spec) -> str:
+    """The front end in one line (``edgekit info``)."""
+    f = spec.features
+    return (f"{'log ' if f.get('log') else ''}{f['mode']} spectrogram as scipy.signal.spectrogram computes it: "
+            f"segments of {f['nperseg']} samples overlapping by {f['noverlap']}, FFT {f['nfft']}, window "
+            f"{json.dumps(f['window'])}, detrend {f['detrend']}, scaling {f['scaling']}")
 
 
 def front_end(spec: Spec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
@@ -119,6 +132,6 @@ def validate(spec: Spec, bad: Callable[[str], EdgekitError]) -> None:
         raise bad(f"features.log_eps must be in (0, {MAX_LOG_EPS:g}] (a larger one makes the log constant), "
                   f"got {eps!r}")
     expected = spectrogram_shape(spec.window, feat)
-    if tuple(spec.input_shape) != expected:
+    if not layout.fits(spec.input_shape, expected):
         raise bad(f"input_shape {list(spec.input_shape)} does not match the spectrogram of a "
-                  f"{spec.window}-sample window ({list(expected)})")
+                  f"{spec.window}-sample window ({layout.describe(expected)})")

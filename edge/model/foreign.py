@@ -78,6 +78,8 @@ def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tuk
                 "std": 1.0 if std is None else float(std)}       # --std 0 is refused by the validation
     if features in ("logmel", "mfcc"):
         return _audio_spec(path, shape, float(sample_rate), names, norm, flags)
+    if features == "microfrontend":
+        return _micro_spec(path, shape, float(sample_rate), names, norm, flags)
     if flags.convention != "librosa" or flags.fmin is not None or flags.fmax is not None:
         raise EdgekitError("--convention, --fmin and --fmax describe log-mel/MFCC front ends: give --features logmel "
                            "or --features mfcc")
@@ -99,6 +101,62 @@ def spec_from_flags(path, backend, flags: ForeignFlags, *, window_fn: str = "tuk
     return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")   # as embedded metadata
 
 
+def _matrix(path, shape, dims: list[int], layout: str | None, n_coef: int | None, coef_flag: str
+            ) -> tuple[int, int, str]:
+    """(frames, coefficients per frame, layout) of a model input holding a frames × coefficients matrix: flat
+    (frames · coefficients, time-major unless ``--layout freq_time``) or 2-D with any axes of size 1 around it
+    ([49, 10, 1], [30, 1, 40], channels-first [1, 49, 10]; ``--layout`` says which axis is time)."""
+    core = [d for d in dims if d != 1] or [1]
+    if len(core) == 1:
+        layout = layout or "flat"
+        if not n_coef or core[0] % n_coef:
+            raise EdgekitError(f"{path}: --layout {layout}: an input of shape {list(shape)} holds frames × coefficients "
+                               f"flattened; give {coef_flag} N dividing {core[0]}")
+        return core[0] // n_coef, n_coef, layout
+    if len(core) != 2:
+        raise EdgekitError(f"{path}: the model's input {list(shape)} is not a frames × coefficients matrix (with "
+                           "axes of size 1 around it); edge-run cannot lay log-mel/MFCC features out for it")
+    layout = "time_freq" if layout in (None, "flat") else layout
+    frames, coef = (core[0], core[1]) if layout == "time_freq" else (core[1], core[0])
+    if n_coef not in (None, coef):
+        raise EdgekitError(f"{path}: the input {list(shape)} holds {coef} coefficients per frame ({layout}), "
+                           f"not {n_coef}")
+    return frames, coef, layout
+
+
+def _micro_spec(path, shape, sample_rate: float, names, norm, flags: ForeignFlags) -> Spec:
+    """A spec of TFLite Micro's audio front end (its defaults: 30 ms / 20 ms, 40 channels, 125-7500 Hz, the
+    speech_commands scaling 10/256) whose frames fill the model's input."""
+    from edgekit.edge.frontend.microfrontend import microfrontend_features
+    if flags.convention != "librosa" or flags.n_mfcc is not None:
+        raise EdgekitError("--convention and --n-mfcc describe log-mel/MFCC front ends, not --features microfrontend")
+    dims = [int(s) for s in shape[1:]]
+    if any(s < 1 for s in dims):
+        raise EdgekitError(f"{path}: the model's input {list(shape)} has free axes; edge-run needs a fixed shape")
+    frames, channels, layout = _matrix(path, shape, dims, flags.layout, flags.n_mels or 40, "--n-mels")
+
+    def ms(samples: int | None, default: int, flag: str) -> int:
+        if samples is None:
+            return default
+        v = samples * 1000.0 / sample_rate
+        if v != round(v):
+            raise EdgekitError(f"{flag} {samples}: the microfrontend counts whole milliseconds ({v:g} ms at "
+                               f"{sample_rate:g} Hz)")
+        return int(round(v))
+
+    size = ms(flags.frame_length, 30, "--frame-length")
+    step = ms(flags.hop_length, 20, "--hop-length")
+    extra = {k: float(v) for k, v in (("lower_band_limit", flags.fmin), ("upper_band_limit", flags.fmax))
+             if v is not None}
+    feats = microfrontend_features(window_size_ms=size, window_step_ms=step, num_channels=channels, layout=layout,
+                                   **extra)
+    rate = int(sample_rate)                      # samples per frame and step as the op counts them
+    window = size * rate // 1000 + (frames - 1) * (step * rate // 1000)
+    d = Spec(task="audio", kind="classification", sample_rate=sample_rate, window=window, input_shape=tuple(dims),
+             features=feats, normalization=norm, labels=tuple(names)).to_dict()
+    return checked(Spec.from_dict(d, source="command-line flags"), "command-line flags")
+
+
 def _audio_spec(path, shape, sample_rate: float, names, norm, flags: ForeignFlags) -> Spec:
     """A log-mel / MFCC spec whose framing and layout reproduce the model's input shape."""
     from edgekit.edge.frontend.logmel import logmel_features
@@ -109,23 +167,7 @@ def _audio_spec(path, shape, sample_rate: float, names, norm, flags: ForeignFlag
     if any(s < 1 for s in dims):
         raise EdgekitError(f"{path}: the model's input {list(shape)} has free axes; edge-run needs a fixed shape")
     n_coef = n_mfcc if kind == "mfcc" else n_mels
-    if layout is None:
-        layout = "flat" if len(dims) == 1 else "time_freq"
-    if layout == "flat":
-        if len(dims) != 1 or not n_coef or dims[0] % n_coef:
-            raise EdgekitError(f"{path}: --layout flat needs an input of shape (batch, frames × coefficients) "
-                               f"and --{'n-mfcc' if kind == 'mfcc' else 'n-mels'} dividing it; this model takes "
-                               f"{list(shape)}")
-        frames = dims[0] // n_coef
-    elif len(dims) == 3 and dims[2] == 1:
-        frames, coef = (dims[0], dims[1]) if layout == "time_freq" else (dims[1], dims[0])
-        if n_coef not in (None, coef):
-            raise EdgekitError(f"{path}: the input {list(shape)} holds {coef} coefficients per frame "
-                               f"({layout}), not {n_coef}")
-        n_coef = coef
-    else:
-        raise EdgekitError(f"{path}: --layout {layout} needs an input of shape (batch, a, b, 1); this model "
-                           f"takes {list(shape)}")
+    frames, n_coef, layout = _matrix(path, shape, dims, layout, n_coef, "--n-mfcc" if kind == "mfcc" else "--n-mels")
     common = dict(**frame_samples(sample_rate, 30, 20, flags.frame_length, flags.hop_length), layout=layout,
                   fmin=flags.fmin or 0.0, fmax=flags.fmax)
     feats = mfcc_features(n_mfcc=n_coef, n_mels=max(40, n_coef), **common) if kind == "mfcc" else \

@@ -127,6 +127,11 @@ class Task(ABC):
     source_help: ClassVar[str]          # which sources it reads, in an error about a source it does not
     run_class: ClassVar[type[Run]]      # one stream's state (:meth:`run` makes it)
 
+    def raw_shape(self, spec: Spec) -> tuple[int, ...] | None:
+        """The shape of one raw input as the device reads it (before the front end), or None where it varies.
+        Default: a 1-D window of ``spec.window`` samples."""
+        return (int(spec.window),)
+
     def window_problem(self, window: int, sample_rate: float) -> str | None:
         """Why a spec's window is absurd for the task, or None (checked by :func:`edgekit.edge.tasks.checked`).
         Default: a window of signal longer than :data:`MAX_WINDOW_SECONDS`."""

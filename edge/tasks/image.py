@@ -90,6 +90,10 @@ class ImageTask(Task):
     source_help = "an image model reads --source images:PATH (an image, a folder of images or an IDX file)"
     run_class = ImageRun
 
+    def raw_shape(self, spec: Spec) -> None:
+        """Pictures come in any size (the front end resizes them)."""
+        return None
+
     def check_options(self, opt: Options) -> None:
         """A one-line error for flags this task does not take."""
         for flag, value in (("--hop", opt.hop), ("--duration", opt.duration), ("--rate", opt.rate)):

@@ -246,11 +246,15 @@ class TrafficTask(Task):
             head.append("  accuracy    no forecast had a next row to compare with")
         return head, []
 
+    def raw_shape(self, spec: Spec) -> tuple[int, ...]:
+        """``window`` rows of the spec's columns."""
+        return (int(spec.window), len(spec.features.get("columns") or ()) or int(spec.input_shape[-1]))
+
     def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
         """Uniform values inside the spec's per-column min-max scaling (inputs in the trained range, so int8
         inputs do not saturate), uniform [0, 1) without one."""
         rng = np.random.default_rng(seed)
-        shape = (int(spec.window), len(spec.features.get("columns") or ()) or int(spec.input_shape[-1]))
+        shape = self.raw_shape(spec)
         norm = spec.normalization
         if norm.get("type") == "minmax":
             lo = np.broadcast_to(np.asarray(norm["min"], np.float64), shape[-1:])
