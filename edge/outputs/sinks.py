@@ -115,7 +115,9 @@ class TextSink(_Sink):
         if rec is not None:
             before.append(f"  recorded {plural(rec['saved'], 'window')} into {rec['dir']} "
                           f"({', '.join(rec['when'])}; {rec['deleted_oldest']} oldest removed, "
-                          f"{rec['bytes'] / 1e6:.1f} MB there)")
+                          f"{rec['bytes'] / 1e6:.1f} MB of this run's there)"
+                          + (f"; recording stopped: {rec['stopped']}, {rec.get('missed', 0)} not recorded after"
+                             if rec.get("stopped") else ""))
         pub = s.get("publish")
         if pub is not None:
             before.append(f"  published {pub['published']} to {pub['to']} (QoS {pub['qos']}): {pub['dropped']} dropped, "
