@@ -12,7 +12,7 @@ from edgekit.edge import frontend as fe
 from edgekit.edge.core.errors import EdgekitError
 
 from .tf import batched, keras_outputs, quiet_tensorflow
-from .verify import verify_artifact
+from .verify import NOT_WRITTEN, verify_artifact
 
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
 STEMS = {"image": "mnist"}   # default names follow the training command: `edgekit train mnist` → mnist_int8.tflite
@@ -64,6 +64,8 @@ def convert_run(run_dir: str | Path, fmt: str = "tflite", precision: str = "floa
         report = verify_artifact(tmp, precision, spec, x, y, reference, int(model.count_params()), name=out)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
+    except OSError as e:            # a full disk, the folder removed: the old artifact, if any, is untouched
+        raise EdgekitError(f"{out}: cannot write it ({e.strerror or e}) {NOT_WRITTEN}") from None
     finally:
         tmp.unlink(missing_ok=True)
     report["quantization"] = quant

@@ -29,6 +29,14 @@ EDGE_RUN_CASES = {
     "rate inf": (["--rate", "inf"], ["--rate", "finite"]),
     "mean nan": (["--mean", "nan"], ["--mean", "finite"]),
     "unknown flag": (["--no-such-flag"], ["--no-such-flag", "--help"]),
+    "hop 1e308": (["--hop", "1e308"], ["--hop", "from 1e-06 to 86400"]),                    # (issue 28: overflow)
+    "duration 1e308": (["--duration", "1e308"], ["--duration", "from 1e-06 to 1e+09"]),
+    "rate 1e-300": (["--rate", "1e-300"], ["--rate", "from 0.001 to 1e+09"]),
+    "publish bad IPv6": (["--publish", "mqtt://[::1/t"], ["--publish: not a valid URL", "Invalid IPv6 URL"]),
+    "publish bad port": (["--publish", "mqtt://h:99999/t"], ["--publish: not a valid URL"]),
+    "foreign flags beside a spec": (["--sample-rate", "8000", "--labels", "a,b", "--std", "2"],
+                                    ["--sample-rate, --labels, --std:", "carries its own edgekit spec"]),
+    "gate without a silence label": (["--gate-dbfs", "-30"], ["--gate-dbfs", "no 'silence' label (A, B)"]),
 }
 
 
@@ -198,6 +206,8 @@ SPEC_CASES = {
     "label with a newline": (lambda d: _set(["labels"], ["A", "B\nerror: forged"])(d), "unprintable"),
     "label with an escape": (lambda d: _set(["labels"], ["A", "\x1b[2JB"])(d), "unprintable"),
     "lone surrogate label": (lambda d: _set(["labels"], ["A", "\ud800"])(d), "unprintable"),
+    "regression on a classifier": (lambda d: (_set(["kind"], "regression")(d), _set(["target"], {
+        "column": "x", "scaling": {"type": "none"}})(d)), "'kind' regression does not fit the stft task"),
 }
 
 
@@ -250,3 +260,151 @@ def test_hostile_pickles_are_one_line_errors_and_run_nothing(tiny_run, tmp_path)
         else:
             _one_error_line(r, words)
     assert not marker.exists()
+
+
+# -- issue 28: tracebacks that were still reachable, and memory bounded on every input ------------------------
+
+def _edge_run(tiny_run, *args, **kw):
+    return run(bin_path("edge-run"), "--model", str(tiny_run / "stft" / "stft_int8.tflite"), *args, check=False,
+               timeout=120, **kw)
+
+
+def test_closed_stdin_and_stdout_are_one_line(tiny_run):
+    import subprocess
+    model = str(tiny_run / "stft" / "stft_int8.tflite")
+    p = subprocess.run([bin_path("edge-run"), "--model", model, "--source", "stdin"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0))
+    _one_error_line(p, "--source stdin: standard input is closed")
+    p = subprocess.run([bin_path("edge-run"), "--model", model, "--source", "synthetic", "--duration", "2", "--json"],
+                       stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(1))
+    _one_error_line(p, "standard output is closed")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system (not Linux)")
+@pytest.mark.parametrize("command", ["edge-run", "info", "bench"])
+def test_stdout_on_a_full_disk_is_one_line(tiny_run, command):
+    import subprocess
+    model = str(tiny_run / "stft" / "stft_int8.tflite")
+    args = {"edge-run": [bin_path("edge-run"), "--model", model, "--source", "synthetic", "--duration", "2", "--json"],
+            "info": [bin_path("edgekit"), "info", model],
+            "bench": [bin_path("edgekit"), "bench", model, "--runs", "3", "--warmup", "0"]}[command]
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    _one_error_line(p, "cannot write the output (No space left on device)")
+
+
+def test_pickle_time_steps_that_overflow_and_keys_too_deep_to_print(tiny_run, tmp_path):
+    import pickle
+
+    import numpy as np
+    sig, lab = np.zeros((2, 100), np.float32), np.eye(2)
+    for step, words in ((1e300, "a sample rate of 1e-300 Hz"), (1e-320, "a sample rate of inf Hz")):
+        (tmp_path / "t.pkl").write_bytes(pickle.dumps({"time": np.arange(100) * step, "signal": sig, "label": lab}))
+        _one_error_line(_edge_run(tiny_run, "--source", f"pkl:{tmp_path / 't.pkl'}"), words, "0.001 to 1e+06 Hz")
+    body = pickle.dumps({"signal": sig, "label": lab}, protocol=2)        # a dict key nested 100,000 tuples deep
+    (tmp_path / "deep.pkl").write_bytes(body[:3] + b")" + b"\x85" * 100_000 + b"K\x01s" + body[3:])
+    _one_error_line(_edge_run(tiny_run, "--source", f"pkl:{tmp_path / 'deep.pkl'}"), "missing key(s) 'time'",
+                    "<tuple>")
+
+
+def test_endless_and_oversized_pickles_are_refused_as_they_are_read(tiny_run, tmp_path):
+    import struct
+    _one_error_line(_edge_run(tiny_run, "--source", "pkl:/dev/zero"), "not a readable pickle")
+    (tmp_path / "claim.pkl").write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 100 << 30) + b"abc")   # 100 GB claimed
+    _one_error_line(_edge_run(tiny_run, "--source", f"pkl:{tmp_path / 'claim.pkl'}"), "claim.pkl")
+
+
+def test_a_wav_whose_header_fields_disagree_is_refused(tiny_run, tmp_path):
+    """16-bit stereo in 2-byte blocks was decoded as 8-bit and scored with confidence."""
+    import struct
+    data = bytes(4000)
+    fmt = struct.pack("<HHIIHH", 1, 2, 12800, 12800 * 2, 2, 16)
+    (tmp_path / "x.wav").write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+                                     struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    _one_error_line(_edge_run(tiny_run, "--source", f"wav:{tmp_path / 'x.wav'}"), "the header's fields disagree",
+                    "2 channel(s) of 16 bits need 4-byte blocks, but block_align says 2")
+
+
+def test_one_damaged_clip_is_skipped_and_counted(tiny_run, tmp_path):
+    import json
+
+    import numpy as np
+    from edgekit.edge.formats.wav import write_wav
+    for i, label in enumerate("ABAB"):
+        (tmp_path / label).mkdir(exist_ok=True)
+        write_wav(tmp_path / label / f"{i}.wav", 0.1 * np.sin(np.arange(10000) * (0.3 + i)), 12800)
+    (tmp_path / "A" / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    p = _edge_run(tiny_run, "--source", f"wav:{tmp_path}", "--json")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.splitlines()[-1])["summary"]
+    assert summary["windows"] == 4
+    assert summary["skipped_files"] == [{"file": str(tmp_path / "A" / "bad.wav"),
+                                         "reason": "no fmt chunk (damaged or not a WAV file); give a PCM or float WAV"}]
+    assert f"skipped {tmp_path / 'A' / 'bad.wav'}: no fmt chunk" in p.stderr
+
+
+def test_resampling_is_bounded(tiny_run, tmp_path):
+    """A WAV at 2,000,003 Hz took 4.3 GB and 13 s (a 40-million-tap filter); 1 Hz and 4.29 GHz headers are absurd."""
+    import struct
+    import tracemalloc
+
+    import numpy as np
+    from edgekit.edge.formats.audio import load_audio
+    from edgekit.edge.formats.wav import write_wav
+    from edgekit.edge.frontend.resample import rational_factors
+    assert rational_factors(2_000_003, 12800) == (4, 625)             # the nearest ratio with small factors
+    write_wav(tmp_path / "odd.wav", np.zeros(200_000), 2_000_003)
+    tracemalloc.start()
+    try:
+        assert len(load_audio(tmp_path / "odd.wav", 12800)) == 1280
+        assert tracemalloc.get_traced_memory()[1] < 100 << 20          # bytes: numpy's allocations, at the peak
+    finally:
+        tracemalloc.stop()
+    p = _edge_run(tiny_run, "--source", f"wav:{tmp_path / 'odd.wav'}", "--json")
+    assert p.returncode == 2 and "the source ended before one full window" in p.stderr, p.stderr
+    for rate in (1, 4_294_967_295):
+        raw = (tmp_path / "odd.wav").read_bytes()
+        (tmp_path / f"r{rate}.wav").write_bytes(raw[:24] + struct.pack("<II", rate, min(rate * 2, 2 ** 32 - 1)) + raw[32:])
+        _one_error_line(_edge_run(tiny_run, "--source", f"wav:{tmp_path / f'r{rate}.wav'}"),
+                        "edgekit resamples within a factor of 1000")
+
+
+def test_a_gzip_idx_bomb_is_read_one_image_at_a_time(tmp_path):
+    """A 1.7 MB gzip claiming 500,000 images (392 MB) was inflated whole before the first image."""
+    import gzip
+    import itertools
+    import resource
+    import struct
+    from pathlib import Path
+
+    from edgekit.edge.core.spec import Spec
+    from edgekit.edge.frontend.image import image_features
+    from edgekit.edge.sources.images import IdxSource
+    with gzip.open(tmp_path / "bomb-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(struct.pack(">4I", 0x803, 500_000, 28, 28))
+        for _ in range(50):
+            f.write(bytes(28 * 28 * 10_000))
+    spec = Spec(task="image", kind="classification", sample_rate=1.0, window=1, input_shape=(28, 28, 1),
+                features=image_features(), normalization={"type": "none"}, labels=tuple("0123456789"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    items = list(itertools.islice(IdxSource(Path(tmp_path / "bomb-images-idx3-ubyte.gz"), spec).items(), 5))
+    assert len(items) == 5 and items[0].image.shape == (28, 28)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 << 10        # KiB: < 100 MB more
+
+
+def test_convert_onto_a_full_disk_is_one_line_and_keeps_the_old_file(tiny_run, tmp_path):
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)]).returncode != 0:
+        pytest.skip("this machine cannot mount a tmpfs (a container without the capability)")
+    try:
+        (full / "m.tflite").write_bytes(b"old")
+        p = run(bin_path("edgekit"), "convert", str(tiny_run / "stft"), "-o", str(full / "m.tflite"), check=False,
+                timeout=300)
+        _one_error_line(p, "m.tflite: cannot write it (No space left on device)", "not written")
+        assert (full / "m.tflite").read_bytes() == b"old" and sorted(os.listdir(full)) == ["m.tflite"]
+    finally:
+        subprocess.run(["umount", str(full)])

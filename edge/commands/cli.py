@@ -1,6 +1,7 @@
 """Shared command-line plumbing: one-line errors, no tracebacks, exit codes."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -29,10 +30,36 @@ def _invoked(command: click.Command, args, prog_name: str | None) -> str:
     return name
 
 
+def _fail(message: str, code: int = 2) -> None:
+    """``error: message`` on stderr (if there is one), then exit with ``code``."""
+    if sys.stderr is not None:
+        try:
+            click.echo(f"error: {message}", err=True)
+        except OSError:
+            pass
+    sys.exit(code)
+
+
+def _output_failed(e: OSError) -> None:
+    """A write to standard output failed (a full disk, /dev/full, an I/O error): one line, status 2, and stdout
+    pointed at /dev/null so that Python's flush at exit does not fail again with a traceback."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+    if e.filename:
+        _fail(f"{e.filename}: {e.strerror or e}")
+    _fail(f"cannot write the output ({e.strerror or e}); free space or send it elsewhere")
+
+
 def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> None:
     """Run a click command; bad input becomes ``error: <one line>`` on stderr and exit status 2."""
+    if sys.stdout is None:                 # started with stdout closed (>&-)
+        _fail("standard output is closed; send it to a file or to /dev/null")
     try:
         rv = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        sys.stdout.flush()                 # (a full disk shows here, not in Python's flush at exit)
     except EdgekitError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(e.exit_code)
@@ -58,4 +85,6 @@ def run_cli(command: click.Command, args=None, prog_name: str | None = None) -> 
     except BrokenPipeError:  # `edge-run ... | head`
         sys.stderr.close()
         sys.exit(0)
+    except OSError as e:                   # writing the output failed
+        _output_failed(e)
     sys.exit(rv if isinstance(rv, int) else 0)

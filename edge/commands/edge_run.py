@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from edgekit.edge.model.foreign import ForeignFlags
 
 MAX_THREADS = 256          # as edgekit bench: more threads than this is a typo, not a configuration
+MAX_SECONDS = 1e9          # --duration: 31 years of signal (larger ones overflow the sample counts)
+MAX_HOP = 86400.0          # --hop: a day between windows
 
 
 class Finite(click.ParamType):
@@ -29,8 +31,8 @@ class Finite(click.ParamType):
 
     name = "number"
 
-    def __init__(self, positive: bool = True):
-        self.positive = positive
+    def __init__(self, positive: bool = True, low: float | None = None, high: float | None = None):
+        self.positive, self.low, self.high = positive, low, high
 
     def convert(self, value, param, ctx):
         try:
@@ -39,6 +41,8 @@ class Finite(click.ParamType):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(v) or (self.positive and v <= 0):
             self.fail(f"{value!r}: give a finite{' positive' if self.positive else ''} number", param, ctx)
+        if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
+            self.fail(f"{value!r}: give a number from {self.low:g} to {self.high:g}", param, ctx)
         return v
 
 
@@ -255,10 +259,11 @@ publish_options = _options(
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help=".tflite or .onnx model file.")
 @click.option("--source", "src", default="synthetic", show_default=True,
               help="synthetic | wav:PATH | pkl:PATH | stdin | mic | images:PATH | csv:PATH (traffic)")
-@click.option("--duration", type=Finite(), default=None, help="Stop after this many seconds of signal.")
-@click.option("--hop", type=Finite(), default=None,
+@click.option("--duration", type=Finite(low=1e-6, high=MAX_SECONDS), default=None,
+              help="Stop after this many seconds of signal.")
+@click.option("--hop", type=Finite(low=1e-6, high=MAX_HOP), default=None,
               help="Seconds between window starts (default: one window, no overlap).")
-@click.option("--rate", type=Finite(), default=None,
+@click.option("--rate", type=Finite(low=1e-3, high=1e9), default=None,
               help="Traffic models: replay N detector rows per second (default: as fast as possible).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, callback=_threads,
               help=f"Interpreter threads (1 to {MAX_THREADS}).")
@@ -315,6 +320,14 @@ def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, q
     elif model.spec is None:
         from edgekit.edge.model.foreign import spec_from_flags
         model.set_spec(spec_from_flags(model_path, model.backend, foreign))
+    else:
+        from dataclasses import fields
+        from edgekit.edge.model.foreign import ForeignFlags
+        given = [f"--{f.name.replace('_', '-')}" for f in fields(ForeignFlags)
+                 if getattr(foreign, f.name) != f.default]
+        if given:                           # they would be ignored: the model's own spec says otherwise
+            raise EdgekitError(f"{', '.join(given)}: {model_path} carries its own edgekit spec, which these foreign-"
+                               f"model flags would contradict; leave them out (edgekit info {model_path} shows it)")
     from edgekit.edge.model.probe import probe
     problem = probe(model.spec)                 # a spec that makes NaN or constant features: refuse at start
     if problem:

@@ -15,10 +15,12 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.labels import check_names
+from edgekit.edge.core.spec import MAX_SAMPLE_RATE
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 FS_TOLERANCE = 1e-3     # relative disagreement allowed between a given fs and the file's
 MAX_SAMPLES = 100_000_000   # numbers in one array of a course file (800 MB as float64)
+MIN_RATE = 1e-3             # Hz: a course file's slowest sample rate (one sample every 1000 s)
 
 
 @dataclass
@@ -147,6 +149,16 @@ def _check_classes(labels: np.ndarray, names: list[str], where: str) -> None:
                            f"examples of at least 2")
 
 
+def _key(k: Any) -> str:
+    """A dict key for an error message: its repr cut short, or its type when it cannot be shown (a tuple nested a
+    million deep is a RecursionError to repr)."""
+    try:
+        r = repr(k)
+    except (RecursionError, ValueError, MemoryError):
+        return f"<{type(k).__name__}>"
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def _snap_fs(fs: float) -> float:
     r = round(fs)
     return float(r) if r > 0 and abs(fs - r) <= 1e-4 * fs else float(fs)
@@ -172,7 +184,12 @@ def fs_from_time(time: Any, n_signals: int, length: int, where: str) -> float:
     d = np.diff(t, axis=-1)
     if not np.isfinite(d).all() or not (d > 0).all():
         raise EdgekitError(f"{where}: 'time' must be finite and strictly increasing along each signal")
-    return _snap_fs(1.0 / float(np.median(d)))
+    with np.errstate(over="ignore", divide="ignore"):
+        rate = 1.0 / float(np.median(d))
+    if not np.isfinite(rate) or not MIN_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise EdgekitError(f"{where}: 'time' steps by {float(np.median(d)):.3g} s, a sample rate of {rate:.3g} Hz; "
+                           f"edgekit takes {MIN_RATE:g} to {MAX_SAMPLE_RATE:g} Hz (times in seconds)")
+    return _snap_fs(rate)
 
 
 def _resolve_fs(found: float | None, given: float | None, where: str, what: str) -> float:
@@ -203,7 +220,7 @@ def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
     needed = ["signal", "label"] + ([] if fs is not None else ["time"])
     missing = [k for k in needed if k not in obj]
     if missing:
-        have = ", ".join(repr(k) for k in list(obj)[:8]) or "none"
+        have = ", ".join(_key(k) for k in list(obj)[:8]) or "none"
         raise EdgekitError(f"{path}: missing key(s) {', '.join(repr(k) for k in missing)} (keys: "
                            f"{have}); the course format needs 'time', 'signal' and 'label'"
                            + ("" if "time" not in missing or len(missing) > 1 else

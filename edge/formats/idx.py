@@ -14,7 +14,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -77,6 +77,55 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise EdgekitError(f"{path}: more data than the IDX header's {list(dims)} says; the header or the "
                            "file is wrong")
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
+
+
+class IdxRecords:
+    """An IDX file read one record (one entry of the first axis: an image, a label) at a time, so that memory holds
+    one record whatever the header claims (a 4 MB gzip of zeros inflates to 4 GB). The header is read and checked on
+    opening; iterating reads each record as it is used, and a stream that ends early or runs past the header's size is
+    a one-line error then."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._f = _open(self.path)
+        except OSError as e:
+            raise EdgekitError(f"{self.path}: cannot read ({e.strerror or e})") from None
+        try:
+            self.magic, self.dtype, dims = _header(self._f, self.path)
+        except BaseException:
+            self._f.close()
+            raise
+        self.count, self.record_shape = dims[0], dims[1:]
+        self._record = int(np.prod(self.record_shape, dtype=np.int64)) * self.dtype.itemsize
+        if self.count * self._record > MAX_BYTES:
+            self._f.close()
+            raise EdgekitError(f"{self.path}: the IDX header claims {list(dims)} ({self.count * self._record:,} "
+                               "bytes); the file is corrupt")
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.record_shape)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        native = self.dtype.newbyteorder("=")
+        try:
+            for i in range(self.count):
+                data = _read_exact(self._f, self._record, self.path, f"record {i + 1} of {self.count:,}")
+                yield np.frombuffer(data, dtype=self.dtype).reshape(self.record_shape).astype(native)
+            try:
+                extra = len(self._f.read(1))
+            except (EOFError, OSError, zlib.error):
+                raise EdgekitError(f"{self.path}: the gzip stream is corrupt or truncated after the data; "
+                                   "download the file again") from None
+            if extra:
+                raise EdgekitError(f"{self.path}: more data than the IDX header's {[self.count, *self.record_shape]} "
+                                   "says; the header or the file is wrong")
+        finally:
+            self._f.close()
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def read_images(path: str | Path) -> np.ndarray:

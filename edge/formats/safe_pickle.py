@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import collections
-import io
 import os
 import pickle
 from typing import Any, BinaryIO
@@ -19,6 +18,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 
+MAX_BYTES = 2 << 30      # a course pickle larger than 2 GiB is refused as it is read (pkl:/dev/zero never ends)
 _WHAT = "the course format may only hold dicts, lists, numbers, strings and numpy arrays (a pickle can run code)"
 
 
@@ -62,6 +62,43 @@ class _Refused(Exception):
     def __init__(self, module: str, name: str):
         super().__init__(f"{module}.{name}")
         self.module, self.name = module, name
+
+
+class _Budget(Exception):
+    """The stream went past :data:`MAX_BYTES`."""
+
+
+class _BoundedReader:
+    """A binary file read by the unpickler, refusing to go past ``limit`` bytes: a size claimed by the pickle (a
+    BINBYTES of 100 GB) or an endless file is refused before it is read, not after it filled memory."""
+
+    def __init__(self, f: BinaryIO, limit: int = MAX_BYTES):
+        self._f, self._left = f, limit
+
+    def _take(self, n: int) -> None:
+        if n > self._left:
+            raise _Budget()
+        self._left -= n
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._left + 1
+        data = self._f.read(min(n, self._left + 1))
+        self._take(len(data))
+        return data
+
+    def readinto(self, buf) -> int:
+        view = memoryview(buf).cast("B")
+        if len(view) > self._left:
+            raise _Budget()
+        n = self._f.readinto(view)
+        self._take(n or 0)
+        return n
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._f.readline(self._left + 1 if size is None or size < 0 else min(size, self._left + 1))
+        self._take(len(line))
+        return line
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -117,19 +154,27 @@ def safe_load(path_or_file: str | os.PathLike | BinaryIO) -> Any:
     if isinstance(path_or_file, (str, os.PathLike)):
         where = os.fspath(path_or_file)
         try:
-            with open(path_or_file, "rb") as f:
-                data = f.read()
+            f = open(path_or_file, "rb")
         except FileNotFoundError:
             raise EdgekitError(f"{where}: no such file; check the path") from None
         except IsADirectoryError:
             raise EdgekitError(f"{where}: is a directory, not a pickle file") from None
         except OSError as e:
             raise EdgekitError(f"{where}: cannot read the file ({e.strerror or e})") from None
-        stream: BinaryIO = io.BytesIO(data)
-    else:
-        where, stream = str(getattr(path_or_file, "name", "<pickle stream>")), path_or_file
+        with f:
+            return _load(f, where)
+    return _load(path_or_file, str(getattr(path_or_file, "name", "<pickle stream>")))
+
+
+def _load(stream: BinaryIO, where: str) -> Any:
+    """Unpickle ``stream`` (bounded to :data:`MAX_BYTES`) with the restricted unpickler, then check the result."""
     try:
-        obj = RestrictedUnpickler(stream).load()
+        obj = RestrictedUnpickler(_BoundedReader(stream)).load()
+    except _Budget:
+        raise EdgekitError(f"{where}: more than {MAX_BYTES >> 30} GiB of pickle; a course file is smaller (give one "
+                           "recording set at a time)") from None
+    except OSError as e:
+        raise EdgekitError(f"{where}: cannot read the file ({e.strerror or e})") from None
     except _Refused as e:
         raise EdgekitError(f"{where}: refusing to unpickle {e.module}.{e.name}: {_WHAT}") from None
     except EdgekitError:

@@ -165,6 +165,7 @@ class WavReader:
     def _decode_fmt(self, fmt: bytes) -> None:
         e = self._endian
         tag, channels, fs, _byte_rate, block_align, bits = struct.unpack(e + "HHIIHH", fmt[:16])
+        container = bits                             # (an extensible header's valid bits may be fewer)
         if tag == WAVE_FORMAT_EXTENSIBLE:
             if len(fmt) < 40:
                 raise self._fail("WAVE_FORMAT_EXTENSIBLE header is too short (need 40 bytes)", "the file is damaged")
@@ -181,7 +182,12 @@ class WavReader:
             raise self._fail("header says 0 channels", "the file is damaged")
         if fs == 0:
             raise self._fail("header says sampling rate 0 Hz", "the file is damaged")
-        # The container width comes from the block alignment when it is consistent, else from bits.
+        # The container width comes from the block alignment when it is consistent, else from bits; a header whose
+        # block alignment and bits disagree (16-bit stereo in 2-byte blocks) is refused, not decoded as 8-bit.
+        if block_align and container and block_align != channels * ((container + 7) // 8):
+            raise self._fail(f"the header's fields disagree: {channels} channel(s) of {container} bits need "
+                             f"{channels * ((container + 7) // 8)}-byte blocks, but block_align says {block_align}",
+                             "the file is damaged or was written wrongly; re-export it")
         if block_align and block_align % channels == 0:
             width = block_align // channels
         else:

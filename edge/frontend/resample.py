@@ -19,6 +19,8 @@ from edgekit.edge.frontend.dsp import check_axis, get_window
 __all__ = ["rational_factors", "design_filter", "resample", "StreamResampler"]
 
 _MAX_DENOMINATOR = 1000
+_MAX_FACTOR = 1000       # largest up or down: the filter has 20 * max(up, down) + 1 taps (bounded memory and time)
+_MAX_RATIO = 1000        # resampling by more than this (either way) is refused: not a recording for this model
 _GATHER_LIMIT = 1 << 16  # outputs*taps below which a gather beats the per-phase loop
 
 
@@ -42,15 +44,21 @@ def rational_factors(fs_in: float, fs_out: float) -> tuple[int, int]:
     """Return ``(up, down)``, the reduced fraction ``fs_out / fs_in``.
 
     Integer rates give the exact fraction (44100 -> 12800 is ``(128, 441)``); if either rate is not an integer the ratio
-    is approximated with ``Fraction.limit_denominator(1000)``."""
+    is approximated with ``Fraction.limit_denominator(1000)``. So is an exact ratio whose factors exceed 1000
+    (2,000,003 Hz -> 12,800 Hz would need a filter of 40 million taps): the nearest ratio with factors up to 1000, a
+    rate error of a few parts per million. Rates more than 1000 times apart are refused (one line)."""
     a, b = _rate(fs_in, "fs_in"), _rate(fs_out, "fs_out")
+    r = float(b) / float(a)
+    if not 1 / _MAX_RATIO <= r <= _MAX_RATIO:
+        raise EdgekitError(f"resampling {float(a):g} Hz to {float(b):g} Hz is a factor of {max(r, 1 / r):.3g}; "
+                           f"edgekit resamples within a factor of {_MAX_RATIO}: give a recording at a rate nearer "
+                           f"{float(b):g} Hz")
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         ratio = b / a
     else:
-        ratio = Fraction(float(b) / float(a)).limit_denominator(_MAX_DENOMINATOR)
-        if ratio == 0:
-            raise EdgekitError(f"fs_out/fs_in = {float(b) / float(a):g} is too small to resample; "
-                               "use rates closer together")
+        ratio = Fraction(r).limit_denominator(_MAX_DENOMINATOR)
+    if max(ratio.numerator, ratio.denominator) > _MAX_FACTOR:
+        ratio = Fraction(r).limit_denominator(max(1, int(_MAX_FACTOR / max(r, 1.0))))
     return ratio.numerator, ratio.denominator
 
 

@@ -51,7 +51,11 @@ def parse_url(url: str) -> dict[str, Any]:
     """``mqtt://HOST[:PORT]/TOPIC`` or ``mqtts://...`` (TLS) → {"scheme", "tls", "host", "port", "topic"}."""
     text = str(url)
     hint = "give mqtt://HOST[:PORT]/TOPIC or mqtts://HOST[:PORT]/TOPIC"
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+        parts.port                                  # (a port that is no number, or out of range: ValueError)
+    except ValueError as e:
+        raise EdgekitError(f"--publish: not a valid URL ({e}): {hint}") from None
     scheme = parts.scheme.lower()
     if scheme not in PORTS:
         what = f"scheme '{parts.scheme}://'" if parts.scheme else "no scheme"

@@ -184,29 +184,43 @@ def _reason(e: EdgekitError, path: Path) -> str:
 
 
 class IdxSource(ImageSource):
-    """The images of an IDX file, with the labels file next to it when present."""
+    """The images of an IDX file, with the labels file next to it when present, read one image (and label) at a
+    time: memory holds one picture whatever the files' headers claim."""
 
     def __init__(self, path: Path, spec: Spec):
         super().__init__(f"images:{path}", spec)
         if not spec.features.get("grayscale", True):
             raise EdgekitError(f"{path}: IDX images are grayscale; this model takes RGB pictures")
-        self.x = idx.read_images(path)
-        self.truth: list[str | None] | None = None
-        lp = idx.labels_path_for(path)
+        self.path = path
+        head = idx.IdxRecords(path)
+        head.close()
+        if head.ndim != 3 or 0 in head.record_shape:
+            raise EdgekitError(f"{path}: an IDX images file has 3 dimensions (count, height, width) of pictures, "
+                               f"this one has {[head.count, *head.record_shape]}")
+        self.count = head.count
+        self.known: set[str] | None = None
+        self.labels_path = lp = idx.labels_path_for(path)
         if lp is None:
             self.notes.append(f"no labels file next to {path.name}; accuracy is not scored")
-        else:
-            y = idx.read_labels(lp)
-            idx.check_counts(self.x, y, path, lp)
-            names = [str(int(v)) for v in y]
-            self.notes.append(f"labels from {lp.name}")
-            known = known_truths(names, spec.labels, f"labels in {lp.name}", self.notes)
-            if known:
-                self.truth = [n if n in known else None for n in names]
+            return
+        labels = idx.IdxRecords(lp)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            labels.close()
+            raise EdgekitError(f"{lp}: an IDX labels file holds one integer per image, this one holds "
+                               f"{[labels.count, *labels.record_shape]} {labels.dtype.name} values")
+        if labels.count != self.count:
+            labels.close()
+            raise EdgekitError(f"{path} holds {self.count:,} images but {lp} holds {labels.count:,} labels; the files "
+                               "do not belong together")
+        values = {int(v) for v in labels}              # (read through once, a label at a time)
+        self.notes.append(f"labels from {lp.name}")
+        self.known = known_truths([str(v) for v in values], spec.labels, f"labels in {lp.name}", self.notes) or None
 
     def items(self) -> Iterator[ImageItem]:
-        for i in range(len(self.x)):
-            yield ImageItem(None, i, self.x[i].astype(np.float32), self.truth[i] if self.truth is not None else None)
+        labels = iter(idx.IdxRecords(self.labels_path)) if self.known else None
+        for i, image in enumerate(idx.IdxRecords(self.path)):
+            name = str(int(next(labels))) if labels is not None else None
+            yield ImageItem(None, i, image.astype(np.float32), name if name in (self.known or ()) else None)
 
 
 def is_idx(path: Path) -> bool:

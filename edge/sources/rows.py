@@ -38,6 +38,8 @@ def open_rows_source(src: str, stdin=None) -> RowsSource:
         return RowsSource(f"csv:{arg}", f, f.close)
     if kind == "stdin" and not arg:
         stream = stdin if stdin is not None else sys.stdin
+        if stream is None:
+            raise EdgekitError("--source stdin: standard input is closed; pipe detector rows into edge-run")
         return RowsSource("stdin", iter(stream.readline, ""))
     raise EdgekitError(f"--source {src!r}: a traffic model reads detector rows; use csv:PATH or stdin "
                        "(make a CSV with 'edgekit data synth traffic --out PATH.csv')")

@@ -33,6 +33,7 @@ class Source:
     dropped_blocks: int = 0
     dropped_samples: int = 0         # at the model's sample rate
     overflows: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, why) of files that could not be read
 
     def blocks(self) -> Iterator[Block]:
         raise NotImplementedError
@@ -92,7 +93,11 @@ class ClipFolderSource(Source):
 
     def blocks(self) -> Iterator[Block]:
         for path, label, _ in self._clips:
-            src = self._current = WavSource(str(path), self.sample_rate)
+            try:
+                src = self._current = WavSource(str(path), self.sample_rate)
+            except (EdgekitError, OSError) as e:      # one damaged clip: skipped and counted, the stream goes on
+                self.skipped.append((str(path), _why(e).removeprefix(f"{path}: ")))
+                continue
             for note in src.notes:            # (said once for the folder, or per file when it is the file's own)
                 note = note if note.startswith(("resampling", "mixing")) else f"{path.name}: {note}"
                 if note not in self.notes:
@@ -100,7 +105,15 @@ class ClipFolderSource(Source):
             truth = label if not self._known or label in self._known else None
             first = True
             try:
-                for b in src.blocks():
+                blocks = src.blocks()
+                while True:
+                    try:
+                        b = next(blocks)
+                    except StopIteration:
+                        break
+                    except (EdgekitError, OSError) as e:     # damaged part-way: the rest of the file is skipped
+                        self.skipped.append((str(path), _why(e).removeprefix(f"{path}: ")))
+                        break
                     yield Block(b.data, truth, reset=first, continued=not first)
                     first = False
             finally:
@@ -110,6 +123,11 @@ class ClipFolderSource(Source):
     def close(self) -> None:
         if self._current is not None:
             self._current.close()
+
+
+def _why(e: Exception) -> str:
+    """The reason a file was skipped, in one line."""
+    return e.message if isinstance(e, EdgekitError) else (getattr(e, "strerror", None) or str(e))
 
 
 class PickleSource(Source):
@@ -143,6 +161,8 @@ class StdinSource(Source):
         if fmt not in ("int16", "float32"):
             raise EdgekitError(f"--format {fmt}: stdin takes int16 or float32 PCM")
         self.dtype = np.dtype("<i2" if fmt == "int16" else "<f4")
+        if stream is None and sys.stdin is None:
+            raise EdgekitError("--source stdin: standard input is closed; pipe PCM samples into edge-run")
         self.stream = stream if stream is not None else sys.stdin.buffer
 
     def blocks(self) -> Iterator[Block]:

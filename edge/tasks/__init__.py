@@ -40,10 +40,14 @@ def checked(spec: Spec, source: str = "spec") -> Spec:
 
     if spec.task not in REGISTRY:
         raise fail(f"'task' must be one of {', '.join(REGISTRY)}, got {spec.task!r}")
-    problem = REGISTRY[spec.task].window_problem(spec.window, spec.sample_rate)
+    task = REGISTRY[spec.task]
+    problem = task.window_problem(spec.window, spec.sample_rate)
     if problem:
         raise fail(problem)
     validate_features(spec, source)
+    if spec.kind not in task.kinds:
+        raise fail(f"'kind' {spec.kind} does not fit the {spec.task} task, whose model gives "
+                   f"{' or '.join(task.kinds)} outputs")
     return spec
 
 

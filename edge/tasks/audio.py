@@ -70,8 +70,9 @@ class AudioRun(StftRun):
         for note in source.notes:
             self.sink.note(note)
         parts: list[np.ndarray] = []
-        label, start, n = None, 0, 0
+        label, start, n, reported = None, 0, 0, 0
         for block in source.blocks():
+            reported = self._report_skipped(reported)
             if block.reset and parts:
                 yield self._fit(parts, start, label)
                 parts, n = [], 0
@@ -89,6 +90,7 @@ class AudioRun(StftRun):
                 break
         if parts:
             yield self._fit(parts, start, label)
+        self._report_skipped(reported)
 
 
 class AudioTask(StftTask):

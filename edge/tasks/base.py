@@ -126,6 +126,7 @@ class Task(ABC):
     what: ClassVar[str]                 # what those sources feed, e.g. "signals" (in another task's error)
     source_help: ClassVar[str]          # which sources it reads, in an error about a source it does not
     run_class: ClassVar[type[Run]]      # one stream's state (:meth:`run` makes it)
+    kinds: ClassVar[tuple[str, ...]] = ("classification",)   # the spec ``kind``s whose outputs it reads
 
     def raw_shape(self, spec: Spec) -> tuple[int, ...] | None:
         """The shape of one raw input as the device reads it (before the front end), or None where it varies.

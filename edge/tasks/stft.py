@@ -49,7 +49,9 @@ class StftRun(Run):
         fit = self.fit_short
         short: list | None = [] if fit else None   # a recording that has not filled a window yet (fit_short)
         short_at = (framer.position, None)
+        reported = 0
         for block in source.blocks():
+            reported = self._report_skipped(reported)
             data = block.data
             fresh = block.reset
             if block.reset:
@@ -78,8 +80,16 @@ class StftRun(Run):
                 break
         if short and fit:
             yield fit(short, *short_at)
+        self._report_skipped(reported)
         for note in source.notes[shown:]:     # facts learnt at the end (e.g. trailing bytes on stdin)
             self.sink.note(note)
+
+    def _report_skipped(self, reported: int) -> int:
+        """Say on stderr which files the source skipped since the last call (damaged clips); how many it has."""
+        skipped = getattr(self.source, "skipped", ())
+        for name, why in skipped[reported:]:
+            self.sink.skipped(name, why)
+        return len(skipped)
 
     def where(self, item: Input) -> str:
         return f"{self.source.name}: the window at t={item.meta['start'] / self.sample_rate:.2f} s"
@@ -96,6 +106,9 @@ class StftRun(Run):
         return self.tally.add(r, item.meta["truth"])
 
     def empty(self, invalid: int) -> EdgekitError:
+        skipped = len(getattr(self.source, "skipped", ()))
+        if skipped:
+            return EdgekitError(f"{self.source.name}: no readable recording ({skipped} file(s) skipped, see above)")
         if invalid:
             return EdgekitError(f"{self.source.name}: every window held NaN/inf samples ({invalid} skipped); "
                                 "check the sensor or the file")
@@ -114,6 +127,8 @@ class StftRun(Run):
             "dropped_windows": math.ceil(source.dropped_samples / self.hop) if source.dropped_samples else 0,
             "invalid_windows": invalid, "dropped_blocks": source.dropped_blocks, "overflows": source.overflows,
             "labels": dict(self.tally.counts), "labelled_windows": self.tally.labelled, "accuracy": self.tally.accuracy,
+            **({"skipped_files": [{"file": f, "reason": r} for f, r in source.skipped]}
+               if getattr(source, "skipped", None) else {}),
             "real_time_factor": round(signal_seconds / compute, 1) if compute > 0 else None,
         }
 
@@ -149,6 +164,9 @@ class StftTask(Task):
         head = [f"summary: {plural(s['windows'], 'window')} from {s['source']} ({s['signal_seconds']:.1f} s of "
                 f"signal, {s['stopped_by']})", f"  model    {s['model']}  [{s['backend']}]",
                 f"  dropped  {plural(s['dropped_windows'], 'window')}, {plural(s['overflows'], 'overrun')}{bad}"]
+        if s.get("skipped_files"):
+            head.append(f"  skipped  {plural(len(s['skipped_files']), 'file')} that could not be read (listed on "
+                        "stderr)")
         if s.get("accuracy") is not None:
             head.append(f"  accuracy {s['accuracy']:.4f} on {plural(s['labelled_windows'], 'labelled window')}")
         if s.get("labels"):

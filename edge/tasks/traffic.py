@@ -200,6 +200,7 @@ class TrafficTask(Task):
     """Detector rows → rolling look-back window → a forecast of the next row."""
 
     name = "traffic"
+    kinds = ("regression",)
     sources = ("csv", "stdin")
     what = "detector rows"
     source_help = ("a traffic model reads detector rows; use csv:PATH or stdin (make a CSV with 'edgekit data "
