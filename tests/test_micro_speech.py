@@ -10,6 +10,7 @@ import pytest
 from conftest import bin_path
 from edgekit.edge.formats.audio import load_audio
 from edgekit.edge.formats.wav import write_wav
+from edgekit.edge.frontend.microfrontend import microfrontend_features
 
 tf = pytest.importorskip("tensorflow", reason="the reference front end is TensorFlow's op ([train] extra)")
 keras = pytest.importorskip("keras", reason="the model is trained with Keras ([train] extra)")
@@ -127,3 +128,14 @@ def test_a_foreign_model_needs_only_features_microfrontend_and_its_labels(digits
     assert [r["label"] for r in results] == [LABELS[i] for i in reference]
     p = subprocess.run([bin_path("edgekit"), "info", str(tmp_path / "kws.tflite")], capture_output=True, text=True)
     assert "spec     none" in p.stdout
+    spec = {"schema_version": "1.0", "task": "audio", "kind": "classification", "sample_rate": RATE, "window": 15840,
+            "input_shape": [1960], "features": microfrontend_features(), "normalization": {"type": "none"},
+            "labels": list(LABELS)}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([bin_path("edgekit"), "info", str(tmp_path / "kws.tflite"), "--spec", str(tmp_path / "spec.json")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert f"(from {tmp_path / 'spec.json'})" in p.stdout
+    assert "front end: TFLite Micro's audio front end" in p.stdout and "30 ms windows every 20 ms, 40 channels" in p.stdout
+    with_spec = _stream(tmp_path / "kws.tflite", root / "test", "--spec", str(tmp_path / "spec.json"))
+    assert [r["label"] for r in with_spec] == [r["label"] for r in results]
