@@ -132,10 +132,11 @@ def test_a_foreign_model_needs_only_features_microfrontend_and_its_labels(digits
             "input_shape": [1960], "features": microfrontend_features(), "normalization": {"type": "none"},
             "labels": list(LABELS)}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([bin_path("edgekit"), "info", str(tmp_path / "kws.tflite"), "--spec", str(tmp_path / "spec.json")],
-                       capture_output=True, text=True)
+    p = subprocess.run([bin_path("edgekit"), "info", str(tmp_path / "kws.tflite"), "--spec",
+                        str(tmp_path / "spec.json")], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert f"(from {tmp_path / 'spec.json'})" in p.stdout
-    assert "front end: TFLite Micro's audio front end" in p.stdout and "30 ms windows every 20 ms, 40 channels" in p.stdout
+    assert "front end: TFLite Micro's audio front end" in p.stdout
+    assert "30 ms windows every 20 ms, 40 channels" in p.stdout
     with_spec = _stream(tmp_path / "kws.tflite", root / "test", "--spec", str(tmp_path / "spec.json"))
     assert [r["label"] for r in with_spec] == [r["label"] for r in results]
