@@ -33,7 +33,7 @@ EDGE_RUN_CASES = {
     "duration 1e308": (["--duration", "1e308"], ["--duration", "from 1e-06 to 1e+09"]),
     "rate 1e-300": (["--rate", "1e-300"], ["--rate", "from 0.001 to 1e+09"]),
     "publish bad IPv6": (["--publish", "mqtt://[::1/t"], ["--publish: not a valid URL", "Invalid IPv6 URL"]),
-    "publish bad port": (["--publish", "mqtt://h:99999/t"], ["--publish: not a valid URL"]),
+    "publish bad port": (["--publish", "mqtt://h:99999/t"], ["--publish", "bad port '99999'"]),
     "foreign flags beside a spec": (["--sample-rate", "8000", "--labels", "a,b", "--std", "2"],
                                     ["--sample-rate, --labels, --std:", "carries its own edgekit spec"]),
     "gate without a silence label": (["--gate-dbfs", "-30"], ["--gate-dbfs", "no 'silence' label (A, B)"]),

@@ -153,6 +153,10 @@ class DetectorFlags:
                                    "detect events of a classifier; this model is a regression model")
             from edgekit.edge.core.detection import detection_settings
             detection_settings({**(spec.detection or {}), **given}, "edge-run")   # one line for a bad value
+        if self.gate_dbfs is not None and "silence" not in spec.labels:
+            raise EdgekitError(f"--gate-dbfs: the gate answers 'silence' for quiet windows, but this model has no "
+                               f"'silence' label ({', '.join(spec.labels[:6])}{', ...' if len(spec.labels) > 6 else ''})"
+                               "; drop --gate-dbfs for it")
         return given or None
 
 

@@ -53,8 +53,7 @@ def parse_url(url: str) -> dict[str, Any]:
     hint = "give mqtt://HOST[:PORT]/TOPIC or mqtts://HOST[:PORT]/TOPIC"
     try:
         parts = urlsplit(text.strip())
-        parts.port                                  # (a port that is no number, or out of range: ValueError)
-    except ValueError as e:
+    except ValueError as e:                         # e.g. an unclosed IPv6 bracket
         raise EdgekitError(f"--publish: not a valid URL ({e}): {hint}") from None
     scheme = parts.scheme.lower()
     if scheme not in PORTS:

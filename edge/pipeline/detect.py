@@ -40,7 +40,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.edge.core.detection import DBFS_FLOOR, DEFAULTS, MAX_HISTORY, detection_settings
-from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
 from edgekit.edge.tasks.base import Run
 
@@ -165,10 +164,5 @@ def stream_detector(spec: Spec, run: Run) -> tuple["Detector | None", Any, dict[
     if spec.kind != "classification" or not run.timed or not wanted:
         return None, None, None
     settings = detection_settings({**(spec.detection or {}), **flags}, "detection settings")
-    if settings["gate_dbfs"] is not None and "silence" not in spec.labels:
-        given = "--gate-dbfs" if "gate_dbfs" in flags else "the spec's detection.gate_dbfs"
-        raise EdgekitError(f"{given}: the gate answers 'silence' for quiet windows, but this model has no 'silence' "
-                           f"label ({', '.join(spec.labels[:6])}{', ...' if len(spec.labels) > 6 else ''}); drop "
-                           "--gate-dbfs for it")
     g = Gate(settings["gate_dbfs"])
     return Detector.from_settings(spec.labels, settings), (g.level if g.gate_dbfs is not None else None), settings
