@@ -83,14 +83,16 @@ def traffic_cnn(look_back: int = 288, n_features: int = 1, n_outputs: int = 1):
 
 
 def traffic_forecaster(look_back: int = 288, n_columns: int = 1, n_time: int = 0, n_profile: int = 0,
-                       n_outputs: int = 1, recent: int = 24, pool: int = 12):
+                       n_outputs: int = 1, recent: int = 24, pool: int = 12, dropout: float = 0.2):
     """A small forecaster of one or several horizons over rows of ``n_columns`` data columns (the target first),
     ``n_time`` time harmonics and ``n_profile`` historical-average columns (at the row, then at each horizon ahead).
     With a profile the target column becomes its difference from the average, and each output is that horizon's
     average plus what the network adds. A Conv1D(16, 6) over the last ``recent`` rows, the look-back's means over
-    ``pool`` rows (hours of 5-minute rows), the newest row's time harmonics → Dense(32) → one output per horizon:
-    10,931 parameters for look-back 288, one column, 6 harmonic columns and 3 horizons. TFLite builtins only (slices,
-    SUB, ADD, CONV_2D, AVERAGE_POOL_2D, FULLY_CONNECTED), int8-friendly."""
+    ``pool`` rows (hours of 5-minute rows), the newest row's time harmonics → Dropout → Dense(32) → one output per
+    horizon: 10,931 parameters for look-back 288, one column, 6 harmonic columns and 3 horizons. TFLite builtins only
+    (slices, SUB, ADD, CONV_2D, AVERAGE_POOL_2D, FULLY_CONNECTED), int8-friendly. The dropout (0.2) is what keeps the
+    60-minute output from fitting noise: without it one seed in three fell behind the time-of-day average there
+    (vds.csv, ``benchmarks/traffic_horizons.py``)."""
     import keras
     from keras import layers
 
@@ -106,7 +108,7 @@ def traffic_forecaster(look_back: int = 288, n_columns: int = 1, n_time: int = 0
     last = layers.Flatten()(layers.Conv1D(16, min(6, recent), activation="relu")(values[:, look_back - recent:, :]))
     hours = layers.Flatten()(layers.AveragePooling1D(max(1, min(int(pool), look_back)))(values))
     parts = [last, hours] + ([rows[:, -1, n_columns:n_columns + n_time]] if n_time else [])
-    hidden = layers.Dense(32, activation="relu")(layers.Concatenate()(parts))
+    hidden = layers.Dense(32, activation="relu")(layers.Dropout(dropout)(layers.Concatenate()(parts)))
     out = layers.Dense(int(n_outputs))(hidden)
     if n_profile:
         out = layers.Add(name="plus_average")([out, rows[:, -1, n_columns + n_time + 1:]])
