@@ -96,6 +96,7 @@ def tables(results: list[dict]) -> list[str]:
 
 
 def main() -> None:
+    """Every seed, then the JSON and the tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--seeds", default="0,1,2")

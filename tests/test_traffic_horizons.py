@@ -100,6 +100,7 @@ def test_bad_forecaster_specs_are_one_line_errors(change, words):
 # -- training: windows, the profile and the baselines ------------------------------------------------------------
 
 def _feed(tmp_path: Path, days: int = 4, gaps: int = 3) -> Path:
+    """A synthetic detector CSV of ``days`` days with ``gaps`` short gaps."""
     from edgekit.train.traffic_data import drop_gaps, synthetic_traffic, write_traffic_csv
     return write_traffic_csv(tmp_path / "feed.csv", drop_gaps(synthetic_traffic(days, 5), gaps, 5))
 
@@ -167,6 +168,7 @@ def test_historical_average_and_the_unit_errors():
 # -- refusals ------------------------------------------------------------------------------------------------------
 
 def _cli(capsys, *args):
+    """``edgekit ARGS`` in this process: (exit status, captured output)."""
     from edgekit.edge.commands.cli import run_cli
     from edgekit.edge.commands.edgekit import group
     with pytest.raises(SystemExit) as e:
@@ -210,6 +212,8 @@ def test_verification_checks_every_horizon():
 # -- the device: time columns, forecasts and scores of every horizon -------------------------------------------------
 
 class _Collect:
+    """A sink that keeps the results and warnings."""
+
     def __init__(self):
         self.results, self.warnings = [], []
 
