@@ -93,3 +93,7 @@ def print_report(rep: dict[str, Any], log=print) -> None:
     else:
         log(f"verified on {rep['n_test']} test windows: MAE {rep['mae']:.5f} (Keras {rep['reference_mae']:.5f}, "
             f"{rep['mae_increase']:+.1%}), max |Δ| {rep['max_abs_diff']:.2e}")
+        if rep.get("per_horizon"):
+            log("  per horizon: " + ", ".join(f"+{h['horizon_minutes']:g} min MAE {h['mae']:.5f} (Keras "
+                                               f"{h['reference_mae']:.5f}, {h['mae_increase']:+.1%})"
+                                               for h in rep["per_horizon"]))

@@ -1,5 +1,6 @@
 """Every artifact is checked right after conversion: run it on the device runtime over the recorded test
-split and compare with Keras. NaN, a suspiciously small file (weights dropped), or low agreement fail."""
+split and compare with Keras. NaN, a suspiciously small file (weights dropped), or low agreement fail. A regressor of
+several forecast horizons is checked horizon by horizon: each output's MAE against Keras's (``per_horizon``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,9 @@ class VerificationError(EdgekitError):
     pass
 
 
-def compare_outputs(kind: str, ref: np.ndarray, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Task metric of both, and their agreement."""
+def compare_outputs(kind: str, ref: np.ndarray, out: np.ndarray, y: np.ndarray,
+                    horizons: list | None = None) -> dict[str, Any]:
+    """Task metric of both, and their agreement (a regressor's MAE per output too, with ``horizons``)."""
     diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
     d: dict[str, Any] = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
     if kind == "classification":
@@ -31,6 +33,10 @@ def compare_outputs(kind: str, ref: np.ndarray, out: np.ndarray, y: np.ndarray) 
         r, o, t = ref.reshape(-1), out.reshape(-1), np.asarray(y, np.float64).reshape(-1)
         d.update(reference_mae=float(np.abs(r - t).mean()), mae=float(np.abs(o - t).mean()),
                  reference_mse=float(((r - t) ** 2).mean()), mse=float(((o - t) ** 2).mean()))
+        if horizons:
+            r2, o2, t2 = (np.asarray(a, np.float64).reshape(len(ref), -1) for a in (ref, out, y))
+            d["per_horizon"] = [{"horizon_minutes": m, "reference_mae": float(np.abs(r2[:, j] - t2[:, j]).mean()),
+                                 "mae": float(np.abs(o2[:, j] - t2[:, j]).mean())} for j, m in enumerate(horizons)]
     return d
 
 
@@ -53,17 +59,26 @@ def verify_artifact(path: str | Path, precision: str, spec, x: np.ndarray, y: np
     if not np.all(np.isfinite(out)):
         raise VerificationError(f"{shown}: the converted model outputs NaN/inf on the test split {NOT_WRITTEN}")
     rep = {"artifact": str(shown), "format": model.format, "precision": precision, "size_bytes": size,
-           "backend": model.backend.name, "n_test": int(len(x)), **compare_outputs(spec.kind, reference, out, y)}
+           "backend": model.backend.name, "n_test": int(len(x)),
+           **compare_outputs(spec.kind, reference, out, y, (spec.target or {}).get("horizons"))}
     if spec.kind == "classification":
         need = MIN_AGREEMENT[precision]
         if rep["agreement"] < need:
             raise VerificationError(f"{shown}: top-1 agreement with Keras is {rep['agreement']:.2%}, below the "
                                     f"{need:.0%} required for {precision} {NOT_WRITTEN}")
     else:
-        limit = MAX_MAE_INCREASE[precision]
-        rep["mae_increase"] = rep["mae"] / max(rep["reference_mae"], 1e-12) - 1
-        if rep["mae_increase"] > limit:
-            raise VerificationError(f"{shown}: test MAE {rep['mae']:.5f} is {rep['mae_increase']:.1%} above "
-                                    f"Keras's {rep['reference_mae']:.5f} (limit {limit:.0%} for {precision}) "
-                                    f"{NOT_WRITTEN}")
+        check_mae(rep, precision, shown)
     return rep
+
+
+def check_mae(rep: dict[str, Any], precision: str, shown) -> None:
+    """A regressor's test MAE, over all outputs and at every forecast horizon, at most :data:`MAX_MAE_INCREASE` above
+    Keras's; sets each ``mae_increase``."""
+    limit = MAX_MAE_INCREASE[precision]
+    for h in [rep, *rep.get("per_horizon", ())]:              # overall, then every horizon
+        h["mae_increase"] = h["mae"] / max(h["reference_mae"], 1e-12) - 1
+        if h["mae_increase"] > limit:
+            at = f" at +{h['horizon_minutes']:g} min" if "horizon_minutes" in h else ""
+            raise VerificationError(f"{shown}: test MAE{at} {h['mae']:.5f} is {h['mae_increase']:.1%} above "
+                                    f"Keras's {h['reference_mae']:.5f} (limit {limit:.0%} for {precision}) "
+                                    f"{NOT_WRITTEN}")

@@ -117,6 +117,20 @@ def train_audio_cmd(test_groups, keywords, patience, **options):
               help="Skip malformed rows (a wrong field count, a value that is not a number, a bad time, a row "
                    "not after the previous one) as edge-run does, and count them in metrics.json; default: "
                    "the first one is an error.")
+@click.option("--horizons", default=None,
+              help="Minutes ahead to forecast, comma-separated, e.g. 15,30,60: one model, one output per horizon; "
+                   "metrics.json compares each with persistence, the historical average and the course's Conv1D. "
+                   "Default: the next row (the course's).")
+@click.option("--arch", type=click.Choice(["course", "forecaster"]), default=None,
+              help="course: the course's Conv1D; forecaster: a small CNN over the recent rows and the day's hourly "
+                   "means, with time inputs [default: forecaster with --horizons, course without].")
+@click.option("--time", "time", default="default",
+              help="Inputs from each row's timestamp: day and/or week (sine and cosine of the time of day / of week; "
+                   "day=N for N harmonics) or none [default: day,week (day=2, week=1) for the forecaster, none for "
+                   "the course's model].")
+@click.option("--profile/--no-profile", default=None,
+              help="Feed the forecaster the target's mean by time of day over the training rows (at each row and "
+                   "each horizon) and predict the difference from it [default: on for the forecaster].")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
               help="Stop after this many epochs without a better validation loss and keep the best "
@@ -127,7 +141,8 @@ def train_audio_cmd(test_groups, keywords, patience, **options):
               help="Days of synthetic data (without --data).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
 def traffic_cmd(fill, max_fill, skip_malformed, patience, **options):
-    """The course's Conv1D forecaster of the next 5-minute value at a road detector."""
+    """The course's Conv1D forecaster of the next 5-minute value at a road detector, or (--horizons) one model of
+    several horizons ahead measured against persistence and the historical average."""
     from .traffic import train_traffic
     train_traffic(fill=None if fill == "none" else fill, max_fill_rows=max_fill, patience=patience or None,
                   malformed="skip" if skip_malformed else "error", log=click.echo, **options)

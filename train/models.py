@@ -68,17 +68,51 @@ def mnist_keras(input_shape=(28, 28, 1), n_classes: int = 10):
     ], name="mnist_keras")
 
 
-def traffic_cnn(look_back: int = 288, n_features: int = 1):
-    """The course's traffic forecaster (one scaled value: the next row's target): 147,713 parameters for
-    look-back 288 and one feature. Compile with Adam, MSE loss and an MAE metric (``edgekit.train.traffic``)."""
+def traffic_cnn(look_back: int = 288, n_features: int = 1, n_outputs: int = 1):
+    """The course's traffic forecaster (one scaled value: the next row's target; or one per horizon): 147,713
+    parameters for look-back 288 and one feature. Compile with Adam, MSE loss and an MAE metric
+    (``edgekit.train.traffic``)."""
     import keras
     from keras import layers
 
     return keras.Sequential([
         keras.Input(shape=(int(look_back), int(n_features)), name="rows"),
         layers.Conv1D(32, 6, padding="same", activation="relu"), layers.Flatten(), layers.Dense(16, activation="relu"),
-        layers.Dense(1),
+        layers.Dense(int(n_outputs)),
     ], name="traffic_cnn")
+
+
+def traffic_forecaster(look_back: int = 288, n_columns: int = 1, n_time: int = 0, n_profile: int = 0,
+                       n_outputs: int = 1, recent: int = 24, pool: int = 12, dropout: float = 0.2):
+    """A small forecaster of one or several horizons over rows of ``n_columns`` data columns (the target first),
+    ``n_time`` time harmonics and ``n_profile`` historical-average columns (at the row, then at each horizon ahead).
+    With a profile the target column becomes its difference from the average, and each output is that horizon's
+    average plus what the network adds. A Conv1D(16, 6) over the last ``recent`` rows, the look-back's means over
+    ``pool`` rows (hours of 5-minute rows), the newest row's time harmonics → Dropout → Dense(32) → one output per
+    horizon: 10,931 parameters for look-back 288, one column, 6 harmonic columns and 3 horizons. TFLite builtins only
+    (slices, SUB, ADD, CONV_2D, AVERAGE_POOL_2D, FULLY_CONNECTED), int8-friendly. The dropout (0.2) is what keeps the
+    60-minute output from fitting noise: without it one seed in three fell behind the time-of-day average there
+    (vds.csv, ``benchmarks/traffic_horizons.py``)."""
+    import keras
+    from keras import layers
+
+    if n_profile and n_profile != n_outputs + 1:
+        raise ValueError("n_profile must be the row's average plus one per output")
+    look_back, recent = int(look_back), max(1, min(int(recent), int(look_back)))
+    rows = keras.Input(shape=(look_back, n_columns + n_time + n_profile), name="rows")
+    values = rows[:, :, :n_columns]
+    if n_profile:
+        p0 = n_columns + n_time
+        deviation = layers.Subtract(name="from_average")([rows[:, :, 0:1], rows[:, :, p0:p0 + 1]])
+        values = deviation if n_columns == 1 else layers.Concatenate()([deviation, rows[:, :, 1:n_columns]])
+    last = layers.Flatten()(layers.Conv1D(16, min(6, recent), activation="relu")(values[:, look_back - recent:, :]))
+    hours = layers.Flatten()(layers.AveragePooling1D(max(1, min(int(pool), look_back)))(values))
+    parts = [last, hours] + ([rows[:, -1, n_columns:n_columns + n_time]] if n_time else [])
+    hidden = layers.Dense(32, activation="relu")(layers.Dropout(dropout)(layers.Concatenate()(parts)))
+    out = layers.Dense(int(n_outputs))(hidden)
+    if n_profile:
+        out = layers.Add(name="plus_average")([out, rows[:, -1, n_columns + n_time + 1:]])
+    return keras.Model(rows, out, name="traffic_forecaster")
 
 
 @_needs("features of at least 2 × 2 (frames × coefficients)")

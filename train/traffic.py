@@ -13,6 +13,13 @@ the spec's front end, the very call the device makes. Split: chronological by ta
 rows, validation the 10 % before, training the rest); the min-max scalers are fitted on the training rows only. Model:
 the course's Conv1D(32, 6) → Flatten → Dense(16) → Dense(1), Adam, MSE; the metrics compare it with persistence (next =
 last) on the same test windows.
+
+Several horizons (``horizons``, minutes): each window predicts the rows that far ahead (all real, in its segment), one
+output each; a window belongs to a part only if all its targets do (windows straddling a boundary are left out). The
+forecaster (:func:`edgekit.train.models.traffic_forecaster`) also reads columns derived from each row's time (harmonics
+of the time of day and week, the target's mean by time of day over the training rows: ``features.time`` and
+``features.profile``, computed by the device's :func:`~edgekit.edge.frontend.rows.time_values`); the metrics add, per
+horizon, the baselines of :mod:`edgekit.train.traffic_horizons`.
 """
 from __future__ import annotations
 
@@ -32,12 +39,15 @@ from edgekit.edge.formats.rows import (DATE_COLUMN, DATE_FORMAT, VDS_COLUMNS, Ro
 from edgekit.edge.frontend.rows import MAX_FILL_ROWS, STEP_SECONDS, Continuity, Series, assemble, format_time
 from edgekit.edge.core.spec import Spec
 
+from .traffic_horizons import BASELINE_NOTES, DEFAULT_TIME, fit_profile, parse_horizons, parse_time, rows_ahead
+
 DEFAULT_LOOK_BACK = 288          # one day of 5-minute rows
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.1
 CALIB_KEEP = 1000                # raw training windows kept (shuffled) for int8 calibration
 SYNTH_DAYS = 28
 MALFORMED = ("error", "skip")    # what a malformed row does: stop training, or skip it as the device does
+ARCHS = ("course", "forecaster")  # the course's Conv1D, or the forecaster of several horizons (models.py)
 
 
 # -- loading ----------------------------------------------------------------------------------------
@@ -174,26 +184,37 @@ class Prepared:
         return fe.build(self.spec)(self.x[part])
 
 
-def make_windows(series: Series, look_back: int, target_col: int,
-                 columns_idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Windows of ``look_back`` rows inside one segment, each predicting the next row, which must be real: raw windows
-    (n, look_back, C), the raw target (n,), the last row's target value (n,) and the target rows' indices in the series.
-    """
-    ends = series.window_ends(look_back + 1)                   # rows i-look_back … i in one segment
-    ends = ends[series.real[ends]]                             # the target row itself is real
-    idx = ends[:, None] - look_back + np.arange(look_back)[None, :]
+def make_windows(series: Series, look_back: int, target_col: int, columns_idx: Sequence[int],
+                 ahead: Sequence[int] = (1,), derived: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Windows of ``look_back`` rows inside one segment, each predicting the rows ``ahead`` of its last one (default:
+    the next), which must be real rows of the same segment: raw windows (n, look_back, C), the raw target (n,), or (n,
+    len(ahead)) for several, the last row's target value (n,) and the first target rows' indices in the series.
+    ``derived``: (rows, k) columns derived from each row's time, appended to the window's columns."""
+    origins = series.window_ends(look_back)                    # rows i-look_back+1 … i in one segment
+    origins = origins[origins + max(ahead) < len(series.times)]
+    for a in ahead:                                            # every target row real, in the window's segment
+        same = series.segment_start[origins + a] == series.segment_start[origins]
+        origins = origins[series.real[origins + a] & same]
+    idx = origins[:, None] - look_back + 1 + np.arange(look_back)[None, :]
     vals = series.values
     x = vals[idx][:, :, list(columns_idx)]
-    y = vals[ends, target_col]
-    last = vals[ends - 1, target_col]
-    return x, y, last, ends
+    if derived is not None and derived.shape[1]:
+        x = np.concatenate([x, derived[idx]], axis=2)
+    y = vals[origins[:, None] + np.asarray(ahead)[None, :], target_col]
+    last = vals[origins, target_col]
+    return x, (y[:, 0] if len(ahead) == 1 else y), last, origins + ahead[0]
 
 
 def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str = "Speed",
             features: Sequence[str] | str | None = None, fill: str | None = None,
             max_fill_rows: int = MAX_FILL_ROWS, step_seconds: float | None = None,
-            test_fraction: float = TEST_FRACTION, val_fraction: float = VAL_FRACTION) -> Prepared:
-    """Detector rows → spec (scalers fitted on training rows) and chronological train/val/test windows."""
+            test_fraction: float = TEST_FRACTION, val_fraction: float = VAL_FRACTION,
+            horizons: Sequence[float] | None = None, time: dict[str, int] | None = None,
+            profile: bool = False) -> Prepared:
+    """Detector rows → spec (scalers fitted on training rows) and chronological train/val/test windows. ``horizons``
+    (minutes): one target per horizon (default: the next row); ``time``: harmonics of the time of day / week per row;
+    ``profile``: the target's mean by time of day over the training rows, at each row and each horizon ahead."""
     target = data.resolve(target, "--target")
     names = feature_names(features)
     names = list(data.columns) if names is None else names
@@ -203,31 +224,48 @@ def prepare(data: DetectorData, look_back: int = DEFAULT_LOOK_BACK, target: str 
     if look_back < 1:
         raise EdgekitError(f"--look-back {look_back}: give at least one row")
     step = float(step_seconds or infer_step(data.times))
+    ahead = [1] if horizons is None else rows_ahead(horizons, step)
     everything = [target] + [c for c in data.columns if c != target and c in columns]
     series = assemble(data.times, data.matrix(everything), step_seconds=step, fill=fill,
                       max_fill_rows=max_fill_rows, lines=data.lines, source=data.source)
-    col_idx = [everything.index(c) for c in columns]
-    x, y_raw, last, ends = make_windows(series, look_back, 0, col_idx)
     n_rows = len(data)
-    if len(x) == 0:
-        raise EdgekitError(f"{data.source}: no window of {look_back} consecutive rows plus a next row "
-                           f"({n_rows} rows, {len(series.gaps)} gap(s)); use a shorter --look-back or --fill")
     n_test, n_val = int(round(n_rows * test_fraction)), int(round(n_rows * val_fraction))
     t_test = data.times[n_rows - n_test] if n_test else np.inf
     t_val = data.times[n_rows - n_test - n_val] if n_val else t_test
-    tt = series.times[ends]
-    part_of = np.where(tt >= t_test, 2, np.where(tt >= t_val, 1, 0))
+    train_rows = series.real & (series.times < t_val)               # the scalers are fitted on training rows only
+    rows = series.values[train_rows]
+    tscale = {"type": "minmax", "min": float(rows[:, 0].min()), "max": float(rows[:, 0].max())}
+    prof = fit_profile(series.times[train_rows], rows[:, 0], step, [0, *ahead]) if profile else None
+    feat = fe.rows_features(columns, target, step, fill, max_fill_rows, DATE_COLUMN, data.date_format, time, prof)
+    col_idx = [everything.index(c) for c in columns]
+    x, y_raw, last, ends = make_windows(series, look_back, 0, col_idx, ahead,
+                                        fe.rows.time_values(series.times, feat, step))
+    if len(x) == 0:
+        plus = "a next row" if horizons is None else f"the row {ahead[-1]} ahead"
+        raise EdgekitError(f"{data.source}: no window of {look_back} consecutive rows plus {plus} "
+                           f"({n_rows} rows, {len(series.gaps)} gap(s)); use a shorter --look-back"
+                           f"{', shorter --horizons' if horizons else ''} or --fill")
+    if horizons is not None:
+        y_raw = y_raw.reshape(len(y_raw), -1)                       # one column per horizon
+    tt = series.times[ends]                                         # the first target of each window
+    t_last = series.times[ends + ahead[-1] - ahead[0]]              # and the last: no part sees another's rows
+    part_of = np.where(tt >= t_test, 2, np.where(tt >= t_val, np.where(t_last < t_test, 1, -1),
+                                                 np.where(t_last < t_val, 0, -1)))
     names = ("train", "val", "test")
     counts = {p: int((part_of == i).sum()) for i, p in enumerate(names)}
     if counts["train"] < 2 or counts["test"] < 1:
         raise EdgekitError(f"{data.source}: {n_rows} rows give {counts['train']} training and {counts['test']} "
                            f"test windows of {look_back} rows; give more data or a shorter --look-back")
-    rows = series.values[series.real & (series.times < t_val)]      # the scalers are fitted on training rows only
-    tscale = {"type": "minmax", "min": float(rows[:, 0].min()), "max": float(rows[:, 0].max())}
+    norm = fit_minmax(rows[:, col_idx])
+    for name in fe.rows.time_columns(feat):            # sin/cos in [-1, 1]; the profile in the target's range
+        lo, hi = (tscale["min"], tscale["max"]) if name.startswith("profile") else (-1.0, 1.0)
+        norm["min"].append(lo)
+        norm["max"].append(hi)
+    target_spec = {"column": target, "units": units_of(target, step), "scaling": tscale}
+    if horizons is not None:
+        target_spec["horizons"] = [int(m) if float(m).is_integer() else float(m) for m in horizons]
     spec = Spec(task="traffic", kind="regression", sample_rate=1.0 / step, window=int(look_back),
-                input_shape=(int(look_back), len(columns)), normalization=fit_minmax(rows[:, col_idx]),
-                features=fe.rows_features(columns, target, step, fill, max_fill_rows, DATE_COLUMN, data.date_format),
-                target={"column": target, "units": units_of(target, step), "scaling": tscale})
+                input_shape=(int(look_back), x.shape[2]), normalization=norm, features=feat, target=target_spec)
     y_scaled = fe.normalize(y_raw, tscale)
     out = Prepared(spec, series, {}, {}, {}, {}, {"val": float(t_val), "test": float(t_test)}, columns, target)
     for i, p in enumerate(names):
@@ -256,16 +294,32 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
                   target: str = "Speed", features: Sequence[str] | str | None = None, epochs: int = 30,
                   seed: int = 0, fill: str | None = None, max_fill_rows: int = MAX_FILL_ROWS,
                   batch_size: int = 32, patience: int | None = 8, days: int = SYNTH_DAYS,
-                  verbose: int = 2, log=print, malformed: str = "error") -> dict[str, Any]:
-    """Train the course's traffic CNN and write the run directory; returns the metrics. ``data``: a detector CSV, or
-    None for the synthetic feed (``days`` days, ``seed``). ``patience``: stop after that many epochs without a lower
-    validation loss and keep the best epoch's weights (None: all ``epochs``, the last's)."""
+                  verbose: int = 2, log=print, malformed: str = "error", horizons: Sequence[float] | str | None = None,
+                  time: dict[str, int] | str | None = "default", profile: bool | None = None,
+                  arch: str | None = None) -> dict[str, Any]:
+    """Train the course's traffic CNN, or the forecaster of several horizons, and write the run directory; returns the
+    metrics. ``data``: a detector CSV, or None for the synthetic feed (``days`` days, ``seed``). ``patience``: stop
+    after that many epochs without a lower validation loss and keep the best epoch's weights (None: all ``epochs``,
+    the last's). ``horizons``: minutes ahead, one output each (default: the next row); ``arch``: ``course`` or
+    ``forecaster`` (default: the forecaster with ``horizons``); ``time`` (harmonics of the time of day / week, e.g.
+    ``"day,week"``) and ``profile`` (the historical average as inputs) default to the forecaster's choice."""
+    horizons = parse_horizons(horizons) if horizons is None or isinstance(horizons, str) else list(horizons)
+    arch = arch or ("forecaster" if horizons else "course")
+    if arch not in ARCHS:
+        raise EdgekitError(f"--arch {arch}: use one of {', '.join(ARCHS)}")
+    time = DEFAULT_TIME if time == "default" and arch == "forecaster" else None if time == "default" else \
+        parse_time(time) if time is None or isinstance(time, str) else dict(time)
+    profile = arch == "forecaster" if profile is None else bool(profile)
+    if profile and arch != "forecaster":
+        raise EdgekitError("--profile feeds the historical average to the forecaster, which predicts the difference "
+                           "from it; use it with --arch forecaster (or give --no-profile)")
     prepare_out(out)                    # an unwritable --out fails now, not after training
     # Data first: a bad file is reported before TensorFlow takes seconds to start.
     ds = synthetic_detector(days, seed) if data is None else \
         load_detector_csv(data, needed_columns(target, features), malformed=malformed)
     step = infer_step(ds.times)
-    prep = prepare(ds, look_back, target, features, fill, max_fill_rows, step)
+    prep = prepare(ds, look_back, target, features, fill, max_fill_rows, step, horizons=horizons, time=time,
+                   profile=profile)
     log(f"data: {len(ds)} rows every {step / 60:g} min from {ds.source}, columns {', '.join(ds.columns)}")
     for note in ds.notes[:5]:
         log(f"note: {note}")
@@ -276,7 +330,7 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
 
     quiet_tensorflow()
     from .fit import fit, seed_everything
-    from .models import traffic_cnn
+    from .models import traffic_cnn, traffic_forecaster
     spec = prep.spec
     g = prep.series.gaps
     if g:
@@ -284,20 +338,30 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         how = f"{filled} filled ({fill}, gaps of at most {max_fill_rows} rows)" if fill else "none filled"
         log(f"gaps: {len(g)} ({sum(x['missing'] for x in g)} missing rows; {how}; no window spans an unfilled gap)")
     n = {p: len(prep.x[p]) for p in prep.x}
-    log(f"windows: {look_back} rows × {len(prep.columns)} column(s) ({', '.join(prep.columns)}) → next "
+    derived = fe.rows.time_columns(spec.features)
+    what = f"+{', +'.join(f'{m:g}' for m in horizons)} min of" if horizons else "next"
+    log(f"windows: {look_back} rows × {len(prep.columns)} column(s) ({', '.join(prep.columns)}"
+        f"{f' and {len(derived)} from the time: ' + ', '.join(derived) if derived else ''}) → {what} "
         f"{prep.target}; chronological split train {n['train']} / val {n['val']} / test {n['test']} "
         f"(test from {_fmt_t(prep.boundaries['test'])}); scaler fitted on the training rows")
 
     x = {p: prep.inputs(p) for p in prep.x}
     seed_everything(seed)
-    model = traffic_cnn(look_back, len(prep.columns))
+    n_out = len(horizons or [1])
+    if arch == "course":
+        model = traffic_cnn(look_back, spec.input_shape[-1], n_out)
+    else:
+        n_prof = len(spec.features["profile"]["ahead_rows"]) if profile else 0
+        model = traffic_forecaster(look_back, len(prep.columns), len(derived) - n_prof, n_prof, n_out)
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
     result = fit(model, x["train"], prep.y["train"], x["val"], prep.y["val"], epochs=epochs, batch_size=batch_size,
                  verbose=verbose, patience=patience, keep_best=False)
 
     tscale = spec.target["scaling"]
-    cnn = regression_metrics(model.predict(x["test"], batch_size=256, verbose=0).reshape(-1), prep.y["test"], tscale)
-    persist = regression_metrics(fe.normalize(prep.last["test"], tscale), prep.y["test"], tscale)
+    pred = model.predict(x["test"], batch_size=256, verbose=0)
+    cnn = regression_metrics(pred.reshape(-1), prep.y["test"], tscale)
+    last = fe.normalize(prep.last["test"], tscale)
+    persist = regression_metrics(np.repeat(last[:, None], n_out, axis=1) if horizons else last, prep.y["test"], tscale)
     calib = prep.x["train"][np.random.default_rng(seed).permutation(n["train"])[:CALIB_KEEP]]
     units = spec.target["units"]
     metrics = {
@@ -312,12 +376,24 @@ def train_traffic(out: str | Path, data: str | None = None, look_back: int = DEF
         "data": ds.source, "epochs": epochs, "batch_size": batch_size, "seed": seed,
         "parameters": int(model.count_params()), "machine": platform.machine(), **result,
     }
+    if horizons or derived or arch != "course":
+        metrics.update(arch=arch, time_inputs=derived)
+    if horizons:
+        from .traffic_horizons import course_baselines, horizon_metrics, log_horizons
+        course = course_baselines(prep, x, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, log=log)
+        metrics.update(horizons=spec.target["horizons"], by_horizon=horizon_metrics(prep, pred, course),
+                       baselines=BASELINE_NOTES)
     save_run(out, model, spec, prep.x["test"], prep.y["test"], calib, metrics)
     verdict = "beats" if metrics["beats_persistence"] else "does NOT beat"
     log(f"test MSE {cnn['test_mse']:.5f}, MAE {cnn['test_mae']:.5f} (scaled); MAE {cnn['test_mae_units']:.2f} "
-        f"{units}, RMSE {cnn['test_rmse_units']:.2f} {units} on {n['test']} windows")
-    log(f"persistence (next = last): MSE {persist['test_mse']:.5f}, MAE {persist['test_mae_units']:.2f} {units}, "
-        f"RMSE {persist['test_rmse_units']:.2f} {units} — the CNN {verdict} persistence; wrote {out}")
+        f"{units}, RMSE {cnn['test_rmse_units']:.2f} {units} on {n['test']} windows"
+        f"{' (all horizons)' * bool(horizons)}")
+    if horizons:
+        log_horizons(metrics["by_horizon"], units, n["test"], log)
+        log(f"wrote {out}")
+    else:
+        log(f"persistence (next = last): MSE {persist['test_mse']:.5f}, MAE {persist['test_mae_units']:.2f} {units}, "
+            f"RMSE {persist['test_rmse_units']:.2f} {units} — the CNN {verdict} persistence; wrote {out}")
     return metrics
 
 

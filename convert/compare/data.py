@@ -70,7 +70,8 @@ def task_difference(a: Spec, b: Spec) -> str | None:
     checks = (("task", a.task, b.task), ("kind", a.kind, b.kind), ("labels", list(a.labels), list(b.labels)),
               ("window", a.window, b.window), ("sample rate", a.sample_rate, b.sample_rate),
               ("input shape", list(a.input_shape), list(b.input_shape)),
-              ("target", (a.target or {}).get("column"), (b.target or {}).get("column")))
+              ("target", (a.target or {}).get("column"), (b.target or {}).get("column")),
+              ("horizons", (a.target or {}).get("horizons"), (b.target or {}).get("horizons")))
     return next((f"{name} {x} vs {y}" for name, x, y in checks if x != y), None)
 
 

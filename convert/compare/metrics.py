@@ -1,5 +1,6 @@
 """What one artifact scores on the test split: accuracy, macro-F1 and the confusion matrix of a classifier,
-MSE/MAE of a regressor (also in physical units), agreement with the reference, and latency per window."""
+MSE/MAE of a regressor (also in physical units; for several forecast horizons, over all of them and per horizon under
+``by_horizon``), agreement with the reference, and latency per window."""
 from __future__ import annotations
 
 import time
@@ -56,11 +57,19 @@ def regression_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarr
     op, tp = fe.denormalize(o, scaling), fe.denormalize(t, scaling)
     span = float(r.max() - r.min()) or 1.0
     within = np.all(np.abs(o - r) <= REGRESSION_AGREEMENT_TOL * span, axis=1)
-    return {"metric": "mse", "value": float(((o - t) ** 2).mean()), "mse": float(((o - t) ** 2).mean()),
-            "mae": float(np.abs(o - t).mean()), "mse_physical": float(((op - tp) ** 2).mean()),
-            "mae_physical": float(np.abs(op - tp).mean()),
-            "unit": str(target.get("units") or target.get("unit") or target.get("column") or ""),
-            "agreement": float(within.mean())}
+    row = {"metric": "mse", "value": float(((o - t) ** 2).mean()), "mse": float(((o - t) ** 2).mean()),
+           "mae": float(np.abs(o - t).mean()), "mse_physical": float(((op - tp) ** 2).mean()),
+           "mae_physical": float(np.abs(op - tp).mean()),
+           "unit": str(target.get("units") or target.get("unit") or target.get("column") or ""),
+           "agreement": float(within.mean())}
+    minutes = target.get("horizons")
+    if minutes and len(minutes) == o.shape[1]:          # one row per artifact, each horizon's errors in it
+        row["by_horizon"] = {f"{m:g}": {"mse": float(((o[:, j] - t[:, j]) ** 2).mean()),
+                                        "mae": float(np.abs(o[:, j] - t[:, j]).mean()),
+                                        "mae_physical": float(np.abs(op[:, j] - tp[:, j]).mean()),
+                                        "rmse_physical": float(np.sqrt(((op[:, j] - tp[:, j]) ** 2).mean()))}
+                             for j, m in enumerate(minutes)}
+    return row
 
 
 def latency(art: Artifact, front, windows: np.ndarray, runs: int, warmup: int = 10) -> dict[str, float]:

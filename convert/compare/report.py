@@ -56,8 +56,9 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
     ref = next(r for r in rows if r["reference"])
     classification = ref["metric"] == "accuracy"
     names = _display_names(rows)
+    horizons = list(ref.get("by_horizon") or ())
     metric = ["accuracy", "Δ pp", "macro-F1"] if classification else \
-        ["MSE", "Δ MSE", "MAE", f"MAE [{ref.get('unit') or 'units'}]"]
+        ["MSE", "Δ MSE", "MAE", f"MAE [{ref.get('unit') or 'units'}]", *(f"+{m} min" for m in horizons)]
     header = ["artifact", "format", "precision", "size MB", "×ref", *metric, "agreement", "max|Δout|", "p50 ms",
               "p99 ms", "speed-up", "peak MB"]
     body = []
@@ -71,7 +72,8 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
                       _fmt(r.get("macro_f1"), ".4f")]
         else:
             cells += [_fmt(r["value"], ".5f"), "—" if is_ref else _fmt(r["delta"], "+.5f"),
-                      _fmt(r.get("mae"), ".5f"), _fmt(r.get("mae_physical"), ".3f")]
+                      _fmt(r.get("mae"), ".5f"), _fmt(r.get("mae_physical"), ".3f"),
+                      *(_fmt(r["by_horizon"][m]["mae_physical"], ".3f") for m in horizons)]
         lat = r["latency_ms"]
         cells += [_fmt(r["agreement"], ".2%"), _fmt(r["max_abs_diff"], ".2e"), _fmt(lat["p50"], ".3f"),
                   _fmt(lat["p99"], ".3f"), "—" if is_ref else _fmt(r["speedup_p50"], ".1f") + "×",
@@ -83,9 +85,10 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
         f"share of windows within {REGRESSION_AGREEMENT_TOL:.0%} of the reference's output range"
     kind = "float reference" if ref["precision"] == "float32" else \
         f"reference ({ref['precision']}: no float32 artifact was given)"
+    per = f"; +N min = MAE [{ref.get('unit') or 'units'}] at that horizon (the others: all horizons)" * bool(horizons)
     log(f"* {kind}. Δ and ×ref against it; agreement = {what}; max|Δout| = largest output "
         f"difference; latency = one window, front end + model, {ref.get('latency_runs', '?')} runs; peak MB = "
-        "process peak RSS while running it.")
+        f"process peak RSS while running it{per}.")
     for r in rows:
         if r.get("nan_outputs"):
             log(f"warning: {Path(r['artifact']).name} produced {r['nan_outputs']} NaN/inf output values")
@@ -140,14 +143,18 @@ CSV_FIELDS = ["artifact", "format", "precision", "backend", "reference", "size_b
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """One line per artifact with the scalar columns of the JSON rows (latency flattened)."""
+    """One line per artifact with the scalar columns of the JSON rows (latency flattened; a forecaster's MAE and RMSE
+    in physical units per horizon as ``mae_physical_15min``, ``rmse_physical_15min``, ...)."""
     path = Path(path)
+    horizons = list(rows[0].get("by_horizon") or ()) if rows else []
+    fields = CSV_FIELDS + [f"{k}_{m}min" for m in horizons for k in ("mae_physical", "rmse_physical")]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+        w = csv.DictWriter(f, fields, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            flat = {**r, **{f"latency_{k}_ms": v for k, v in r["latency_ms"].items()}}
-            w.writerow({k: ("" if flat.get(k) is None else flat.get(k)) for k in CSV_FIELDS})
+            flat = {**r, **{f"latency_{k}_ms": v for k, v in r["latency_ms"].items()},
+                    **{f"{k}_{m}min": v for m, h in (r.get("by_horizon") or {}).items() for k, v in h.items()}}
+            w.writerow({k: ("" if flat.get(k) is None else flat.get(k)) for k in fields})
     return path
 
 
@@ -232,7 +239,9 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
             lo, hi = float(t.min()), float(t.max())
             ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="ideal")
             ax.legend(fontsize=8)
-        ax.set(xlabel=f"true [{unit}]", ylabel=f"predicted [{unit}]", title="predicted vs true on the test split")
+        first = f" (+{list(rows[0]['by_horizon'])[0]} min, the shortest horizon)" if rows[0].get("by_horizon") else ""
+        ax.set(xlabel=f"true [{unit}]", ylabel=f"predicted [{unit}]",
+               title=f"predicted vs true on the test split{first}")
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"edgekit compare — task {report['task']}, {report['n_test']} test windows", fontsize=12)
     fig.savefig(path, dpi=110)

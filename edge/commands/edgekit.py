@@ -108,7 +108,7 @@ def info(model_path, spec_path, as_json):
                    f"input {list(s.input_shape)}{f' (from {spec_path})' if spec_path else ''}")
         if d["front_end"]:
             click.echo(f"           front end: {d['front_end']}")
-        click.echo(f"           features {json.dumps(s.features)}")
+        click.echo(f"           features {json.dumps(_abridged(s.features))}")
         click.echo(f"           normalization {json.dumps(s.normalization)}")
         layout = s.features.get("layout")
         if layout:
@@ -121,6 +121,16 @@ def info(model_path, spec_path, as_json):
             click.echo(f"           target {json.dumps(s.target)}")
         click.echo(f"           made by edgekit {s.edgekit_version}, source model sha256 "
                    f"{(s.model_sha256 or '?')[:16]}…")
+
+
+def _abridged(v, keep: int = 8):
+    """A spec value for a text line: lists longer than ``keep`` (a traffic model's historical average, 288 values)
+    shortened to their first values and a count (``--json`` shows them whole)."""
+    if isinstance(v, dict):
+        return {k: _abridged(x, keep) for k, x in v.items()}
+    if isinstance(v, list) and len(v) > keep:
+        return [*v[:keep], f"... {len(v)} values"]
+    return v
 
 
 @group.command()

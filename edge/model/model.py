@@ -57,6 +57,10 @@ class Model:
         if self.spec.kind == "classification" and n_out not in (-1, None) and n_out != len(self.spec.labels):
             raise EdgekitError(f"{self.path}: the model has {n_out} outputs but {meta} names {len(self.spec.labels)} "
                                f"labels; {why}")
+        horizons = (self.spec.target or {}).get("horizons") if self.spec.kind == "regression" else None
+        if horizons and n_out not in (-1, None) and n_out != len(horizons):
+            raise EdgekitError(f"{self.path}: the model has {n_out} outputs but {meta} names {len(horizons)} forecast "
+                               f"horizons; {why}")
 
     def quantize(self, feats: np.ndarray) -> np.ndarray:
         return quantize(feats, self.backend.input)

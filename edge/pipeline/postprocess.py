@@ -22,11 +22,18 @@ def regress(y: np.ndarray, target: dict) -> float:
     return float(denormalize(np.asarray(y, dtype=np.float64).reshape(-1)[0], target["scaling"]))
 
 
+def forecasts(y: np.ndarray, target: dict) -> list[float]:
+    """The scaled outputs of a model of several horizons → each horizon's value in the target's units."""
+    return [float(v) for v in denormalize(np.asarray(y, dtype=np.float64).reshape(-1), target["scaling"])]
+
+
 def postprocessor(spec: Spec) -> Callable[[np.ndarray], Any]:
     """The spec's post-processing as one function: output vector → (label, score, index, vector) for a classifier,
-    the value in the target's units for a regressor."""
+    the value in the target's units for a regressor (a list of them, one per horizon, for a model of several)."""
     if spec.kind == "regression":
         target = spec.target
+        if target.get("horizons"):
+            return lambda y: forecasts(y, target)
         return lambda y: regress(y, target)
     labels = spec.labels
     return lambda y: classify(y, labels)

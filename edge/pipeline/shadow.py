@@ -5,9 +5,10 @@ An observer of the streaming loop (:func:`edgekit.edge.pipeline.loop.run_stream`
 answered, :meth:`Shadow.observe` runs the shadow through its own :class:`~edgekit.edge.pipeline.step.Step` on the same
 raw window (the same front end, since the specs must agree: :func:`check_specs`), adds
 ``r["shadow"] = {"label", "score", "delta"}`` to the window's result (``delta``: the largest absolute
-difference of the two output vectors; for a regressor, of the two values), and keeps in fixed memory the agreement, the
-mean and largest delta, and the first :data:`KEEP` windows where the labels disagree. Its time is its own
-(``latency_ms`` of the ``shadow`` summary), not the primary model's.
+difference of the two output vectors; for a regressor, of the two values, or the largest over the forecast horizons,
+whose values it adds), and keeps in fixed memory the agreement, the mean and largest delta, and the first :data:`KEEP`
+windows where the labels disagree. Its time is its own (``latency_ms`` of the ``shadow`` summary), not the primary
+model's.
 """
 from __future__ import annotations
 
@@ -62,10 +63,13 @@ class Shadow:
             delta = float(np.max(np.abs(np.asarray(answer[3]) - np.asarray(s[3]))))
             same = s[0] == answer[0]
             r["shadow"] = {"label": s[0], "score": round(s[1], 6), "delta": round(delta, 6)}
-        else:
-            delta = abs(float(answer) - float(s))
+        else:                                                 # one value, or one per forecast horizon
+            a_v, s_v = np.atleast_1d(np.asarray(answer, np.float64)), np.atleast_1d(np.asarray(s, np.float64))
+            delta = float(np.max(np.abs(a_v - s_v)))
             same = True
-            r["shadow"] = {"value": round(float(s), 6), "delta": round(delta, 6)}
+            r["shadow"] = {"value": round(float(s_v[0]), 6), "delta": round(delta, 6)}
+            if len(s_v) > 1:
+                r["shadow"]["values"] = [round(float(v), 6) for v in s_v]
         self.windows += 1
         self.agree += same
         self.sum_delta += delta

@@ -20,13 +20,22 @@ forecast. So in JSON each object is::
      "running_mae": 3.1,                MAE of all scored forecasts so far
      "latency_ms": {...}}
 
+A model of several horizons (``target.horizons``, minutes: ``edgekit train traffic --horizons 15,30,60``) forecasts
+each of them from every window: ``forecast`` is the shortest horizon's (``t`` its time) and ``forecasts`` maps each
+horizon (minutes, as text) to its value; when the row a forecast was made for arrives, ``errors`` maps each horizon to
+the error of the forecast made that long before for this row (null if none was: the first windows, after a gap), and
+``actual``/``error`` are the row's value and the shortest horizon's error. A gap that resets the window also drops the
+forecasts still waiting for their row, as it does for one horizon.
+
 A malformed row is reported on stderr with its line number, skipped and counted; a row not later than the previous one
 counts as malformed too. The summary: rows, windows (= forecasts), scored forecasts, malformed rows, gaps, MAE/RMSE of
-the forecasts against the rows that followed, the same for a persistence forecast (next = last) on the same rows, and
-latency percentiles per stage.
+the forecasts against the rows that followed, the same for a persistence forecast (the last row's value) on the same
+rows — per horizon under ``by_horizon`` for a model of several, the shortest one's at the top — and latency percentiles
+per stage.
 """
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from typing import Any, Iterator
@@ -35,7 +44,8 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
-from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, Continuity, RollingWindow, row_step, format_time)
+from edgekit.edge.frontend.rows import (FILLS, MAX_FILL_ROWS, Continuity, RollingWindow, format_time, horizon_rows,
+                                        input_width, row_step, time_columns, time_values)
 from edgekit.edge.formats.rows import DATE_COLUMN, DATE_FORMAT, RowParser
 from edgekit.edge.outputs.text import stage_times
 from edgekit.edge.tasks.base import Input, Options, Run, Sink, Task, Times
@@ -87,15 +97,20 @@ class TrafficRun(Run):
         fill = feat.get("fill")
         self.fill = fill if fill in FILLS else None
         self.cont = Continuity(self.step, self.fill, int(feat.get("max_fill_rows", MAX_FILL_ROWS)))
-        self.window = RollingWindow(spec.window, len(self.columns))
+        self.window = RollingWindow(spec.window, input_width(spec))
+        self.timed = bool(time_columns(feat))     # columns derived from each row's time follow the data columns
         self.units = spec.target.get("units", "")
+        self.ahead = horizon_rows(spec)           # rows ahead of each horizon; None: the next row (one output)
+        self.minutes = [f"{m:g}" for m in spec.target.get("horizons") or ()]
         self.parser = RowParser(wanted, date_column=feat.get("date_column", DATE_COLUMN),
                                 date_format=feat.get("date_format", DATE_FORMAT), source=source.name,
                                 on_skip=lambda line, msg: sink.warn(f"{source.name}: line {line}: {msg}; row "
                                                                     "skipped"), on_note=sink.note)
-        self.score, self.persist = _Score(), _Score()
+        self.scores = [(_Score(), _Score()) for _ in self.ahead or [1]]    # (model, persistence) per horizon
+        self.score, self.persist = self.scores[0]
         self.gaps = self.resets = self.filled_rows = self.forecasts = self.seen = 0
-        self.pending: tuple[float, float, float] | None = None   # (time forecast, forecast, persistence)
+        # forecasts waiting for their row: (time forecast, order made, horizon index, forecast, persistence)
+        self.pending: list[tuple[float, int, int, float, float]] = []
         self.first_t: float | None = None     # times of the first and the last good row
         self.last_t: float | None = None
         self.t_start = time.perf_counter()
@@ -131,13 +146,10 @@ class TrafficRun(Run):
                 self.first_t = row.t
             self.last_t = row.t
             actual = float(row.values[self.t_idx])
-            scored = None
-            pending, self.pending = self.pending, None
-            if pending is not None and kind == "next" and abs(pending[0] - row.t) < 1e-6:
-                err = actual - pending[1]
-                self.score.add(err)
-                self.persist.add(actual - pending[2])
-                scored = (actual, err)
+            if kind == "gap":
+                self.pending.clear()              # the window restarts: so does scoring
+            errors = self._score(row.t, actual)
+            scored = (actual, errors[0]) if any(e is not None for e in errors) else None
             if kind in ("gap", "fill"):
                 self.gaps += 1
                 prev = format_time(prev_t)
@@ -148,27 +160,53 @@ class TrafficRun(Run):
                               f"{format_time(row.t)}; window reset, the next forecast needs "
                               f"{self.spec.window} consecutive rows")
                 else:
-                    for r in filled:
-                        window.push(r[:n_cols])
+                    for j, r in enumerate(filled):
+                        window.push(self._row(r[:n_cols], prev_t + (j + 1) * self.step))
                     self.filled_rows += len(filled)
                     sink.warn(f"{name}: line {row.line}: gap of {missing} missing row(s) between {prev} and "
                               f"{format_time(row.t)}; filled ({self.fill}) as the model's spec says")
-            window.push(row.values[:n_cols])
+            window.push(self._row(row.values[:n_cols], row.t))
             if window.full:
-                yield Input(window.window(), {"t": row.t, "actual": actual, "scored": scored})
+                yield Input(window.window(), {"t": row.t, "actual": actual, "scored": scored, "errors": errors})
+
+    def _row(self, values: np.ndarray, t: float) -> np.ndarray:
+        """A row as the window holds it: its data columns, then the columns derived from its time (if any)."""
+        if not self.timed:
+            return values
+        return np.concatenate([values, time_values(np.array([t]), self.spec.features, self.step)[0]])
+
+    def _score(self, t: float, actual: float) -> list[float | None]:
+        """Score the forecasts made for the row at ``t`` (one per horizon at most; forecasts for rows that never
+        came, such as filled ones, are dropped); each horizon's error, None where nothing forecast this row."""
+        errors: list[float | None] = [None] * len(self.scores)
+        pending = self.pending
+        while pending and pending[0][0] < t + 1e-6:
+            t_for, _, h, forecast, last = heapq.heappop(pending)
+            if t_for > t - 1e-6:
+                errors[h] = actual - forecast
+                self.scores[h][0].add(errors[h])
+                self.scores[h][1].add(actual - last)
+        return errors
 
     def where(self, item: Input) -> str:
         return f"{self.source.name}: the window ending {format_time(item.meta['t'])}"
 
-    def result(self, item: Input, value: float, latency_ms: dict[str, float]) -> dict[str, Any]:
+    def result(self, item: Input, value: float | list[float], latency_ms: dict[str, float]) -> dict[str, Any]:
         t, scored = item.meta["t"], item.meta["scored"]
+        values = value if self.ahead else [value]
+        for h, (rows, v) in enumerate(zip(self.ahead or [1], values)):
+            heapq.heappush(self.pending, (t + rows * self.step, self.forecasts * len(values) + h, h, v,
+                                          item.meta["actual"]))
         self.forecasts += 1
-        t_next = t + self.step
-        self.pending = (t_next, value, item.meta["actual"])
-        return {"t": format_time(t_next), "forecast": round(value, 6), "units": self.units,
-                "from": format_time(t), "actual": scored[0] if scored else None,
-                "error": _finite_or_none(scored[1]) if scored else None,
-                "running_mae": _finite_or_none(self.score.mae), "latency_ms": latency_ms}
+        r = {"t": format_time(t + (self.ahead or [1])[0] * self.step), "forecast": round(values[0], 6),
+             "units": self.units, "from": format_time(t), "actual": scored[0] if scored else None,
+             "error": _finite_or_none(scored[1]) if scored and scored[1] is not None else None,
+             "running_mae": _finite_or_none(self.score.mae), "latency_ms": latency_ms}
+        if self.ahead:
+            r["forecasts"] = {m: round(v, 6) for m, v in zip(self.minutes, values)}
+            r["errors"] = {m: _finite_or_none(e) for m, e in zip(self.minutes, item.meta["errors"])}
+            r["latency_ms"] = r.pop("latency_ms")                 # (last, as in a one-horizon line)
+        return r
 
     def empty(self, invalid: int) -> EdgekitError:
         p = self.parser
@@ -182,7 +220,7 @@ class TrafficRun(Run):
     def summary(self, times: Times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.t_start
         p = self.parser
-        return {
+        s = {
             "task": "traffic", "target": self.target, "units": self.units, "look_back": self.spec.window,
             "rows": p.rows, "malformed_rows": p.skipped, "gaps": self.gaps, "filled_rows": self.filled_rows,
             "resets": self.resets, "windows": self.forecasts, "forecasts": self.forecasts,
@@ -194,6 +232,12 @@ class TrafficRun(Run):
             "stopped_by": stopped or "end of source", "rate": self.rate,
             "rows_per_second": round(self.seen / elapsed, 1) if elapsed > 0 else None,
         }
+        if self.ahead:
+            s["horizons"] = list(self.spec.target["horizons"])
+            s["by_horizon"] = {m: {"scored": sc.n, "mae": _finite_or_none(sc.mae), "rmse": _finite_or_none(sc.rmse),
+                                   "persistence": {"mae": _finite_or_none(ps.mae), "rmse": _finite_or_none(ps.rmse)}}
+                               for m, (sc, ps) in zip(self.minutes, self.scores)}
+        return s
 
 
 class TrafficTask(Task):
@@ -224,7 +268,11 @@ class TrafficTask(Task):
         return open_rows_source(src)
 
     def format_result(self, r: dict[str, Any]) -> str:
-        """One forecast line: time forecast, value, and the score of the previous forecast."""
+        """One forecast line: time forecast, value, and the score of the previous forecast; for a model of several
+        horizons: the newest row's time, every horizon's forecast, that row's value and the errors of the forecasts
+        made for it."""
+        if "forecasts" in r:
+            return _horizons_line(r)
         prev = ""
         if r.get("actual") is not None:
             err = "n/a: not finite" if r["error"] is None else f"{r['error']:+.2f}"
@@ -238,8 +286,14 @@ class TrafficTask(Task):
                 f"  model       {s['model']}  [{s['backend']}, {s['precision']}], look-back {s['look_back']} rows",
                 f"  skipped     {s['malformed_rows']} malformed rows; {s['gaps']} gaps ({s['resets']} window resets, "
                 f"{s['filled_rows']} rows filled)"]
-        if s["scored"]:
-            f = lambda v: "n/a (not finite)" if v is None else f"{v:.3f}"  # noqa: E731  (errors can overflow)
+        f = lambda v: "n/a (not finite)" if v is None else f"{v:.3f}"  # noqa: E731  (errors can overflow)
+        if "by_horizon" in s:
+            for m, h in s["by_horizon"].items():
+                p = h["persistence"]
+                head.append(f"  +{m} min{' ' * max(0, 6 - len(m))}MAE {f(h['mae'])} {u}, RMSE {f(h['rmse'])} {u} on "
+                            f"{h['scored']} forecasts whose row came (persistence: MAE {f(p['mae'])}, RMSE "
+                            f"{f(p['rmse'])})" if h["scored"] else f"  +{m} min  no forecast's row came")
+        elif s["scored"]:
             p = s["persistence"]
             head.append(f"  accuracy    MAE {f(s['mae'])} {u}, RMSE {f(s['rmse'])} {u} on {s['scored']} forecasts "
                         f"with a next row (persistence: MAE {f(p['mae'])}, RMSE {f(p['rmse'])})")
@@ -248,8 +302,8 @@ class TrafficTask(Task):
         return head, []
 
     def raw_shape(self, spec: Spec) -> tuple[int, ...]:
-        """``window`` rows of the spec's columns."""
-        return (int(spec.window), len(spec.features.get("columns") or ()) or int(spec.input_shape[-1]))
+        """``window`` rows of the spec's columns (and the columns derived from each row's time)."""
+        return (int(spec.window), input_width(spec))
 
     def bench_windows(self, spec: Spec, n: int, seed: int) -> tuple[np.ndarray, str]:
         """Uniform values inside the spec's per-column min-max scaling (inputs in the trained range, so int8
@@ -271,4 +325,16 @@ class TrafficTask(Task):
         return f"rows every {row_step(spec):g} s, look-back {spec.window} rows"
 
     def bench_what(self, spec: Spec) -> str:
-        return f"look-back {spec.window} rows of {self.seconds_per_answer(spec):g} s, one new row per forecast"
+        minutes = spec.target.get("horizons") if spec.target else None
+        what = f"forecasts {', '.join(f'{m:g}' for m in minutes)} min ahead" if minutes else "one new row per forecast"
+        return f"look-back {spec.window} rows of {self.seconds_per_answer(spec):g} s, {what}"
+
+
+def _horizons_line(r: dict[str, Any]) -> str:
+    """The text line of a forecast of several horizons."""
+    u = r.get("units", "")
+    line = f"{r['from']}  forecast " + ", ".join(f"+{m} min {v:7.2f}" for m, v in r["forecasts"].items()) + f" {u}"
+    if r.get("actual") is not None:
+        errs = ", ".join(f"+{m} min " + ("n/a" if e is None else f"{e:+.2f}") for m, e in r["errors"].items())
+        line += f"  | actual {r['actual']:.2f} (errors {errs})"
+    return f"{line}  {stage_times(r['latency_ms'])}"
