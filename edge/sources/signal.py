@@ -42,15 +42,26 @@ class Source:
 
 
 class SyntheticSource(Source):
-    def __init__(self, spec: Spec, seed: int = 0):
+    """Synthetic vibration (:mod:`edgekit.edge.sources.synth`) at the model's rate and window: healthy and faulty
+    machines in a random order, or (``developing``) one machine whose bearing fault appears and grows. A window's
+    truth is its class name in ``names`` (healthy, faulty); default A, B for a model whose labels are A, B, else none."""
+
+    def __init__(self, spec: Spec, seed: int = 0, developing: bool = False, names: tuple[str, str] | None = None):
         super().__init__("synthetic")
-        self.spec, self.seed = spec, seed
+        self.spec, self.seed, self.developing = spec, seed, developing
+        self.names = names if names is not None or developing else \
+            (("A", "B") if tuple(spec.labels) == ("A", "B") else None)
+        if developing:
+            from edgekit.edge.sources.synth import HEALTHY_SECONDS, RAMP_SECONDS
+            self.notes.append(f"synthetic: one machine, healthy for {HEALTHY_SECONDS:g} s, then a bearing fault "
+                              f"that grows for {RAMP_SECONDS:g} s")
 
     def blocks(self) -> Iterator[Block]:
-        from edgekit.edge.sources.synth import vibration_stream
-        labels = self.spec.labels
-        truth = labels if tuple(labels) == ("A", "B") else None
-        for signal, k in vibration_stream(seed=self.seed, fs=self.spec.sample_rate, length=self.spec.window):
+        from edgekit.edge.sources.synth import fault_stream, vibration_stream
+        fs, n, truth = self.spec.sample_rate, self.spec.window, self.names
+        stream = (w[:2] for w in fault_stream(self.seed, fs, n)) if self.developing else \
+            vibration_stream(seed=self.seed, fs=fs, length=n)
+        for signal, k in stream:
             yield Block(np.asarray(signal, np.float32), truth[k] if truth else None)
 
 
