@@ -133,6 +133,48 @@ def traffic_cmd(fill, max_fill, skip_malformed, patience, **options):
                   malformed="skip" if skip_malformed else "error", log=click.echo, **options)
 
 
+@train.command("anomaly")
+@click.option("--data", type=click.Path(exists=False), default=None,
+              help="A course .pkl or .npz (one class, or --normal-label), a WAV recording of the normal machine, or a "
+                   "folder of WAVs (label sub-folders, --label-regex, or flat: all normal, as edge-run --record "
+                   "writes); default: built-in synthetic vibration, A (healthy) normal, B (bearing fault) tested.")
+@click.option("--normal-label", default=None,
+              help="The class of normal data, trained on; every other class is kept as anomalies for the test.")
+@click.option("--label-regex", default=None,
+              help="Flat folder: the label is this regex's first group in the file name, e.g. '^\\d+_([a-z]+)_'.")
+@click.option("--features", type=click.Choice(["spectrogram", "logmel"]), default=None,
+              help="The front end [default: spectrogram for signals (.pkl, .npz, synthetic vibration), logmel for "
+                   "WAV sound].")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True, max=60), default=None,
+              help="Seconds per window [default: a signal's length for .pkl/.npz; 1 s for WAV].")
+@click.option("--fs", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Sample rate in Hz, if the data does not say it (WAV: resample to it).")
+@click.option("--quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Threshold: this quantile of the scores of normal windows training did not see [default: 0.99].")
+@click.option("--false-alarms-per-hour", type=float, default=None,
+              help="Threshold: the quantile that flags this many normal windows an hour (one window per window "
+                   "length; the detector's averaging and suppression make fewer events).")
+@click.option("--threshold", type=float, default=None, help="Threshold: this score, as it is.")
+@click.option("--hidden", type=click.IntRange(1, 2048), default=64, show_default=True,
+              help="Units of the autoencoder's outer layers.")
+@click.option("--bottleneck", type=click.IntRange(1, 512), default=8, show_default=True,
+              help="Units of its bottleneck.")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
+@click.option("--patience", type=click.IntRange(min=0), default=PATIENCE, show_default=True,
+              help="Stop after this many epochs without a lower validation score (0: run all epochs); the best "
+                   "epoch's weights are kept.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n", "n", type=click.IntRange(min=20), default=1000, show_default=True,
+              help="Synthetic signals, half of them healthy (without --data).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+def train_anomaly_cmd(patience, **options):
+    """An autoencoder on normal windows only; its score (the reconstruction error) flags what is not normal."""
+    from .anomaly import train_anomaly
+    train_anomaly(patience=patience or None, log=click.echo, **options)
+
+
 train.add_command(mnist_cmd, "mnist")
 
 

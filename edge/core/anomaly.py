@@ -1,8 +1,10 @@
 """An anomaly model's settings in its spec: what its score is, the threshold above which a window is anomalous, and
 how training chose that threshold (pure, every value checked).
 
-The model outputs one score per window (``score``: ``mse``, the mean squared error of the autoencoder's
-reconstruction, computed inside the graph); a window is anomalous when its score reaches ``threshold``. Training chose
+The model outputs the squared error of its reconstruction per band, and a window's score is their mean (``score``:
+``mse``, :func:`scores`; the graph computes the reconstruction, the difference and its square, and the device takes
+the mean in numpy, because an int8 output of one value, calibrated on normal windows, saturates at the largest normal
+score); a window is anomalous when its score reaches ``threshold``. Training chose
 the threshold on normal windows it did not fit or validate on (``calibration_windows`` of them): ``method``
 ``quantile`` (that ``quantile`` of their scores), ``false_alarms_per_hour`` (the quantile that flags that many normal
 windows an hour at one window per window length) or ``given`` (``edgekit train anomaly --threshold``); ``fit`` says
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 
@@ -26,6 +30,12 @@ MAX_THRESHOLD = 1e30
 def _show(v: Any) -> str:
     r = repr(v)
     return r if len(r) <= 60 else r[:57] + "..."
+
+
+def scores(outputs: Any) -> np.ndarray:
+    """The windows' scores from the model's outputs (N, bands): the mean squared error of each window (float64)."""
+    y = np.asarray(outputs, dtype=np.float64)
+    return y.reshape(len(y), -1).mean(axis=1) if y.ndim > 1 else np.atleast_1d(y.mean())
 
 
 def check_threshold(v: Any, what: str) -> float:

@@ -62,7 +62,9 @@ class Recorder:
     def _why(self, answer, r, event) -> str | None:
         if "events" in self.when and event is not None:
             return "event"
-        if "disagree" in self.when and "shadow" in r and r["shadow"].get("label") not in (None, r.get("label")):
+        shadow = r.get("shadow") or {}
+        if "disagree" in self.when and (shadow.get("label") not in (None, r.get("label"))
+                                        or shadow.get("anomaly", r.get("anomaly")) != r.get("anomaly")):
             return "disagree"
         if "uncertain" in self.when and self._kind == "classification" and answer[1] is not None \
                 and answer[1] < self.uncertain:
@@ -78,15 +80,18 @@ class Recorder:
             import hashlib
             with open(self.model_path, "rb") as f:
                 self._sha = hashlib.sha256(f.read()).hexdigest()
-        label = str(event["event"] if event is not None else r.get("label", "value"))
+        kind = ("anomaly" if r["anomaly"] else "normal") if "anomaly" in r else "value"
+        label = str(event["event"] if event is not None else r.get("label", kind))
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40]
         stem = f"t{r['t']:010.3f}s_{safe}"          # (the time's dot is not a suffix: names built whole)
         wav, side_path = self.dir / f"{stem}.wav", self.dir / f"{stem}.json"
         try:
             write_wav(wav, item.x, self.sample_rate, 4, format="float")
-            side = {"t": r["t"], "label": r.get("label"), "score": r.get("score"), "why": why,
-                    "event": event, "shadow": r.get("shadow"), "sample_rate": self.sample_rate,
-                    "model": self.model_path, "model_sha256": self._sha}
+            side = {"t": r["t"], "label": r.get("label"), "score": r.get("score"), "why": why, "event": event,
+                    "shadow": r.get("shadow"), "sample_rate": self.sample_rate, "model": self.model_path,
+                    "model_sha256": self._sha}
+            if "anomaly" in r:
+                side["anomaly"] = r["anomaly"]
             side_path.write_text(json.dumps(side, indent=1) + "\n")
         except OSError as e:
             raise EdgekitError(f"--record {self.dir}: cannot write {wav.name} ({e.strerror or e})") from None
