@@ -7,8 +7,8 @@ raw window (the same front end, since the specs must agree: :func:`check_specs`)
 ``r["shadow"] = {"label", "score", "delta"}`` to the window's result (``delta``: the largest absolute
 difference of the two output vectors; for a regressor, of the two values; an anomaly model's shadow gives
 ``{"score", "anomaly", "delta"}``, its flag at the primary's threshold, and agrees when the flags do), and keeps in
-fixed memory the agreement, the mean and largest delta, and the first :data:`KEEP` windows where the labels disagree. Its time is its own
-(``latency_ms`` of the ``shadow`` summary), not the primary model's.
+fixed memory the agreement, the mean and largest delta, and the first :data:`KEEP` windows where the labels disagree.
+Its time is its own (``latency_ms`` of the ``shadow`` summary), not the primary model's.
 """
 from __future__ import annotations
 
