@@ -65,15 +65,16 @@ class Recording:
 
 
 def load_recordings(data: str | None, *, fs: float | None = None, label_regex: str | None = None, n: int = SYNTHETIC_N,
-                    seed: int = 0) -> tuple[list[Recording], float, str, str | None]:
-    """(recordings, sample rate, where they came from, the normal label the data implies or None)."""
+                    seed: int = 0) -> tuple[list[Recording], float, str, str | None, list[str]]:
+    """(recordings, sample rate, where they came from, the normal label the data implies or None, its class
+    names: a .pkl's or .npz's as it declares them, else the labels found)."""
     if data is None:
         if label_regex:
             raise EdgekitError("--label-regex needs --data (a folder of WAV files)")
         from .datasets import load_signals
         ds = load_signals(None, fs=fs, seed=seed, n=n)
         return ([Recording(x, ds.label_names[k]) for x, k in zip(ds.signals, ds.labels)], ds.fs,
-                f"synthetic vibration ({n} signals, seed {seed})", "A")
+                f"synthetic vibration ({n} signals, seed {seed})", "A", list(ds.label_names))
     p = Path(data)
     if not p.exists():
         raise EdgekitError(f"{data}: no such file or folder; check the path")
@@ -84,10 +85,11 @@ def load_recordings(data: str | None, *, fs: float | None = None, label_regex: s
     if p.suffix.lower() == ".wav":
         from edgekit.edge.formats.audio import audio_rate, load_audio
         rate = float(fs or audio_rate(p))
-        return [Recording(load_audio(p, rate), "normal")], rate, str(p), "normal"
+        return [Recording(load_audio(p, rate), "normal")], rate, str(p), "normal", ["normal"]
     from .datasets import load_signals
     ds = load_signals(str(p), fs=fs, min_classes=1)
-    return [Recording(x, ds.label_names[k]) for x, k in zip(ds.signals, ds.labels)], ds.fs, ds.source, None
+    return ([Recording(x, ds.label_names[k]) for x, k in zip(ds.signals, ds.labels)], ds.fs, ds.source, None,
+            list(ds.label_names))
 
 
 def _folder(root: Path, fs: float | None, label_regex: str | None):
@@ -101,7 +103,8 @@ def _folder(root: Path, fs: float | None, label_regex: str | None):
                            "a flat folder of normal recordings)")
     rate = float(fs or audio_rate(clips[0][0]))
     return ([Recording(load_audio(f, rate, hint="; remove it from the data"), str(label), clip=True)
-             for f, label, _ in clips], rate, str(root), None if labelled else "normal")
+             for f, label, _ in clips], rate, str(root), None if labelled else "normal",
+            sorted({str(c[1]) for c in clips}))
 
 
 def windows_of(rec: Recording, window: int, policy: dict) -> np.ndarray:
@@ -131,9 +134,6 @@ def split(recs: list[Recording], normal: str, window: int, policy: dict, seed: i
         how = f"{len(normal_recs)} normal recordings, each whole in one part (seed {seed})"
     else:
         for r in normal_recs:
-            if r.clip or len(r.x) < window:
-                raise EdgekitError(f"{len(normal_recs)} normal recording(s) of one window each are too few to fit "
-                                   f"and calibrate: give at least {MIN_NORMAL} normal windows")
             cut = (np.r_[0.0, bounds] * len(r.x)).astype(int)
             for part, a, b in zip(PARTS, cut[:-1], cut[1:]):
                 seg = Recording(r.x[a:b], r.label)
@@ -244,8 +244,7 @@ def train_anomaly(out: str | Path, data: str | None = None, *, normal_label: str
     if features is not None and features not in FEATURES:
         raise EdgekitError(f"--features {features}: use one of {', '.join(FEATURES)}")
     prepare_out(out)
-    recs, rate, where, implied = load_recordings(data, fs=fs, label_regex=label_regex, n=n, seed=seed)
-    names = sorted({r.label for r in recs})
+    recs, rate, where, implied, names = load_recordings(data, fs=fs, label_regex=label_regex, n=n, seed=seed)
     normal = _normal_label(names, normal_label, implied, where)
     wav = data is not None and (Path(data).is_dir() or Path(data).suffix.lower() == ".wav")
     features = features or ("logmel" if wav else "spectrogram")
@@ -255,18 +254,19 @@ def train_anomaly(out: str | Path, data: str | None = None, *, normal_label: str
         raise EdgekitError(f"--window {window}: shorter than two samples at {rate:g} Hz")
     spec, time_axis = make_spec(rate, win, normal, features)
     policy = DEFAULT_CLIP
+    total = sum(len(windows_of(r, win, policy)) for r in recs if r.label == normal)
+    if total == 0:
+        raise EdgekitError(f"{where}: no normal windows (no recording labelled {normal!r}); give normal data")
+    few = f"{where}: {total} normal windows of {win / rate:g} s"
+    if total < MIN_NORMAL:
+        raise EdgekitError(f"{few} are too few to fit and calibrate: give at least {MIN_NORMAL} (more normal data "
+                           "or a shorter --window)")
     parts, x_bad, bad_labels, how = split(recs, normal, win, policy, seed)
     counts = {p: len(v) for p, v in parts.items()}
-    total = sum(counts.values())
-    if total == 0:
-        raise EdgekitError(f"{where}: no normal windows (no recording labelled {normal!r} gives a window of "
-                           f"{win / rate:g} s); give normal data")
-    short = [p for p in PARTS if counts[p] < MIN_WINDOWS[p]]
-    if total < MIN_NORMAL or short:
-        raise EdgekitError(f"{where}: {total} normal windows of {win / rate:g} s (train {counts['train']} / val "
-                           f"{counts['val']} / threshold {counts['calibration']} / test {counts['test']}) are too few "
-                           f"to fit and calibrate: give at least {MIN_NORMAL} (more normal data or a shorter "
-                           "--window)")
+    if any(counts[p] < MIN_WINDOWS[p] for p in PARTS):
+        raise EdgekitError(f"{few} split into train {counts['train']} / val {counts['val']} / threshold "
+                           f"{counts['calibration']} / test {counts['test']} ({how}), too few to fit and calibrate: "
+                           f"give more normal data, at least {', '.join(f'{v} {k}' for k, v in MIN_WINDOWS.items())}")
     log(f"data: {len(recs)} recordings at {rate:g} Hz ({where}); normal {normal!r}, "
         f"{len(x_bad)} anomalous windows of {', '.join(sorted(set(bad_labels))) or 'no other label'} (test only)")
     spec = checked(Spec.from_dict(spec.to_dict(), source="the anomaly spec"), "the anomaly spec")
