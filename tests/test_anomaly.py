@@ -271,4 +271,4 @@ def test_publish_sends_scores_and_events(tiny, mqtt_broker):
     got = sub.on("edgekit/test")
     sub.close()
     assert {"t", "score", "anomaly", "truth"} <= set(got[0]) and any(m.get("event") == "anomaly" for m in got)
-    assert "summary: 13 windows" in p.stdout
+    assert "summary: 12 windows" in p.stdout

@@ -14,6 +14,26 @@ def parse_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in (text or "").split(",") if t.strip()] or None
 
 
+def fit_options(epochs: int, patience_help: str, lr: float, n_min: int, n: int, n_help: str):
+    """--epochs, --patience, --batch-size, --lr, --seed, --n and --out as the audio and anomaly commands take
+    them (with these defaults and help)."""
+    options = [
+        click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True,
+                     help="At most this many."),
+        click.option("--patience", type=click.IntRange(min=0), default=PATIENCE, show_default=True, help=patience_help),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=lr, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--n", "n", type=click.IntRange(min=n_min), default=n, show_default=True, help=n_help),
+        click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")]
+
+    def add(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return add
+
+
 @click.group()
 def train():
     """Train a course model; writes DIR/model.keras, spec.json, test.npz, metrics.json."""
@@ -83,16 +103,8 @@ def train_stft_cmd(**options):
               help="dscnn: depthwise-separable CNN (about 25 k parameters); course: the STFT task's CNN.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Seeded speed, shift, gain and noise augmentation of the training split.")
-@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
-@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
-              help="Stop after this many epochs without a lower validation loss (0: run all epochs); the "
-                   "best epoch's weights are kept.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=3e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n", "n", type=click.IntRange(min=5), default=120, show_default=True,
-              help="Synthetic clips per class (without --data).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@fit_options(40, "Stop after this many epochs without a lower validation loss (0: run all epochs); the best epoch's "
+             "weights are kept.", 3e-3, 5, 120, "Synthetic clips per class (without --data).")
 def train_audio_cmd(test_groups, keywords, patience, **options):
     """A keyword / acoustic-event spotter (log-mel or MFCC, DS-CNN) with silence and unknown classes."""
     from .audio import train_audio
@@ -159,16 +171,8 @@ def traffic_cmd(fill, max_fill, skip_malformed, patience, **options):
               help="Units of the autoencoder's outer layers.")
 @click.option("--bottleneck", type=click.IntRange(1, 512), default=8, show_default=True,
               help="Units of its bottleneck.")
-@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
-@click.option("--patience", type=click.IntRange(min=0), default=PATIENCE, show_default=True,
-              help="Stop after this many epochs without a lower validation score (0: run all epochs); the best "
-                   "epoch's weights are kept.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n", "n", type=click.IntRange(min=20), default=1000, show_default=True,
-              help="Synthetic signals, half of them healthy (without --data).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@fit_options(300, "Stop after this many epochs without a lower validation score (0: run all epochs); the best "
+             "epoch's weights are kept.", 1e-3, 20, 1000, "Synthetic signals, half of them healthy (without --data).")
 def train_anomaly_cmd(patience, **options):
     """An autoencoder on normal windows only; its score (the reconstruction error) flags what is not normal."""
     from .anomaly import train_anomaly

@@ -156,7 +156,7 @@ def demo_audio(data, label_regex, group_regex, test_groups, tts_voices, tts_flit
 
 @demo.command("anomaly")
 @click.option("--out", type=click.Path(file_okay=False), default="demo-anomaly", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
+@click.option("--epochs", type=click.IntRange(min=1), default=300, show_default=True, help="At most this many.")
 @click.option("--n", "n", type=click.IntRange(min=100), default=1000, show_default=True,
               help="Synthetic signals to generate (half of them healthy: the only ones trained on).")
 @click.option("--seed", type=int, default=0, show_default=True)

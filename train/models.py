@@ -106,18 +106,16 @@ def dscnn(input_shape=(49, 13, 1), n_classes: int = 12, filters: int = 64, block
 
 
 def anomaly_ae(input_shape, time_axis: int, hidden: int = 64, bottleneck: int = 8):
-    """The anomaly model: a dense autoencoder on a window's mean spectrum whose output is its squared error per band.
+    """The anomaly model: a dense autoencoder on a window's mean spectrum whose output is the window's score.
 
     The spectrogram (or log-mel) of a window, ``input_shape`` with time on axis ``time_axis`` (1 or 2) of the batch,
     is averaged over time (the window's mean log spectrum, as Welch's method averages frames), encoded through
-    ``hidden`` and ``bottleneck`` units, decoded back, and the graph ends in the squared difference between the mean
-    spectrum and its reconstruction, one value per band (``Subtract``, ``Multiply``: TFLite builtins, int8 end to
-    end); the window's score is their mean, taken by the device in numpy. (With that mean in the graph too, an int8
-    model's one output is calibrated on normal windows and saturates at the largest normal score: every fault
-    scored alike, TFLite int8 Spearman 0.61 against Keras on the synthetic test split; averaging the int8 bands
-    outside it, 0.9996.) Trained on normal windows only, to output 0 (``loss="mae"`` against zeros is the mean
-    score). 17,801 parameters on the course's 129 × 44 spectrogram; 6,320 on 40 mel bands. Per-frame reconstruction
-    scored worse on both benchmarks (benchmarks/README.md): a window's frames are noisier than their mean."""
+    ``hidden`` and ``bottleneck`` units, decoded back, and the graph ends in the score: the mean squared difference
+    between the mean spectrum and its reconstruction, one value (``Subtract``, ``Multiply``, a mean: TFLite
+    builtins, int8 end to end, so an int8 TFLite or ONNX file gives the score itself). Trained on normal windows
+    only, to output 0 (``loss="mae"`` against zeros is the mean score). 17,801 parameters on the course's 129 × 44
+    spectrogram; 6,320 on 40 mel bands. A per-frame autoencoder (the same layers on every frame) scored worse
+    (benchmarks/README.md, anomaly detection): a window's frames are noisier than their mean."""
     import keras
     from keras import layers
 
@@ -134,7 +132,8 @@ def anomaly_ae(input_shape, time_axis: int, hidden: int = 64, bottleneck: int = 
     h = layers.Dense(hidden, activation="relu")(h)
     recon = layers.Dense(bins, name="reconstruction")(h)
     d = layers.Subtract(name="error")([mean, recon])
-    return keras.Model(x, layers.Multiply(name="squared_error")([d, d]), name="anomaly_ae")
+    sq = layers.Reshape((bins, 1))(layers.Multiply(name="squared_error")([d, d]))
+    return keras.Model(x, layers.GlobalAveragePooling1D(name="score")(sq), name="anomaly_ae")
 
 
 def macs(model) -> int:

@@ -1,10 +1,9 @@
 """An anomaly model's settings in its spec: what its score is, the threshold above which a window is anomalous, and
 how training chose that threshold (pure, every value checked).
 
-The model outputs the squared error of its reconstruction per band, and a window's score is their mean (``score``:
-``mse``, :func:`scores`; the graph computes the reconstruction, the difference and its square, and the device takes
-the mean in numpy, because an int8 output of one value, calibrated on normal windows, saturates at the largest normal
-score); a window is anomalous when its score reaches ``threshold``. Training chose
+The model outputs the window's score (``score``: ``mse``, the mean squared error of the autoencoder's
+reconstruction, computed inside the graph; :func:`scores` reads it, and would average a model that outputs its error
+per band); a window is anomalous when its score reaches ``threshold``. Training chose
 the threshold on normal windows it did not fit or validate on (``calibration_windows`` of them): ``method``
 ``quantile`` (that ``quantile`` of their scores), ``false_alarms_per_hour`` (the quantile that flags that many normal
 windows an hour at one window per window length) or ``given`` (``edgekit train anomaly --threshold``); ``fit`` says
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.edge.core.detection import check_object
 from edgekit.edge.core.errors import EdgekitError
 
 SCORES = ("mse",)
@@ -33,7 +33,7 @@ def _show(v: Any) -> str:
 
 
 def scores(outputs: Any) -> np.ndarray:
-    """The windows' scores from the model's outputs (N, bands): the mean squared error of each window (float64)."""
+    """The windows' scores from the model's outputs, (N, 1) or (N, bands): the mean of each row (float64)."""
     y = np.asarray(outputs, dtype=np.float64)
     return y.reshape(len(y), -1).mean(axis=1) if y.ndim > 1 else np.atleast_1d(y.mean())
 
@@ -49,13 +49,9 @@ def anomaly_settings(d: Any, source: str = "spec") -> dict[str, Any]:
     """The spec's ``anomaly`` object ``d``, checked: known keys only, a finite positive ``threshold``, a known
     ``score``, ``method`` and ``fit``, the method's own number; a bad one is a one-line error naming ``source``."""
     def fail(msg: str) -> EdgekitError:
-        return EdgekitError(f"{source}: invalid edgekit spec: 'anomaly' {msg}")
+        return EdgekitError(f"{source}: invalid edgekit spec: 'anomaly': {msg}")
 
-    if not isinstance(d, dict):
-        raise fail(f"must be an object like {{\"threshold\": 0.12, \"score\": \"mse\"}}, got {_show(d)}")
-    unknown = sorted(str(k) for k in d if k not in KEYS)
-    if unknown:
-        raise fail(f"has the unknown key {_show(unknown[0])}; the keys are {', '.join(KEYS)}")
+    check_object(d, KEYS, fail, '{"threshold": 0.12, "score": "mse"}')
     if "threshold" not in d:
         raise fail("needs a 'threshold'")
     try:

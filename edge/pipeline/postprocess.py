@@ -23,8 +23,8 @@ def regress(y: np.ndarray, target: dict) -> float:
 
 
 def flag(y: np.ndarray, threshold: float) -> tuple[str, float, int, np.ndarray]:
-    """An anomaly model's output (its squared error per band) → ("anomaly" or "normal", the score: their mean, 1 or 0,
-    the score as the vector a stream's detector averages)."""
+    """An anomaly model's output (its score; the mean of a per-band error) → ("anomaly" or "normal", the score, 1 or
+    0, the score as the vector a stream's detector averages)."""
     s = float(np.mean(y, dtype=np.float64))
     bad = s >= threshold
     return ("anomaly" if bad else "normal"), s, int(bad), np.array([s])
