@@ -9,7 +9,9 @@ model, no edgekit metadata, another task — is a one-line error, never a row.
 Row fields: classification ``value`` = accuracy, ``macro_f1``, ``confusion`` (rows = truth), ``agreement`` = top-1
 agreement with the reference; regression ``value`` = MSE in the model's (normalised) output space, as the recorded ``y``
 is, ``mae``, ``mse_physical``/``mae_physical`` (``spec.target["scaling"]`` inverted), ``agreement`` = share of windows
-within 1 % of the reference outputs' range of it; both ``max_abs_diff``/``mean_abs_diff``,
+within 1 % of the reference outputs' range of it; anomaly ``value`` = AUC of the scores (``y`` 1 = anomalous),
+``pauc`` (FPR <= 0.1), ``tpr``/``fpr`` (shares flagged at the spec's threshold), ``agreement`` = Spearman's rank
+correlation with the reference's scores; all ``max_abs_diff``/``mean_abs_diff``,
 ``latency_ms`` (one window: front end + model + argmax), ``peak_rss_mb`` (the process's high-water mark).
 """
 from .cli import compare_cmd  # noqa: F401  (the command's entry point)
