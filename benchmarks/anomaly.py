@@ -55,10 +55,12 @@ ARTIFACTS = (("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("o
 
 
 def log(msg: str) -> None:
+    """A timestamped progress line on stderr."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def quiet(*_a, **_k) -> None:
+    """A log that says nothing."""
     pass
 
 
@@ -74,11 +76,13 @@ def train_and_convert(out: Path, **options) -> tuple[dict[str, Any], dict[str, s
 
 
 def rows_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The anomaly fields of a comparison's rows, by artifact file name."""
     keys = ("precision", "format", "value", "pauc", "tpr", "fpr", "agreement", "n_normal", "n_anomalous")
     return {Path(r["artifact"]).name: {k: r.get(k) for k in keys} for r in report["rows"]}
 
 
 def part_synthetic(work: Path) -> dict[str, Any]:
+    """Train on synthetic A with the defaults, convert, compare on 2,000 other machines (see the module docstring)."""
     from edgekit.convert.compare import compare
     from edgekit.train.datasets import load_signals, save_course_pickle
     metrics, arts = train_and_convert(work / "synthetic")
@@ -116,6 +120,7 @@ def stream_shares(model: str, seed: int, seconds: float) -> dict[str, Any]:
 
 
 def part_stream(results: dict[str, Any], machines: int, seconds: float = 120.0) -> dict[str, Any]:
+    """The synthetic model's float32 and int8 TFLite files on ``machines`` developing-fault streams, pooled."""
     arts = results["synthetic"]["artifacts"]
     out: dict[str, Any] = {"machines": machines, "seconds": seconds}
     for key in ("tflite float32", "tflite int8"):
@@ -136,6 +141,7 @@ def part_stream(results: dict[str, Any], machines: int, seconds: float = 120.0) 
 
 
 def part_fsdd(work: Path, data: Path) -> dict[str, Any]:
+    """Each FSDD speaker in turn the normal one: AUC and pAUC of the four artifacts on the run's test split."""
     from edgekit.convert.compare import compare
     out: dict[str, Any] = {"data": str(data)}
     for speaker in SPEAKERS:
@@ -154,6 +160,7 @@ def part_fsdd(work: Path, data: Path) -> dict[str, Any]:
 
 
 def part_bench(work: Path, results: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """``edgekit bench`` of the anomaly model against the course CNN, float32 and int8, in alternating rounds."""
     from edgekit.convert.export import convert_run
     from edgekit.edge.pipeline.bench import bench_model
     from edgekit.train.stft import train_stft
@@ -199,6 +206,7 @@ def _ablation_data(kind: str, work: Path):
 
 
 def part_ablation(work: Path) -> dict[str, Any]:
+    """The design choices against their alternatives (see the module docstring), Keras and TFLite int8."""
     import keras
     from keras import layers
     from edgekit.convert.compare.metrics import auc, spearman
@@ -255,6 +263,7 @@ def part_ablation(work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Run the asked parts and update results/anomaly.json (the parts not run keep their last figures)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--machines", type=int, default=10)

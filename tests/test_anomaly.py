@@ -272,3 +272,34 @@ def test_publish_sends_scores_and_events(tiny, mqtt_broker):
     sub.close()
     assert {"t", "score", "anomaly", "truth"} <= set(got[0]) and any(m.get("event") == "anomaly" for m in got)
     assert "summary: 12 windows" in p.stdout
+
+
+def test_wav_folders_one_class_pickles_and_stdin(tiny, tmp_path):
+    """Every labelled source keeps its own labels as truths (one class is data too); raw PCM on stdin is scored."""
+    from edgekit.edge.formats.wav import write_wav
+    from edgekit.edge.sources.synth import vibration
+    x, y = vibration(6, seed=4)
+    for k, (w, label) in enumerate(zip(x, y)):
+        d = tmp_path / "clips" / ("healthy" if label == 0 else "worn")
+        d.mkdir(parents=True, exist_ok=True)
+        write_wav(d / f"{k}.wav", w, 12800, 4, format="float")
+    p = run(bin_path("edge-run"), "--model", tiny["int8"], "--source", f"wav:{tmp_path / 'clips'}", "--json")
+    s = json.loads(p.stdout.splitlines()[-1])["summary"]
+    assert {k: v["windows"] for k, v in s["by_truth"].items()} == {"healthy": int((y == 0).sum()),
+                                                                   "worn": int((y == 1).sum())}
+    one = _tiny_pickle(tmp_path / "one.pkl", [0] * 3, names=("A",))
+    p = run(bin_path("edge-run"), "--model", tiny["int8"], "--source", f"pkl:{one}", "--json", "--quiet")
+    s = json.loads(p.stdout.splitlines()[-1])["summary"]
+    assert s["windows"] == 3 and s["by_truth"]["A"]["windows"] == 3
+    pcm = (np.clip(x[:3].reshape(-1), -1, 1) * 32767).astype("<i2").tobytes()
+    p = run(bin_path("edge-run"), "--model", tiny["int8"], "--source", "stdin", "--json", check=False,
+            stdin=open(_write(tmp_path / "pcm.raw", pcm), "rb"))
+    lines = [json.loads(v) for v in p.stdout.splitlines()]
+    assert p.returncode == 0 and len([v for v in lines if "score" in v and "event" not in v]) == 3
+    assert "truth" not in lines[0]
+
+
+def _write(path, data: bytes):
+    """``data`` written to ``path``; the path."""
+    path.write_bytes(data)
+    return path

@@ -99,6 +99,7 @@ def load_recordings(data: str | None, *, fs: float | None = None, label_regex: s
 
 
 def _folder(root: Path, fs: float | None, label_regex: str | None):
+    """The recordings of a folder of WAVs (labelled by sub-folder or ``label_regex``, else all normal), each a clip."""
     from edgekit.edge.formats.audio import audio_rate, load_audio
     from edgekit.edge.formats.clips import list_clips
     loose = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() == ".wav" and f.name[0] != ".")
@@ -218,6 +219,7 @@ def make_spec(fs: float, window: int, normal: str, features: str) -> tuple[Spec,
 
 
 def _normal_label(names: list[str], given: str | None, implied: str | None, where: str) -> str:
+    """The normal class: ``--normal-label`` if it names one, else the data's own (synthetic A), else the only one."""
     if given is not None:
         if given not in names:
             raise EdgekitError(f"--normal-label {given!r} names no class of {where} (its classes: "

@@ -66,6 +66,7 @@ class AnomalyRun(AudioRun):
         self.by_truth: dict[str, list[int]] = {}        # truth label → [windows, anomalous]
 
     def result(self, item: Input, answer: Any, latency_ms: dict[str, float]) -> dict[str, Any]:
+        """``t``, ``score``, ``anomaly``, ``latency_ms`` and ``truth`` when known; counted for the summary."""
         score = answer[1]
         r: dict[str, Any] = {"t": round(item.meta["start"] / self.sample_rate, 6)}
         self.answered += 1
@@ -86,6 +87,8 @@ class AnomalyRun(AudioRun):
         return r
 
     def summary(self, times: Times, *, stopped: str | None, invalid: int) -> dict[str, Any]:
+        """The stft task's summary without a classifier's labels and accuracy, with the threshold, the anomalous
+        windows, score percentiles and the share flagged per truth label."""
         s = super().summary(times, stopped=stopped, invalid=invalid)
         for key in ("labels", "labelled_windows", "accuracy"):
             s.pop(key, None)
@@ -120,6 +123,7 @@ class AnomalyTask(AudioTask):
         return super().open_source(src, spec, opt)
 
     def format_result(self, r: dict[str, Any]) -> str:
+        """One text line: time, score, ANOMALY or normal, stage times, truth."""
         truth = f"  (true {r['truth']})" if r.get("truth") is not None else ""
         if r.get("score") is None:
             return f"t={r['t']:8.2f}s  score    -      below the gate ({r.get('gated_dbfs', 0):.1f} dBFS){truth}"
@@ -127,6 +131,7 @@ class AnomalyTask(AudioTask):
         return f"t={r['t']:8.2f}s  score {r['score']:9.4g}  {flag}  {stage_times(r['latency_ms'])}{truth}"
 
     def format_summary(self, s: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The stft task's summary lines with the anomalous share, the score percentiles and the shares per truth."""
         head, tail = super().format_summary(s)
         share = s.get("anomalous_share")
         lines = [f"  anomaly  {s['anomalous']} of {plural(s['windows'], 'window')} "
