@@ -58,7 +58,6 @@ class Model:
             raise EdgekitError(f"{self.path}: the model has {n_out} outputs but {meta} names {len(self.spec.labels)} "
                                f"labels; {why}")
 
-
     def quantize(self, feats: np.ndarray) -> np.ndarray:
         return quantize(feats, self.backend.input)
 
