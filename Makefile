@@ -17,6 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/edgekit demo
 	$(VENV)/bin/edgekit demo audio
+	$(VENV)/bin/edgekit demo anomaly
 
 # Two workers (pytest-xdist) for CI's two cores: one's subprocess and service waits overlap the other's work
 # (measured: 633 s serial, 516 s with -n 2, on this 2-core machine).

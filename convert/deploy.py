@@ -383,7 +383,12 @@ def _test_pair(spec: Spec, task, test: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, check_targets(spec, y, "test")
 
 
-def _metrics(spec: Spec, outputs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _metrics(spec: Spec, outputs: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    if spec.kind == "anomaly":
+        from edgekit.edge.core.anomaly import scores
+        from .compare.metrics import auc
+        s, bad = scores(outputs), np.asarray(y).astype(bool)
+        return {"auc": auc(s[~bad], s[bad])}
     if spec.kind == "classification":
         return {"accuracy": float((outputs.argmax(axis=1) == y).mean())}
     err = outputs.reshape(len(y), -1)[:, 0].astype(np.float64) - y.reshape(len(y), -1)[:, 0]
@@ -478,7 +483,11 @@ def _choices(given: Sequence[str], allowed: Sequence[str], name: str) -> tuple[s
 
 
 def _say_artifact(rep: dict[str, Any], say) -> None:
-    if "agreement" in rep:
+    if "spearman" in rep:
+        auc = "n/a" if rep["auc"] is None else f"{rep['auc']:.4f} (Keras {rep['reference_auc']:.4f})"
+        say(f"{rep['artifact']}: {rep['size_bytes'] / 1e3:.1f} kB, scores' Spearman with Keras {rep['spearman']:.4f}, "
+            f"AUC {auc}")
+    elif "agreement" in rep:
         say(f"{rep['artifact']}: {rep['size_bytes'] / 1e3:.1f} kB, accuracy {rep['accuracy']:.4f} (Keras "
             f"{rep['reference_accuracy']:.4f}), agreement {rep['agreement']:.2%}")
     else:

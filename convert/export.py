@@ -86,7 +86,12 @@ def _io_quantization(path: Path) -> dict[str, Any]:
 def print_report(rep: dict[str, Any], log=print) -> None:
     log(f"wrote {rep['artifact']}: {rep['size_bytes'] / 1e6:.2f} MB, {rep['format']} {rep['precision']}, "
         f"runs on {rep['backend']}")
-    if "agreement" in rep:
+    if "spearman" in rep:
+        labelled = f", AUC {rep['auc']:.4f} (Keras {rep['reference_auc']:.4f})" if rep["auc"] is not None else ""
+        log(f"verified on {rep['n_test']} test windows: scores rank as Keras's (Spearman {rep['spearman']:.4f})"
+            f"{labelled}, {rep['flag_agreement']:.2%} flagged alike at the threshold, max |Δ| "
+            f"{rep['max_abs_diff']:.2e}")
+    elif "agreement" in rep:
         log(f"verified on {rep['n_test']} test windows: accuracy {rep['accuracy']:.4f} (Keras "
             f"{rep['reference_accuracy']:.4f}), top-1 agreement {rep['agreement']:.2%}, max |Δ| "
             f"{rep['max_abs_diff']:.2e}")

@@ -3,7 +3,8 @@
 DIR/model.keras          the trained Keras model
 DIR/spec.json            the front end, normalisation and labels (``edgekit.edge.core.spec.Spec``)
 DIR/test.npz             the held-out test split as raw windows (``x``) and targets (``y``)
-DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``)
+DIR/calibration.npz      a stratified sample of raw training windows for int8 calibration (``x``; an anomaly
+                         model's: normal windows at five levels)
 DIR/metrics.json         test metrics and the run's facts
 """
 from __future__ import annotations

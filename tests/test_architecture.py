@@ -175,7 +175,7 @@ def test_every_task_keeps_the_task_contract():
 
     assert inspect.isabstract(Task) and inspect.isabstract(Run)
     assert {"inputs", "result", "empty", "summary"} <= Run.__abstractmethods__
-    assert tasks.REGISTRY and set(tasks.REGISTRY) == {"stft", "audio", "traffic", "image"}
+    assert tasks.REGISTRY and set(tasks.REGISTRY) == {"stft", "audio", "traffic", "image", "anomaly"}
     for name, task in tasks.REGISTRY.items():
         assert isinstance(task, Task) and not inspect.isabstract(type(task)) and task.name == name
         assert tasks.get(name) is task

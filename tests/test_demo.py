@@ -49,3 +49,20 @@ def test_demo_audio_builds_compares_and_evaluates_a_stream(tmp_path):
                  "audio/audio_float32.onnx", "audio/audio_int8.onnx", "report.md", "compare.json"):
         assert (out / name).is_file(), name
     assert any((out / "test-clips").rglob("*.wav"))
+
+
+def test_demo_anomaly_shows_the_score_rising_on_the_stream(tmp_path):
+    out = tmp_path / "demo-anomaly"
+    p = run(bin_path("edgekit"), "demo", "anomaly", "--out", str(out), "--n", "200", "--epochs", "20",
+            "--stream-seconds", "45", "--every", "15")
+    for step in ("1. train", "2. convert", "3. compare", "4. device"):
+        assert step in p.stdout, step
+    timeline = [line for line in p.stdout.splitlines() if line.startswith("t ")]
+    assert len(timeline) == 3 and " A " in timeline[0] and " B " in timeline[2]
+    first, last = (float(line.split("score")[1].split()[0]) for line in (timeline[0], timeline[2]))
+    assert last > first                                              # the fault raises the score
+    assert "summary: 57 windows from synthetic" in p.stdout and "by truth A:" in p.stdout
+    assert "demo finished" in p.stdout and "edgekit build anomaly" in p.stdout
+    for name in ("anomaly/model.keras", "anomaly/anomaly_int8.tflite", "anomaly/anomaly_int8.onnx", "report.md",
+                 "compare.json"):
+        assert (out / name).is_file(), name

@@ -134,3 +134,60 @@ def test_nan_is_not_valid_json_in_a_spec():
 def test_missing_spec_file(tmp_path):
     with pytest.raises(EdgekitError, match="cannot read the spec"):
         Spec.load(tmp_path)
+
+
+# -- anomaly models: the score's threshold travels in the spec, parsed as strictly as the rest ----------------
+
+ANOMALY = {"threshold": 0.125, "score": "mse", "method": "quantile", "quantile": 0.99, "fit": "empirical",
+           "calibration_windows": 45}
+
+
+def _anomaly(**over) -> dict:
+    d = make_spec(task="anomaly", kind="anomaly", labels=("A",), anomaly=dict(ANOMALY),
+                  detection={"average": 2.0, "min_count": 3, "suppression": 10.0}).to_dict()
+    d.update(over)
+    return d
+
+
+def test_an_anomaly_spec_round_trips_and_old_specs_stay_valid():
+    s = Spec.from_dict(_anomaly())
+    assert s.kind == "anomaly" and s.anomaly == ANOMALY and s.labels == ("A",)
+    assert Spec.from_json(s.to_json()) == s
+    old = make_spec().to_dict()
+    del old["anomaly"]                                     # a spec written before the field existed
+    assert Spec.from_dict(old).anomaly is None
+    given = Spec.from_dict(_anomaly(anomaly={"threshold": 2}))
+    assert given.anomaly == {"threshold": 2.0, "score": "mse", "method": "given"}
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"anomaly": None}, "needs an 'anomaly' object"),
+    ({"anomaly": {**ANOMALY, "threshold": float("nan")}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {**ANOMALY, "threshold": float("inf")}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {**ANOMALY, "threshold": -1.0}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {**ANOMALY, "threshold": 0}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {**ANOMALY, "threshold": "0.1"}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {**ANOMALY, "threshold": True}}, "'threshold' must be a finite positive number"),
+    ({"anomaly": {k: v for k, v in ANOMALY.items() if k != "threshold"}}, "needs a 'threshold'"),
+    ({"anomaly": {**ANOMALY, "exec": 1}}, "'anomaly': unknown key 'exec'"),
+    ({"anomaly": {**ANOMALY, "score": "mae"}}, "'score' must be one of mse"),
+    ({"anomaly": {**ANOMALY, "method": "guess"}}, "'method' must be one of"),
+    ({"anomaly": {**ANOMALY, "quantile": 1.0}}, "'quantile' must be a number between 0 and 1"),
+    ({"anomaly": {**ANOMALY, "method": "false_alarms_per_hour"}}, "needs 'false_alarms_per_hour'"),
+    ({"anomaly": {**ANOMALY, "false_alarms_per_hour": -2}}, "'false_alarms_per_hour' must be"),
+    ({"anomaly": {**ANOMALY, "calibration_windows": 0}}, "'calibration_windows' must be a positive integer"),
+    ({"anomaly": [0.1]}, "'anomaly': expected an object like"),
+    ({"labels": ["A", "B"]}, "one label, its normal data's, got 2"),
+    ({"detection": {"threshold": 0.5}}, "leave 'threshold' out of 'detection'"),
+])
+def test_a_bad_anomaly_spec_is_one_line(changes, words):
+    with pytest.raises(EdgekitError, match=words) as e:
+        Spec.from_json(json.dumps(_anomaly(**changes)), source="m.tflite")
+    assert "\n" not in e.value.message and e.value.message.startswith("m.tflite: invalid edgekit spec")
+
+
+def test_anomaly_settings_belong_to_anomaly_models_only():
+    with pytest.raises(EdgekitError, match="'anomaly' belongs to an anomaly model's spec, not to a classification"):
+        Spec.from_dict({**make_spec().to_dict(), "anomaly": ANOMALY})
+    with pytest.raises(EdgekitError, match="invalid edgekit spec"):       # JSON's NaN is not a number here
+        Spec.from_json(json.dumps(_anomaly()).replace("0.125", "NaN"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-TASKS = ("stft", "audio", "traffic", "mnist")
+TASKS = ("stft", "audio", "traffic", "mnist", "anomaly")
 ARTIFACTS = (("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8"))
 
 
@@ -43,6 +43,7 @@ def build_all(task: str, out: Path, train_args: list[str], *, runs: int = 100, r
     comparison and report.md in ``out``. Returns {"run_dir", "artifacts" (paths, in
     :data:`ARTIFACTS` order), "report" (compare's), "metrics", "seconds"}. ``step`` titles each stage."""
     from edgekit.convert.compare import compare
+    from edgekit.convert.compare.comparison import TARGETS
     from edgekit.convert.compare.report import print_layers, print_table, write_csv, write_plot
     from edgekit.convert.export import convert_run, print_report
     from .cli import train
@@ -66,8 +67,8 @@ def build_all(task: str, out: Path, train_args: list[str], *, runs: int = 100, r
     write_csv(report["rows"], out / "compare.csv")
     plot = None
     try:
-        if report["kind"] == "classification":
-            write_plot(report, out / "compare.png", outputs)
+        if report["kind"] in ("classification", "anomaly"):
+            write_plot(report, out / "compare.png", outputs, outputs.get(TARGETS))
             plot = "compare.png"
     except ImportError:
         pass
@@ -89,8 +90,8 @@ def _report(task, train_args, metrics, report, layers: str, plot, seconds) -> st
              f"- split: {json.dumps(metrics.get('groups') or metrics.get('split') or 'stratified')}",
              f"- train / val / test: {metrics.get('n_train')} / {metrics.get('n_val')} / {metrics.get('n_test')}",
              "", "## Training", ""]
-    lines += [f"- {k}: {metrics[k]}" for k in ("test_accuracy", "keyword_accuracy", "test_mse", "test_mae", "arch",
-                                               "parameters", "macs", "best_epoch", "epochs_run")
+    lines += [f"- {k}: {metrics[k]}" for k in ("test_accuracy", "keyword_accuracy", "test_mse", "test_mae", "test_auc",
+                                               "test_pauc", "arch", "parameters", "macs", "best_epoch", "epochs_run")
               if metrics.get(k) is not None]
     lines += ["", "## Artifacts (each verified against Keras on the test split)", "",
               f"| artifact | size | {metric} | agreement | max abs Δ | p50 ms | p99 ms | peak RSS MB |",
@@ -98,8 +99,10 @@ def _report(task, train_args, metrics, report, layers: str, plot, seconds) -> st
     for r in rows:
         lat = r["latency_ms"]
         ag = r.get("agreement")
-        lines.append(f"| {Path(r['artifact']).name} | {r['size_bytes']:,} | {r['value']:.4f} | "
-                     f"{'—' if ag is None else f'{ag:.2%}'} | {r['max_abs_diff']:.3g} | {lat['p50']:.3f} | "
+        value = "—" if r["value"] is None else f"{r['value']:.4f}"
+        agree = "—" if ag is None else f"{ag:.4f}" if metric == "auc" else f"{ag:.2%}"
+        lines.append(f"| {Path(r['artifact']).name} | {r['size_bytes']:,} | {value} | {agree} |"
+                     f" {r['max_abs_diff']:.3g} | {lat['p50']:.3f} | "
                      f"{lat['p99']:.3f} | {r.get('peak_rss_mb') or 0:.0f} |")
     lines += ["", f"Test data: {report['test_data']}; latency: one window at a time, front end + model, on this "
                   "machine."]

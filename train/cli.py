@@ -14,6 +14,26 @@ def parse_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in (text or "").split(",") if t.strip()] or None
 
 
+def fit_options(epochs: int, patience_help: str, lr: float, n_min: int, n: int, n_help: str):
+    """--epochs, --patience, --batch-size, --lr, --seed, --n and --out as the audio and anomaly commands take
+    them (with these defaults and help)."""
+    options = [
+        click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True,
+                     help="At most this many."),
+        click.option("--patience", type=click.IntRange(min=0), default=PATIENCE, show_default=True, help=patience_help),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=lr, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--n", "n", type=click.IntRange(min=n_min), default=n, show_default=True, help=n_help),
+        click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")]
+
+    def add(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return add
+
+
 @click.group()
 def train():
     """Train a course model; writes DIR/model.keras, spec.json, test.npz, metrics.json."""
@@ -83,16 +103,8 @@ def train_stft_cmd(**options):
               help="dscnn: depthwise-separable CNN (about 25 k parameters); course: the STFT task's CNN.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Seeded speed, shift, gain and noise augmentation of the training split.")
-@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="At most this many.")
-@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
-              help="Stop after this many epochs without a lower validation loss (0: run all epochs); the "
-                   "best epoch's weights are kept.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=3e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n", "n", type=click.IntRange(min=5), default=120, show_default=True,
-              help="Synthetic clips per class (without --data).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@fit_options(40, "Stop after this many epochs without a lower validation loss (0: run all epochs); the best epoch's "
+             "weights are kept.", 3e-3, 5, 120, "Synthetic clips per class (without --data).")
 def train_audio_cmd(test_groups, keywords, patience, **options):
     """A keyword / acoustic-event spotter (log-mel or MFCC, DS-CNN) with silence and unknown classes."""
     from .audio import train_audio
@@ -146,6 +158,40 @@ def traffic_cmd(fill, max_fill, skip_malformed, patience, **options):
     from .traffic import train_traffic
     train_traffic(fill=None if fill == "none" else fill, max_fill_rows=max_fill, patience=patience or None,
                   malformed="skip" if skip_malformed else "error", log=click.echo, **options)
+
+
+@train.command("anomaly")
+@click.option("--data", type=click.Path(exists=False), default=None,
+              help="A course .pkl or .npz (one class, or --normal-label), a WAV recording of the normal machine, or a "
+                   "folder of WAVs (label sub-folders, --label-regex, or flat: all normal, as edge-run --record "
+                   "writes); default: built-in synthetic vibration, A (healthy) normal, B (bearing fault) tested.")
+@click.option("--normal-label", default=None,
+              help="The class of normal data, trained on; every other class is kept as anomalies for the test.")
+@click.option("--label-regex", default=None,
+              help="Flat folder: the label is this regex's first group in the file name, e.g. '^\\d+_([a-z]+)_'.")
+@click.option("--features", type=click.Choice(["spectrogram", "logmel"]), default=None,
+              help="The front end [default: spectrogram for signals (.pkl, .npz, synthetic vibration), logmel for "
+                   "WAV sound].")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True, max=60), default=None,
+              help="Seconds per window [default: a signal's length for .pkl/.npz; 1 s for WAV].")
+@click.option("--fs", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Sample rate in Hz, if the data does not say it (WAV: resample to it).")
+@click.option("--quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Threshold: this quantile of the scores of normal windows training did not see [default: 0.99].")
+@click.option("--false-alarms-per-hour", type=float, default=None,
+              help="Threshold: the quantile that flags this many normal windows an hour (one window per window "
+                   "length; the detector's averaging and suppression make fewer events).")
+@click.option("--threshold", type=float, default=None, help="Threshold: this score, as it is.")
+@click.option("--hidden", type=click.IntRange(1, 2048), default=64, show_default=True,
+              help="Units of the autoencoder's outer layers.")
+@click.option("--bottleneck", type=click.IntRange(1, 512), default=8, show_default=True,
+              help="Units of its bottleneck.")
+@fit_options(300, "Stop after this many epochs without a lower validation score (0: run all epochs); the best "
+             "epoch's weights are kept.", 1e-3, 20, 1000, "Synthetic signals, half of them healthy (without --data).")
+def train_anomaly_cmd(patience, **options):
+    """An autoencoder on normal windows only; its score (the reconstruction error) flags what is not normal."""
+    from .anomaly import train_anomaly
+    train_anomaly(patience=patience or None, log=click.echo, **options)
 
 
 train.add_command(mnist_cmd, "mnist")

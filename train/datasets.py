@@ -31,7 +31,7 @@ from edgekit.edge.formats.course import (  # noqa: F401  (SignalDataset is re-ex
 from edgekit.edge.core.errors import EdgekitError
 
 
-def _load_npz(path: str, fs: float | None) -> SignalDataset:
+def _load_npz(path: str, fs: float | None, min_classes: int = 2) -> SignalDataset:
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise EdgekitError(f"{path}: not a readable .npz (it is not a zip file); save one with "
                            "numpy.savez(path, signal=..., label=...)")
@@ -52,9 +52,9 @@ def _load_npz(path: str, fs: float | None) -> SignalDataset:
         raise EdgekitError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); the file "
                            f"is corrupt or truncated") from None
     x = _signals(data["signal"], path)
-    labels, n_classes = _labels(data["label"], len(x), path)
+    labels, n_classes = _labels(data["label"], len(x), path, min_classes)
     names = _names(data.get("label_names"), n_classes, path)
-    _check_classes(labels, names, path)
+    _check_classes(labels, names, path, min_classes)
     found = None
     if "fs" in data:
         f = np.asarray(data["fs"])
@@ -108,10 +108,11 @@ def _load_wav_folder(root: str, fs: float | None, length: int | None) -> SignalD
 
 
 def load_signals(path: str | os.PathLike | None = None, fs: float | None = None, seed: int = 0,
-                 n: int = 600, length: int | None = None) -> SignalDataset:
+                 n: int = 600, length: int | None = None, min_classes: int = 2) -> SignalDataset:
     """Load a signal classification data set (the formats: the module docstring). ``path`` None → ``n`` synthetic
     signals with ``seed`` at 12800 Hz (or ``fs``); ``fs`` gives or checks the sample rate;
-    ``length``: the common length of a WAV folder's signals."""
+    ``length``: the common length of a WAV folder's signals; a .pkl or .npz must hold examples of at least
+    ``min_classes`` classes (an anomaly model's normal data may be one)."""
     if path is None:
         from edgekit.edge.sources.synth import vibration
 
@@ -126,9 +127,9 @@ def load_signals(path: str | os.PathLike | None = None, fs: float | None = None,
         raise EdgekitError(f"{where}: no such file or folder; check the path")
     suffix = p.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
-        return load_course_pickle(where, fs)
+        return load_course_pickle(where, fs, min_classes)
     if suffix == ".npz":
-        return _load_npz(where, fs)
+        return _load_npz(where, fs, min_classes)
     raise EdgekitError(f"{where}: unknown data format '{p.suffix or '(no extension)'}'; give a course "
                        f".pkl/.pickle, an .npz (signal, label) or a folder of WAVs by label")
 

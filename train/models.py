@@ -139,6 +139,37 @@ def dscnn(input_shape=(49, 13, 1), n_classes: int = 12, filters: int = 64, block
     return keras.Sequential(seq, name="dscnn")
 
 
+def anomaly_ae(input_shape, time_axis: int, hidden: int = 64, bottleneck: int = 8):
+    """The anomaly model: a dense autoencoder on a window's mean spectrum whose output is the window's score.
+
+    The spectrogram (or log-mel) of a window, ``input_shape`` with time on axis ``time_axis`` (1 or 2) of the batch,
+    is averaged over time (the window's mean log spectrum, as Welch's method averages frames), encoded through
+    ``hidden`` and ``bottleneck`` units, decoded back, and the graph ends in the score: the mean squared difference
+    between the mean spectrum and its reconstruction, one value (``Subtract``, ``Multiply``, a mean: TFLite
+    builtins, int8 end to end, so an int8 TFLite or ONNX file gives the score itself). Trained on normal windows
+    only, to output 0 (``loss="mae"`` against zeros is the mean score). 17,801 parameters on the course's 129 × 44
+    spectrogram; 6,320 on 40 mel bands. A per-frame autoencoder (the same layers on every frame) scored worse
+    (benchmarks/README.md, anomaly detection): a window's frames are noisier than their mean."""
+    import keras
+    from keras import layers
+
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or time_axis not in (1, 2):
+        raise EdgekitError(f"the anomaly autoencoder takes (frequency, time, 1) or (time, frequency, 1) features, "
+                           f"got {list(shape)}")
+    bins = shape[2 - time_axis]
+    pool = (1, shape[1]) if time_axis == 2 else (shape[0], 1)
+    x = keras.Input(shape=shape, name="features")
+    mean = layers.Reshape((bins,), name="mean_spectrum")(layers.AveragePooling2D(pool, name="time_mean")(x))
+    h = layers.Dense(hidden, activation="relu")(mean)
+    h = layers.Dense(bottleneck, activation="relu", name="bottleneck")(h)
+    h = layers.Dense(hidden, activation="relu")(h)
+    recon = layers.Dense(bins, name="reconstruction")(h)
+    d = layers.Subtract(name="error")([mean, recon])
+    sq = layers.Reshape((bins, 1))(layers.Multiply(name="squared_error")([d, d]))
+    return keras.Model(x, layers.GlobalAveragePooling1D(name="score")(sq), name="anomaly_ae")
+
+
 def macs(model) -> int:
     """Multiply-accumulates of one forward pass (batch 1), from the layers' shapes: Conv2D, DepthwiseConv2D, Conv1D and
     Dense count kernel × output positions; pooling, BatchNorm (folded into the convolution when converted) and

@@ -11,7 +11,9 @@ agreement with the reference; regression ``value`` = MSE in the model's (normali
 is, ``mae``, ``mse_physical``/``mae_physical`` (``spec.target["scaling"]`` inverted), ``agreement`` = share of windows
 within 1 % of the reference outputs' range of it; a forecaster of several horizons keeps one row per artifact, those
 figures over all horizons, and adds ``by_horizon`` (minutes → ``mse``, ``mae``, ``mae_physical``, ``rmse_physical``),
-shown as one MAE column per horizon; both ``max_abs_diff``/``mean_abs_diff``,
+shown as one MAE column per horizon; anomaly ``value`` = AUC of the scores (``y`` 1 = anomalous), ``pauc``
+(FPR <= 0.1), ``tpr``/``fpr`` (shares flagged at the spec's threshold), ``agreement`` = Spearman's rank correlation
+with the reference's scores; all ``max_abs_diff``/``mean_abs_diff``,
 ``latency_ms`` (one window: front end + model + argmax), ``peak_rss_mb`` (the process's high-water mark).
 """
 from .cli import compare_cmd  # noqa: F401  (the command's entry point)

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.edge.core.errors import EdgekitError
 
-from .comparison import compare
+from .comparison import TARGETS, compare
 from .report import print_layers, print_table, write_csv, write_plot
 
 
@@ -42,7 +42,8 @@ def _check_output_path(opt: str, path: str | None, suffix: str | None = None) ->
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a 'rows' list.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write a PNG: metric vs latency and size, confusion matrices.")
+              help="Also write a PNG: metric vs latency and size; confusion matrices, predicted against true values, "
+                   "or an anomaly model's score distributions of normal and anomalous windows and its threshold.")
 @click.option("--layers", is_flag=True, help="Per-layer quantization error of the int8 models.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
               help="Layers shown per model with --layers.")
@@ -62,11 +63,8 @@ def compare_cmd(artifacts, data, label_regex, as_json, csv_path, plot_path, laye
     if csv_path:
         write_csv(report["rows"], csv_path)
         log(f"wrote {csv_path}")
+    y = outputs.pop(TARGETS, None)
     if plot_path:
-        y = None
-        if report["kind"] == "regression":
-            with np.load(report["test_data"], allow_pickle=False) as z:
-                y = z["y"]
         write_plot(report, plot_path, outputs, y)
         log(f"wrote {plot_path}")
     if as_json:

@@ -18,13 +18,15 @@ from .metrics import latency, task_metrics
 from .report import finite, short_names
 
 INPUT_NOUNS = {"image": "images"}     # what one test input is called, by front end (else "windows")
+TARGETS = "targets"                   # the key of the test targets among the raw ``outputs`` (for the plot)
 
 
 def compare(paths: list[str], data: str | None = None, runs: int = 100, log=print, layers: bool = False,
             outputs: dict | None = None, label_regex: str | None = None) -> dict[str, Any]:
     """Compare the artifacts on one test set; a JSON-ready report ``{"rows": [...], ...}`` (the reference's row first).
     ``layers=True`` adds ``row["layers"]`` to every int8 artifact's row (:func:`.layers.layer_errors`);
-    ``outputs``, if given, receives the raw float outputs per artifact path (for the plot)."""
+    ``outputs``, if given, receives the raw float outputs per artifact path and the test targets under
+    :data:`TARGETS` (for the plot)."""
     if not paths:
         raise EdgekitError("give at least one artifact (.keras, .tflite or .onnx)")
     if runs < 1:
@@ -82,7 +84,7 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
         rows.append(row)
     ref_row = rows[0]
     for r in rows:
-        r["delta"] = r["value"] - ref_row["value"]
+        r["delta"] = None if r["value"] is None or ref_row["value"] is None else r["value"] - ref_row["value"]
         r["size_ratio"] = r["size_bytes"] / ref_row["size_bytes"]
         r["speedup_p50"] = ref_row["latency_ms"]["p50"] / r["latency_ms"]["p50"] if r["latency_ms"]["p50"] else None
     for a, r in zip(order, rows):
@@ -91,6 +93,7 @@ def compare(paths: list[str], data: str | None = None, runs: int = 100, log=prin
             r["layers"] = layer_errors(a, arts, features(a.spec, x_raw, cache)[:LAYER_WINDOWS], log=log)
     if outputs is not None:
         outputs.update({str(k): v for k, v in outs.items()})
+        outputs[TARGETS] = y
     return finite({"reference": str(ref.path), "test_data": source, "n_test": int(len(x_raw)),
                    "task": spec.task, "kind": spec.kind, "labels": list(spec.labels), "target": spec.target,
                    "notes": notes, "rows": rows})

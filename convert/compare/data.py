@@ -122,7 +122,7 @@ def read_labelled(spec: Spec, data: str, label_regex: str | None = None) -> tupl
         return _clip_folder(spec, f, label_regex)
     if f.is_file() and f.suffix.lower() == ".pkl":
         from edgekit.edge.formats.course import load_course_pickle
-        ds = load_course_pickle(str(f), fs=None)
+        ds = load_course_pickle(str(f), fs=None, min_classes=1 if spec.kind == "anomaly" else 2)
         names = [ds.label_names[i] for i in ds.labels]
         return (*_labelled(spec, list(ds.signals), names, ds.fs, str(f)), str(f))
     f = f / "test.npz" if f.is_dir() else f
@@ -166,11 +166,19 @@ def signal_windows(spec: Spec, signals: list, source: str) -> np.ndarray:
     return out
 
 
+def _targets(spec: Spec, names: list[str]) -> dict[str, int]:
+    """The target of each label name a model can be tested on: a classifier's class index (its own labels only), an
+    anomaly model's 0 for its normal label and 1 for every other (every label is an anomaly's truth)."""
+    if spec.kind == "anomaly":
+        return {n: int(n != spec.labels[0]) for n in names}
+    return {name: i for i, name in enumerate(spec.labels)}
+
+
 def _labelled(spec: Spec, signals: list, names: list[str], fs: float, source: str):
-    """Signals at rate ``fs`` with label names → (windows, label indices) for this spec; signals whose label
+    """Signals at rate ``fs`` with label names → (windows, targets) for this spec; signals whose label
     the model does not know are left out (a one-line error if none is left)."""
     from edgekit.edge.formats.audio import at_rate
-    index = {name: i for i, name in enumerate(spec.labels)}
+    index = _targets(spec, names)
     keep = [i for i, n in enumerate(names) if n in index]
     if not keep:
         raise EdgekitError(f"{source}: none of its labels ({', '.join(sorted(set(names))[:5])}) is one of the "
@@ -182,8 +190,8 @@ def _labelled(spec: Spec, signals: list, names: list[str], fs: float, source: st
 def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
     from edgekit.edge.formats.audio import load_audio
     from edgekit.edge.formats.clips import list_clips
-    clips = list_clips(folder, label_regex)
-    index = {name: i for i, name in enumerate(spec.labels)}
+    clips = list_clips(folder, label_regex, min_labels=1 if spec.kind == "anomaly" else 2)
+    index = _targets(spec, [c[1] for c in clips])
     known = [c for c in clips if c[1] in index]
     if not known:
         raise EdgekitError(f"{folder}: none of the clip labels ({', '.join(sorted({c[1] for c in clips})[:5])}) "
@@ -195,6 +203,13 @@ def _clip_folder(spec: Spec, folder: Path, label_regex: str | None):
 
 
 def check_targets(spec: Spec, y: np.ndarray, source: str) -> np.ndarray:
+    """The test targets as the spec's kind needs them (class indices, 0/1 anomalous, values); a one-line error for
+    targets of another kind."""
+    if spec.kind == "anomaly":
+        yi = np.asarray(y)
+        if yi.ndim != 1 or not np.issubdtype(yi.dtype, np.number) or not np.all(np.isin(yi, (0, 1))):
+            raise EdgekitError(f"{source}: y must be 0 (normal) or 1 (anomalous) per window for an anomaly model")
+        return yi.astype(np.int64)
     if spec.kind == "classification":
         yi = np.asarray(y)
         if yi.ndim != 1 or not np.issubdtype(yi.dtype, np.number) or not np.all(np.isfinite(yi)) \

@@ -1,6 +1,7 @@
 """What one artifact scores on the test split: accuracy, macro-F1 and the confusion matrix of a classifier,
 MSE/MAE of a regressor (also in physical units; for several forecast horizons, over all of them and per horizon under
-``by_horizon``), agreement with the reference, and latency per window."""
+``by_horizon``), AUC and pAUC of an anomaly model's scores, agreement with the reference, and latency per window; and the
+rank statistics they use (:func:`auc`, :func:`pauc`, :func:`spearman`)."""
 from __future__ import annotations
 
 import time
@@ -16,11 +17,14 @@ from edgekit.edge.pipeline.stats import summarize
 from .data import Artifact
 
 REGRESSION_AGREEMENT_TOL = 0.01     # fraction of the reference outputs' range
+MAX_FPR = 0.1                       # pAUC: the ROC curve up to this false-positive rate (MLPerf Tiny, DCASE)
 LATENCY_KEYS = ("p50", "p90", "p99", "mean", "std", "min", "max")   # the JSON row's latency_ms
 
 
 def task_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """The row's metric fields: ``metric``, ``value`` and the rest for the spec's kind of task."""
+    if spec.kind == "anomaly":
+        return anomaly_metrics(spec, out, ref, y)
     if spec.kind != "classification":
         return regression_metrics(spec, out, ref, y)
     pred = out.argmax(1)
@@ -70,6 +74,76 @@ def regression_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarr
                                         "rmse_physical": float(np.sqrt(((op[:, j] - tp[:, j]) ** 2).mean()))}
                              for j, m in enumerate(minutes)}
     return row
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x``, ties given their average rank."""
+    x = np.asarray(x, np.float64).reshape(-1)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    first = np.r_[True, xs[1:] != xs[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(xs)]                      # each run of equal values: [start, end)
+    r = np.empty(len(x))
+    r[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return r
+
+
+def auc(normal: np.ndarray, anomalous: np.ndarray) -> float | None:
+    """The area under the ROC curve: the chance that an anomalous window scores above a normal one (ties count a
+    half); None without windows of both kinds."""
+    a, b = np.asarray(normal, np.float64).reshape(-1), np.asarray(anomalous, np.float64).reshape(-1)
+    if not len(a) or not len(b):
+        return None
+    r = ranks(np.concatenate([a, b]))[len(a):]
+    return float((r.sum() - len(b) * (len(b) + 1) / 2) / (len(a) * len(b)))
+
+
+def pauc(normal: np.ndarray, anomalous: np.ndarray, max_fpr: float = MAX_FPR) -> float | None:
+    """The partial AUC: the area under the ROC curve for false-positive rates up to ``max_fpr``, divided by
+    ``max_fpr`` (1 = every anomalous window above the top ``max_fpr`` of normal ones; DCASE's definition, without
+    McClish's correction); None without windows of both kinds."""
+    a, b = np.asarray(normal, np.float64).reshape(-1), np.asarray(anomalous, np.float64).reshape(-1)
+    if not len(a) or not len(b):
+        return None
+    s = np.concatenate([a, b])
+    pos = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    order = np.argsort(-s, kind="mergesort")
+    s, pos = s[order], pos[order]
+    last = np.r_[s[1:] != s[:-1], True]                    # one ROC point per distinct score
+    tpr = np.r_[0.0, np.cumsum(pos)[last] / len(b)]
+    fpr = np.r_[0.0, np.cumsum(1 - pos)[last] / len(a)]
+    k = int(np.searchsorted(fpr, max_fpr, side="right"))
+    x, y = fpr[:k], tpr[:k]
+    if k < len(fpr) and fpr[k - 1] < max_fpr:              # the segment that crosses max_fpr, cut there
+        y_cut = tpr[k - 1] + (tpr[k] - tpr[k - 1]) * (max_fpr - fpr[k - 1]) / (fpr[k] - fpr[k - 1])
+        x, y = np.r_[x, max_fpr], np.r_[y, y_cut]
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / max_fpr)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation of two score lists (ties at their average rank); None when either is
+    constant (no order to agree on)."""
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / den) if den > 0 else None
+
+
+def anomaly_metrics(spec: Spec, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """An anomaly model's row: AUC (``value``) and pAUC of its scores on the labelled windows (``y`` 1 =
+    anomalous), the shares flagged at the spec's threshold (TPR, FPR), and its agreement with the reference as
+    Spearman's rank correlation of the two score lists."""
+    from edgekit.edge.core.anomaly import scores
+    o, r = scores(out), scores(ref)
+    bad = np.asarray(y, bool)
+    thr = spec.anomaly["threshold"]
+    flagged = o >= thr
+    return {"metric": "auc", "value": auc(o[~bad], o[bad]), "pauc": pauc(o[~bad], o[bad]),
+            "threshold": thr, "tpr": float(flagged[bad].mean()) if bad.any() else None,
+            "fpr": float(flagged[~bad].mean()) if (~bad).any() else None,
+            "flag_agreement": float((flagged == (r >= thr)).mean()), "agreement": spearman(o, r),
+            "n_normal": int((~bad).sum()), "n_anomalous": int(bad.sum())}
 
 
 def latency(art: Artifact, front, windows: np.ndarray, runs: int, warmup: int = 10) -> dict[str, float]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.edge import frontend as fe
 
-from .metrics import REGRESSION_AGREEMENT_TOL
+from .metrics import MAX_FPR, REGRESSION_AGREEMENT_TOL
 
 
 def finite(v: Any) -> Any:
@@ -54,11 +54,11 @@ def _fmt(v, spec: str, none: str = "n/a") -> str:
 def print_table(rows: list[dict[str, Any]], log=print) -> None:
     """The terminal table: aligned columns, the float reference marked with *, deltas against it."""
     ref = next(r for r in rows if r["reference"])
-    classification = ref["metric"] == "accuracy"
+    classification, anomaly = ref["metric"] == "accuracy", ref["metric"] == "auc"
     names = _display_names(rows)
     horizons = list(ref.get("by_horizon") or ())
-    metric = ["accuracy", "Δ pp", "macro-F1"] if classification else \
-        ["MSE", "Δ MSE", "MAE", f"MAE [{ref.get('unit') or 'units'}]", *(f"+{m} min" for m in horizons)]
+    metric = ["accuracy", "Δ pp", "macro-F1"] if classification else ["AUC", "Δ AUC", "pAUC", "TPR", "FPR"] \
+        if anomaly else ["MSE", "Δ MSE", "MAE", f"MAE [{ref.get('unit') or 'units'}]", *(f"+{m} min" for m in horizons)]
     header = ["artifact", "format", "precision", "size MB", "×ref", *metric, "agreement", "max|Δout|", "p50 ms",
               "p99 ms", "speed-up", "peak MB"]
     body = []
@@ -70,18 +70,24 @@ def print_table(rows: list[dict[str, Any]], log=print) -> None:
             cells += [_fmt(r["value"], ".4f"), "—" if is_ref else _fmt(None if r["delta"] is None
                                                                         else r["delta"] * 100, "+.2f"),
                       _fmt(r.get("macro_f1"), ".4f")]
+        elif anomaly:
+            cells += [_fmt(r["value"], ".4f"), "—" if is_ref else _fmt(r["delta"], "+.4f"), _fmt(r.get("pauc"), ".4f"),
+                      _fmt(r.get("tpr"), ".1%"), _fmt(r.get("fpr"), ".1%")]
         else:
             cells += [_fmt(r["value"], ".5f"), "—" if is_ref else _fmt(r["delta"], "+.5f"),
                       _fmt(r.get("mae"), ".5f"), _fmt(r.get("mae_physical"), ".3f"),
                       *(_fmt(r["by_horizon"][m]["mae_physical"], ".3f") for m in horizons)]
         lat = r["latency_ms"]
-        cells += [_fmt(r["agreement"], ".2%"), _fmt(r["max_abs_diff"], ".2e"), _fmt(lat["p50"], ".3f"),
+        cells += [_fmt(r["agreement"], ".4f" if anomaly else ".2%"), _fmt(r["max_abs_diff"], ".2e"), _fmt(lat["p50"], ".3f"),
                   _fmt(lat["p99"], ".3f"), "—" if is_ref else _fmt(r["speedup_p50"], ".1f") + "×",
                   _fmt(r["peak_rss_mb"], ".0f")]
         body.append(cells)
     for line in _table(header, body, left=3):
         log(line)
     what = "top-1 agreement" if classification else \
+        "Spearman's rank correlation of the scores with the reference's; AUC over all test windows, pAUC up to a " \
+        f"false-positive rate of {MAX_FPR:g}, TPR/FPR = anomalous/normal windows flagged at the threshold " \
+        f"{ref.get('threshold', 0):.6g}" if anomaly else \
         f"share of windows within {REGRESSION_AGREEMENT_TOL:.0%} of the reference's output range"
     kind = "float reference" if ref["precision"] == "float32" else \
         f"reference ({ref['precision']}: no float32 artifact was given)"
@@ -131,6 +137,34 @@ def print_layers(rows: list[dict[str, Any]], top: int = 10, log=print) -> None:
         log(f"  worst: {worst['op']} {_short(worst.get('node') or worst['tensor'])}; {info['keep_in_float']}")
 
 
+def _score_panels(fig, grid, rows, names, outputs, y, ncols: int) -> None:
+    """One panel per artifact: histograms of the scores of normal and anomalous test windows (log scale: scores span
+    decades) and the threshold, titled with the AUC and the shares flagged."""
+    import matplotlib
+    from edgekit.edge.core.anomaly import scores
+    bad = np.asarray(y if y is not None else [], bool)
+    for i, (r, name) in enumerate(zip(rows, names)):
+        ax = fig.add_subplot(grid[i // ncols, i % ncols])
+        if outputs is None or y is None or r["artifact"] not in outputs:
+            ax.set_axis_off()
+            continue
+        s = np.maximum(scores(outputs[r["artifact"]]), 1e-12)
+        bins = np.geomspace(s.min(), max(s.max(), s.min() * 1.01), 40)
+        for part, label, color in ((~bad, "normal", "tab:blue"), (bad, "anomalous", "tab:red")):
+            if part.any():
+                ax.hist(s[part], bins=bins, alpha=0.55, color=color, label=f"{label} ({int(part.sum())})")
+        ax.axvline(r["threshold"], color="black", ls="--", lw=1, label=f"threshold {r['threshold']:.3g}")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set(xlabel="score (log scale)", ylabel="windows")
+        auc_text = "n/a" if r["value"] is None else f"{r['value']:.4f}"
+        ax.set_title(f"{name}\nAUC {auc_text}; flagged: normal {_fmt(r.get('fpr'), '.1%')},\nanomalous "
+                     f"{_fmt(r.get('tpr'), '.1%')}", fontsize=8)
+        ax.legend(fontsize=7)
+
+
 def _short(name: str, width: int = 48) -> str:
     name = name.split(";")[0]
     return name if len(name) <= width else "…" + name[-(width - 1):]
@@ -161,23 +195,27 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
 def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.ndarray] | None = None,
                y: np.ndarray | None = None) -> Path:
     """A PNG: the task metric against latency (p50) and against file size, one point per artifact; for
-    classifiers the confusion matrix of every artifact, for regression predicted against true values."""
+    classifiers the confusion matrix of every artifact, for regression predicted against true values, for an anomaly
+    model the distributions of the scores of normal and anomalous windows under every artifact, with the threshold."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = report["rows"]
     names = [n.rstrip(" *") for n in _display_names(rows)]
-    classification = report["kind"] == "classification"
+    classification, anomaly = report["kind"] == "classification", report["kind"] == "anomaly"
     n = len(rows)
     ncols = min(max(n, 2), 5)
-    nconf = math.ceil(n / ncols) if classification else 1
+    nconf = math.ceil(n / ncols) if classification or anomaly else 1
     fig = plt.figure(figsize=(max(11.0, 3.3 * ncols), 4.4 + 3.4 * nconf), layout="constrained")
     gs = fig.add_gridspec(2, 1, height_ratios=[4.4, 3.4 * nconf])
     top = gs[0].subgridspec(1, 2)
     if classification:
         metric = [r["value"] * 100 if r["value"] is not None else np.nan for r in rows]
         ylabel = "accuracy on the test split (%)"
+    elif anomaly:
+        metric = [r["value"] if r["value"] is not None else np.nan for r in rows]
+        ylabel = "AUC on the test windows"
     else:
         metric = [r.get("mae_physical") if r.get("mae_physical") is not None else np.nan for r in rows]
         ylabel = f"MAE [{rows[0].get('unit') or 'units'}] (lower is better)"
@@ -203,12 +241,14 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        lo, hi = np.nanmin(metric), np.nanmax(metric)
+        lo, hi = (np.nanmin(metric), np.nanmax(metric)) if np.isfinite(metric).any() else (0.0, 1.0)
         pad = max((hi - lo) * 0.3, abs(hi) * 0.01, 1e-6)
         ax.set_ylim(lo - pad, hi + pad * 2)
         ax.set(xlabel=xlabel, ylabel=ylabel,
-               title=f"{'accuracy' if classification else 'error'} vs {'latency' if xkey == 'lat' else 'size'}")
+               title=f"{'accuracy' if classification else 'AUC' if anomaly else 'error'} vs "
+                     f"{'latency' if xkey == 'lat' else 'size'}")
         ax.grid(True, alpha=0.3, which="both")
         if k == 0:
             ax.legend(fontsize=7, loc="best", framealpha=0.85)
@@ -227,6 +267,8 @@ def write_plot(report: dict[str, Any], path: str | Path, outputs: dict[str, np.n
             ax.set_yticks(ticks, labels if len(labels) <= 12 else [str(t) for t in ticks], fontsize=8)
             ax.set(xlabel="predicted", ylabel="true")
             ax.set_title(f"{name}\naccuracy {r['value']:.2%}" if r["value"] is not None else name, fontsize=9)
+    elif anomaly:
+        _score_panels(fig, gs[1].subgridspec(nconf, ncols), rows, names, outputs, y, ncols)
     else:
         ax = fig.add_subplot(gs[1])
         scaling = (report.get("target") or {}).get("scaling") or {"type": "none"}

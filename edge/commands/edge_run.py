@@ -143,28 +143,44 @@ class DetectorFlags:
     events_only: bool
 
     def settings(self, spec: Spec) -> dict[str, Any] | None:
-        """The detector settings given (over the spec's), checked against the model; None when none is."""
+        """The detector settings given (over the spec's), checked against the model; None when none is. An anomaly
+        model's ``--threshold`` is its score threshold (any finite positive score), not a probability."""
         given = {k: v for k, v in (("average", self.average), ("threshold", self.threshold),
                                    ("suppression", self.suppression), ("min_count", self.min_count),
                                    ("gate_dbfs", self.gate_dbfs)) if v is not None}
         if given or self.events_only:
-            if spec.kind != "classification":
+            if spec.kind == "regression":
                 raise EdgekitError("--average/--threshold/--suppression/--min-count/--gate-dbfs/--events-only "
-                                   "detect events of a classifier; this model is a regression model")
+                                   "detect events of a classifier or an anomaly model; this model is a regression "
+                                   "model")
             from edgekit.edge.core.detection import detection_settings
-            detection_settings({**(spec.detection or {}), **given}, "edge-run")   # one line for a bad value
+            rest = given
+            if spec.kind == "anomaly":
+                from edgekit.edge.core.anomaly import check_threshold
+                if self.threshold is not None:
+                    check_threshold(self.threshold, "--threshold")
+                rest = {k: v for k, v in given.items() if k != "threshold"}
+            detection_settings({**(spec.detection or {}), **rest}, "edge-run")   # one line for a bad value
         if self.gate_dbfs is not None and "silence" not in spec.labels:
             raise EdgekitError(f"--gate-dbfs: the gate answers 'silence' for quiet windows, but this model has no "
                                f"'silence' label ({', '.join(spec.labels[:6])}{', ...' if len(spec.labels) > 6 else ''})"
                                "; drop --gate-dbfs for it")
         return given or None
 
+    def applied(self, spec: Spec) -> Spec:
+        """``spec`` with an anomaly model's ``--threshold`` in it: the one threshold of the windows' ``anomaly``,
+        the events and the summary."""
+        if spec.kind != "anomaly" or self.threshold is None:
+            return spec
+        return spec.with_(anomaly={**spec.anomaly, "threshold": float(self.threshold), "method": "given"})
+
 
 detector_options = _options(
     click.option("--average", type=Finite(), default=None,
                  help="Detector: seconds of window scores averaged (default: the model's spec, else 1.0)."),
     click.option("--threshold", type=Finite(positive=False), default=None,
-                 help="Detector: averaged top score that makes an event, 0-1 (default: the spec's, else 0.7)."),
+                 help="Detector: averaged top score that makes an event, 0-1 (default: the spec's, else 0.7); an "
+                      "anomaly model's score threshold (default: the spec's)."),
     click.option("--suppression", type=Finite(positive=False), default=None,
                  help="Detector: seconds after an event in which no other fires (default: the spec's, else 1.0)."),
     click.option("--min-count", type=click.IntRange(min=1), default=None,
@@ -339,6 +355,7 @@ def edge_run(model_path, src, duration, hop, rate, threads, provider, as_json, q
     task = tasks.for_source(src, model.spec)
     opt = Options(hop=hop, duration=duration, rate=rate, seed=seed, device=_device(device), pcm_format=pcm_format,
                   detection=detector.settings(model.spec), events_only=detector.events_only, label_regex=label_regex)
+    model.spec = detector.applied(model.spec)
     task.check_options(opt)
     observers = []
     if shadow_path:

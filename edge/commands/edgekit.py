@@ -117,6 +117,10 @@ def info(model_path, spec_path, as_json):
             click.echo(f"           labels {', '.join(s.labels)}")
         if s.detection is not None:
             click.echo(f"           detection {json.dumps(s.detection)} (edge-run flags override)")
+        if s.anomaly is not None:
+            from edgekit.edge.core.anomaly import describe as anomaly_words
+            click.echo(f"           anomaly {anomaly_words(s.anomaly)}; normal label {s.labels[0]} (edge-run "
+                       "--threshold overrides)")
         if s.target:
             click.echo(f"           target {json.dumps(s.target)}")
         click.echo(f"           made by edgekit {s.edgekit_version}, source model sha256 "

@@ -28,6 +28,16 @@ def _show(v: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
+def check_object(d: Any, keys, fail, like: str) -> None:
+    """``d`` is a JSON object whose keys are all among ``keys``; else ``fail(message)`` is raised (``like``: an
+    example object for the message)."""
+    if not isinstance(d, dict):
+        raise fail(f"expected an object like {like}, got {_show(d)}")
+    unknown = sorted(str(k) for k in d if k not in keys)
+    if unknown:
+        raise fail(f"unknown key {_show(unknown[0])}; the keys are {', '.join(keys)}")
+
+
 def detection_settings(d: Any, source: str = "spec") -> dict[str, Any]:
     """:data:`DEFAULTS` overridden by a spec's ``detection`` object ``d`` (None: the defaults), every value
     checked; a bad one is a one-line :class:`EdgekitError` naming ``source``."""
@@ -38,11 +48,7 @@ def detection_settings(d: Any, source: str = "spec") -> dict[str, Any]:
     def fail(msg: str) -> EdgekitError:
         return EdgekitError(f"{source}: invalid 'detection' settings: {msg}")
 
-    if not isinstance(d, dict):
-        raise fail(f"expected an object like {{\"threshold\": 0.8}}, got {_show(d)}")
-    unknown = sorted(str(k) for k in d if k not in DEFAULTS)
-    if unknown:
-        raise fail(f"unknown key {_show(unknown[0])}; the keys are {', '.join(DEFAULTS)}")
+    check_object(d, DEFAULTS, fail, '{"threshold": 0.8}')
 
     def number(name: str, lo: float, hi: float, *, lo_open: bool = False) -> float:
         v = d[name]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgekit.edge.core.anomaly import anomaly_settings
 from edgekit.edge.core.detection import detection_settings
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.labels import unprintable
@@ -23,7 +24,7 @@ SUPPORTED_MAJOR = 1
 SPEC_FILENAME = "spec.json"
 METADATA_KEY = "edgekit_spec"          # name of the TFLite metadata entry / ONNX metadata_props key
 
-KINDS = ("classification", "regression")
+KINDS = ("classification", "regression", "anomaly")
 MAX_SAMPLE_RATE = 1_000_000.0
 MAX_SPEC_BYTES = 1_000_000             # an embedded spec is a few kB; a larger one is not a spec
 MAX_INT = 1 << 53                      # larger integers (exact as float64) make no sense in a spec
@@ -42,17 +43,19 @@ class Spec:
     """What the model expects and what its output means.
 
     task            pipeline kind: 'stft' (1-D signal → spectrogram), 'traffic' (detector rows),
-                    'image' (pictures)
-    kind            'classification' (labels) or 'regression' (target scaling)
+                    'image' (pictures), 'audio' (sound), 'anomaly' (signal or sound, normal data only)
+    kind            'classification' (labels), 'regression' (target scaling) or 'anomaly' (a score and
+                    its threshold)
     sample_rate     Hz of the raw signal (rows per second for traffic: 1/300 for 5-minute rows)
     window          raw samples (or rows) per model input
     input_shape     the model input without the batch axis, e.g. [129, 44, 1]
     features        front-end parameters (see ``edgekit.edge.frontend``)
     normalization   how features are scaled after the front end, fitted on the training set
-    labels          class names (classification)
+    labels          class names (classification); the normal data's label, one (anomaly)
     target          target column and its scaling (regression)
     detection       stream-detector defaults set at training (classifiers of audio: average, threshold,
                     suppression, min_count, gate_dbfs, nothing; :mod:`edgekit.edge.pipeline.detect`)
+    anomaly         an anomaly model's score and threshold (:mod:`edgekit.edge.core.anomaly`)
     """
 
     task: str
@@ -67,6 +70,7 @@ class Spec:
     model_sha256: str | None = None
     quantization: dict[str, Any] | None = None
     detection: dict[str, Any] | None = None
+    anomaly: dict[str, Any] | None = None
     schema_version: str = SCHEMA_VERSION
     edgekit_version: str = field(default_factory=edgekit_version)
 
@@ -237,6 +241,8 @@ def _parse(d: Any, source: str) -> Spec:
     labels = [_string(x, "labels", source) for x in labels]
     if kind == "classification" and len(labels) < 2:
         raise _fail(source, "a classifier needs at least two 'labels'")
+    if kind == "anomaly" and len(labels) != 1:
+        raise _fail(source, f"an anomaly model has one label, its normal data's, got {len(labels)}")
     if len(labels) > 100_000:
         raise _fail(source, "too many labels")
     target = d.get("target")
@@ -256,6 +262,15 @@ def _parse(d: Any, source: str) -> Spec:
     if detection is not None:
         detection_settings(detection, source)             # a one-line error for bad settings
         detection = _json_value(detection, "detection", source)
+    anomaly = d.get("anomaly")
+    if (anomaly is not None) != (kind == "anomaly"):
+        raise _fail(source, "an anomaly model needs an 'anomaly' object (its threshold)" if anomaly is None else
+                    f"'anomaly' belongs to an anomaly model's spec, not to a {kind} model's")
+    if anomaly is not None:
+        anomaly = anomaly_settings(anomaly, source)
+        if detection is not None and "threshold" in detection:
+            raise _fail(source, "an anomaly model's events fire at 'anomaly.threshold'; leave 'threshold' out of "
+                                "'detection'")
     ev = d.get("edgekit_version", "unknown")
     spec = Spec(
         task=task, kind=kind, sample_rate=sample_rate, window=window, input_shape=shape,
@@ -263,7 +278,7 @@ def _parse(d: Any, source: str) -> Spec:
         normalization=_json_value(normalization, "normalization", source), labels=tuple(labels),
         target=_json_value(target, "target", source) if target is not None else None, model_sha256=sha,
         quantization=_json_value(quant, "quantization", source) if quant is not None else None, detection=detection,
-        schema_version=version,
+        anomaly=anomaly, schema_version=version,
         edgekit_version=_string(ev, "edgekit_version", source) if isinstance(ev, str) else "unknown",
     )
     return spec

@@ -56,8 +56,10 @@ def _take(rx: re.Pattern, paths: list[Path], name: str, where: Path) -> list[str
     return out
 
 
-def list_clips(path, label_regex: str | None = None, group_regex: str | None = None) -> list[Clip]:
-    """``[(path, label, group), ...]`` for the WAV files of a labelled clip folder, sorted by path."""
+def list_clips(path, label_regex: str | None = None, group_regex: str | None = None,
+               min_labels: int = 2) -> list[Clip]:
+    """``[(path, label, group), ...]`` for the WAV files of a labelled clip folder (at least ``min_labels`` labels:
+    a classifier's 2; an anomaly model's normal clips may be one), sorted by path."""
     root = Path(path)
     if not root.is_dir():
         raise EdgekitError(f"{root}: no such folder; give a folder of labelled WAV clips")
@@ -85,7 +87,7 @@ def list_clips(path, label_regex: str | None = None, group_regex: str | None = N
         files, labels = [files[i] for i in order], [labels[i] for i in order]
     groups = _take(group_rx, files, "group_regex", root) if group_rx is not None else [None] * len(files)
     distinct = sorted(set(labels))
-    if len(distinct) < 2:
+    if len(distinct) < min_labels:
         raise EdgekitError(f"{root}: all {len(files)} WAV files have the label {distinct[0]!r}; a classifier "
                            "needs clips of at least 2 labels")
     return list(zip(files, labels, groups))

@@ -95,8 +95,9 @@ def _signals(value: Any, where: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _labels(value: Any, n: int, where: str) -> tuple[np.ndarray, int]:
-    """One-hot (N, C) or class indices (N,) → (int64 indices, number of columns/classes)."""
+def _labels(value: Any, n: int, where: str, min_classes: int = 2) -> tuple[np.ndarray, int]:
+    """One-hot (N, C) or class indices (N,) → (int64 indices, number of columns/classes); one-hot rows need a column
+    per class, at least ``min_classes``."""
     y = np.asarray(value)
     if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
         raise EdgekitError(f"{where}: 'label' must be numbers (one-hot rows or class indices), got dtype {y.dtype}")
@@ -107,9 +108,9 @@ def _labels(value: Any, n: int, where: str) -> tuple[np.ndarray, int]:
                            f"have one row per example")
     if y.ndim == 2:
         yf = y.astype(np.float64)
-        if y.shape[1] < 2:
+        if y.shape[1] < min_classes:
             raise EdgekitError(f"{where}: 'label' has {y.shape[1]} column; one-hot labels need a "
-                               f"column per class, at least 2")
+                               f"column per class, at least {min_classes}")
         ok = np.isfinite(yf).all(axis=1) & np.isclose(yf.sum(axis=1), 1.0) \
             & np.all(np.isclose(yf, 0.0) | np.isclose(yf, 1.0), axis=1)
         if not ok.all():
@@ -141,9 +142,10 @@ def _names(value: Any, n_classes: int, where: str) -> list[str]:
     return names
 
 
-def _check_classes(labels: np.ndarray, names: list[str], where: str) -> None:
+def _check_classes(labels: np.ndarray, names: list[str], where: str, min_classes: int = 2) -> None:
+    """Examples of at least ``min_classes`` classes (a classifier's 2; an anomaly model's normal data may be one)."""
     present = np.unique(labels)
-    if len(names) < 2 or len(present) < 2:
+    if len(names) < min_classes or len(present) < min_classes:
         raise EdgekitError(f"{where}: the data has {len(present)} class(es) "
                            f"({', '.join(names[i] for i in present) or 'none'}); a classifier needs "
                            f"examples of at least 2")
@@ -209,8 +211,9 @@ def _resolve_fs(found: float | None, given: float | None, where: str, what: str)
 
 # -- the loaders ----------------------------------------------------------------------------------
 
-def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
-    """Read a course-format pickle (see the module docstring); every problem is a one-line error."""
+def load_course_pickle(path: str, fs: float | None = None, min_classes: int = 2) -> SignalDataset:
+    """Read a course-format pickle (see the module docstring) holding examples of at least ``min_classes`` classes;
+    every problem is a one-line error."""
     from edgekit.edge.formats.safe_pickle import safe_load
     path = str(path)
     obj = safe_load(path)
@@ -230,9 +233,9 @@ def load_course_pickle(path: str, fs: float | None = None) -> SignalDataset:
     if np.ndim(obj["label"]) != 2:
         raise EdgekitError(f"{path}: 'label' must be one-hot rows (N × C) in the course format, got "
                            f"shape {np.shape(obj['label'])}")
-    labels, n_classes = _labels(obj["label"], len(x), path)
+    labels, n_classes = _labels(obj["label"], len(x), path, min_classes)
     names = _names(obj.get("label_names"), n_classes, path)
-    _check_classes(labels, names, path)
+    _check_classes(labels, names, path, min_classes)
     found = fs_from_time(obj["time"], len(x), x.shape[1], path) if "time" in obj else None
     rate = _resolve_fs(found, fs, path, "no 'time'")
     return SignalDataset(x, labels, names, rate, path)

@@ -122,7 +122,9 @@ class Recorder:
     def _why(self, answer, r, event) -> str | None:
         if "events" in self.when and event is not None:
             return "event"
-        if "disagree" in self.when and "shadow" in r and r["shadow"].get("label") not in (None, r.get("label")):
+        shadow = r.get("shadow") or {}
+        if "disagree" in self.when and (shadow.get("label") not in (None, r.get("label"))
+                                        or shadow.get("anomaly", r.get("anomaly")) != r.get("anomaly")):
             return "disagree"
         if "uncertain" in self.when and self._kind == "classification" and answer[1] is not None \
                 and answer[1] < self.uncertain:
@@ -149,11 +151,14 @@ class Recorder:
                     self._sha = hashlib.sha256(f.read()).hexdigest()
             except OSError:                     # (the model file went away since it was loaded)
                 self._sha = ""
-        label = str(event["event"] if event is not None else r.get("label", "value"))
+        kind = ("anomaly" if r["anomaly"] else "normal") if "anomaly" in r else "value"
+        label = str(event["event"] if event is not None else r.get("label", kind))
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40]
         side = {"t": r["t"], "label": r.get("label"), "score": r.get("score"), "why": why,
                 "event": event, "shadow": r.get("shadow"), "sample_rate": self.sample_rate,
                 "model": self.model_path, "model_sha256": self._sha or None, "run": self.run_id}
+        if "anomaly" in r:
+            side["anomaly"] = r["anomaly"]
         meta = getattr(item, "meta", None)
         start = meta.get("start") if isinstance(meta, dict) else None      # (the window's first sample)
         t = float(r["t"])                                                  # (rounded to the microsecond)

@@ -157,12 +157,23 @@ def stream_detector(spec: Spec, run: Run) -> tuple["Detector | None", Any, dict[
     A classifier stream whose inputs are a stretch of time (the task's ``Run.timed``) gets the detector when its spec
     carries ``detection`` settings (set at training) or edge-run was given a detection flag
     (:attr:`edgekit.edge.tasks.base.Options.detection`, over the spec's) or ``--events-only``; otherwise nothing
-    changes."""
+    changes. An anomaly model's timed stream always gets it: one label, ``anomaly``, whose score is the window's
+    anomaly score, firing when their average reaches the spec's ``anomaly.threshold`` (edge-run's ``--threshold``
+    is that threshold, set in the spec before the stream starts)."""
     opt = run.opt
     flags = (opt.detection if opt is not None else None) or {}
-    wanted = spec.detection is not None or flags or (opt is not None and opt.events_only)
-    if spec.kind != "classification" or not run.timed or not wanted:
-        return None, None, None
+    if spec.kind == "anomaly":
+        if not run.timed:
+            return None, None, None
+        flags = {k: v for k, v in flags.items() if k != "threshold"}
+        labels: Sequence[str] = ("anomaly",)
+    else:
+        wanted = spec.detection is not None or flags or (opt is not None and opt.events_only)
+        if spec.kind != "classification" or not run.timed or not wanted:
+            return None, None, None
+        labels = spec.labels
     settings = detection_settings({**(spec.detection or {}), **flags}, "detection settings")
+    if spec.kind == "anomaly":
+        settings.update(threshold=float(spec.anomaly["threshold"]), nothing=[])
     g = Gate(settings["gate_dbfs"])
-    return Detector.from_settings(spec.labels, settings), (g.level if g.gate_dbfs is not None else None), settings
+    return Detector.from_settings(labels, settings), (g.level if g.gate_dbfs is not None else None), settings

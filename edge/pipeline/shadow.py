@@ -6,9 +6,10 @@ answered, :meth:`Shadow.observe` runs the shadow through its own :class:`~edgeki
 raw window (the same front end, since the specs must agree: :func:`check_specs`), adds
 ``r["shadow"] = {"label", "score", "delta"}`` to the window's result (``delta``: the largest absolute
 difference of the two output vectors; for a regressor, of the two values, or the largest over the forecast horizons,
-whose values it adds), and keeps in fixed memory the agreement, the mean and largest delta, and the first :data:`KEEP`
-windows where the labels disagree. Its time is its own (``latency_ms`` of the ``shadow`` summary), not the primary
-model's.
+whose values it adds; an anomaly model's shadow gives ``{"score", "anomaly", "delta"}``, its flag at the primary's
+threshold, and agrees when the flags do), and keeps in fixed memory the agreement, the mean and largest delta, and the
+first :data:`KEEP` windows where the labels disagree. Its time is its own (``latency_ms`` of the ``shadow`` summary),
+not the primary model's.
 """
 from __future__ import annotations
 
@@ -50,16 +51,23 @@ class Shadow:
         check_specs(run.spec, self.model.spec, self.model.path)
         self._step = Step(self.model, hop=run.hop)
         self._classifier = run.spec.kind == "classification"
+        self._threshold = run.spec.anomaly["threshold"] if run.spec.kind == "anomaly" else None
 
     def observe(self, item, answer, r: dict[str, Any], event) -> None:
-        if self._classifier and answer[1] is None:           # gated: the primary model did not run
+        if not isinstance(answer, float) and answer[1] is None:     # gated: the primary model did not run
             return
         try:
             s, lat = self._step(item.x)
         except NonFiniteFeatures:
             return
         self.times.add(lat)
-        if self._classifier:
+        if self._threshold is not None:
+            delta = abs(answer[1] - s[1])
+            flagged = bool(s[1] >= self._threshold)
+            same = flagged == bool(answer[2])
+            r["shadow"] = {"score": float(f"{s[1]:.6g}"), "anomaly": flagged, "delta": float(f"{delta:.6g}")}
+            s = ("anomaly" if flagged else "normal",)
+        elif self._classifier:
             delta = float(np.max(np.abs(np.asarray(answer[3]) - np.asarray(s[3]))))
             same = s[0] == answer[0]
             r["shadow"] = {"label": s[0], "score": round(s[1], 6), "delta": round(delta, 6)}

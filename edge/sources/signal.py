@@ -43,15 +43,27 @@ class Source:
 
 
 class SyntheticSource(Source):
-    def __init__(self, spec: Spec, seed: int = 0):
+    """Synthetic vibration (:mod:`edgekit.edge.sources.synth`) at the model's rate and window: healthy and faulty
+    machines in a random order, or (``developing``) one machine whose bearing fault appears and grows. A window's
+    truth is its class name in ``names`` (healthy, faulty); default A, B for a model whose labels are A, B, else
+    none."""
+
+    def __init__(self, spec: Spec, seed: int = 0, developing: bool = False, names: tuple[str, str] | None = None):
         super().__init__("synthetic")
-        self.spec, self.seed = spec, seed
+        self.spec, self.seed, self.developing = spec, seed, developing
+        self.names = names if names is not None or developing else \
+            (("A", "B") if tuple(spec.labels) == ("A", "B") else None)
+        if developing:
+            from edgekit.edge.sources.synth import HEALTHY_SECONDS, RAMP_SECONDS
+            self.notes.append(f"synthetic: one machine, healthy for {HEALTHY_SECONDS:g} s, then a bearing fault "
+                              f"that grows for {RAMP_SECONDS:g} s")
 
     def blocks(self) -> Iterator[Block]:
-        from edgekit.edge.sources.synth import vibration_stream
-        labels = self.spec.labels
-        truth = labels if tuple(labels) == ("A", "B") else None
-        for signal, k in vibration_stream(seed=self.seed, fs=self.spec.sample_rate, length=self.spec.window):
+        from edgekit.edge.sources.synth import fault_stream, vibration_stream
+        fs, n, truth = self.spec.sample_rate, self.spec.window, self.names
+        stream = (w[:2] for w in fault_stream(self.seed, fs, n)) if self.developing else \
+            vibration_stream(seed=self.seed, fs=fs, length=n)
+        for signal, k in stream:
             yield Block(np.asarray(signal, np.float32), truth[k] if truth else None)
 
 
@@ -75,14 +87,15 @@ class WavSource(Source):
 class ClipFolderSource(Source):
     """A folder of labelled WAV clips (:func:`edgekit.edge.formats.clips.list_clips`: label sub-folders, or file names
     and ``label_regex``), streamed file after file in one process: each file starts a new recording (``reset``) with its
-    label; a clip whose label the model does not know is played without a truth."""
+    label; a clip whose label the model does not know is played without a truth. The folder holds clips of at least
+    ``min_labels`` labels."""
 
     clips = True     # each file is one clip (a task that fits clips to a window scores each once)
 
-    def __init__(self, path: str, sample_rate: float, labels=None, label_regex: str | None = None):
+    def __init__(self, path: str, sample_rate: float, labels=None, label_regex: str | None = None, min_labels: int = 2):
         super().__init__(f"wav:{path}")
         from edgekit.edge.formats.clips import list_clips
-        self.sample_rate, self._clips = sample_rate, list_clips(path, label_regex)
+        self.sample_rate, self._clips = sample_rate, list_clips(path, label_regex, min_labels=min_labels)
         known = set(labels or ())
         self._unknown = sum(1 for _, label, _ in self._clips if known and label not in known)
         self.notes.append(f"{len(self._clips)} clips of {len({c[1] for c in self._clips})} labels")
@@ -132,13 +145,14 @@ def _why(e: Exception) -> str:
 
 class PickleSource(Source):
     """The course format, replayed signal by signal (each signal a recording of its own); a signal is
-    scored only when its label name is one of the model's ``labels`` (all, when not given)."""
+    scored only when its label name is one of the model's ``labels`` (all, when not given). It holds examples of at
+    least ``min_classes`` classes (:func:`~edgekit.edge.formats.course.load_course_pickle`)."""
 
-    def __init__(self, path: str, sample_rate: float, labels=None):
+    def __init__(self, path: str, sample_rate: float, labels=None, min_classes: int = 2):
         super().__init__(f"pkl:{path}")
         from edgekit.edge.formats.course import load_course_pickle
         from edgekit.edge.core.labels import known_truths
-        self.data = load_course_pickle(path)
+        self.data = load_course_pickle(path, min_classes=min_classes)
         self.sample_rate = sample_rate
         names = self.data.label_names
         self.known = set(names) if labels is None else known_truths(

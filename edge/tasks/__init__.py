@@ -3,8 +3,9 @@
 
 The contract is :mod:`.base` (:class:`~.base.Task`, one stream's :class:`~.base.Run`, :class:`~.base.Options`,
 :class:`~.base.Input`); the tasks are :class:`~.stft.StftTask` (1-D signals), :class:`~.audio.AudioTask` (sound:
-the stft task with clips fitted as training fitted them), :class:`~.traffic.TrafficTask` (detector rows) and
-:class:`~.image.ImageTask` (pictures). Here: :data:`REGISTRY` of them by name, :func:`get`, :func:`for_source`
+the stft task with clips fitted as training fitted them), :class:`~.traffic.TrafficTask` (detector rows),
+:class:`~.image.ImageTask` (pictures) and :class:`~.anomaly.AnomalyTask` (a machine's signal or sound scored against
+its normal windows). Here: :data:`REGISTRY` of them by name, :func:`get`, :func:`for_source`
 (the task after checking that it reads a ``--source``) and :func:`checked` (a spec's checks that need its task and front end).
 
 Nothing outside the task modules branches on the task's name.
@@ -14,13 +15,14 @@ from __future__ import annotations
 from edgekit.edge.core.errors import EdgekitError
 from edgekit.edge.core.spec import Spec
 from edgekit.edge.frontend import validate_features
+from edgekit.edge.tasks.anomaly import AnomalyTask
 from edgekit.edge.tasks.audio import AudioTask
 from edgekit.edge.tasks.base import Task
 from edgekit.edge.tasks.image import ImageTask
 from edgekit.edge.tasks.stft import StftTask
 from edgekit.edge.tasks.traffic import TrafficTask
 
-REGISTRY: dict[str, Task] = {t.name: t for t in (StftTask(), TrafficTask(), ImageTask(), AudioTask())}
+REGISTRY: dict[str, Task] = {t.name: t for t in (StftTask(), TrafficTask(), ImageTask(), AudioTask(), AnomalyTask())}
 
 
 def get(name: str) -> Task:
