@@ -108,21 +108,25 @@ def deploy(model: Any, spec: dict[str, Any] | str | Path | Spec, calibration: An
     try:
         metrics = {"source": "deploy", **{f"test_{k}": v for k, v in report["keras"].items()},
                    "n_test": int(len(x_test)), "n_calibration": 0 if x_calib is None else int(len(x_calib))}
-        from .rundir import save_run
+        from .rundir import keras_problem, save_run
         try:
             save_run(staged, keras_model, spec, x_test, y_test, x_test[:0] if x_calib is None else x_calib, metrics)
         except EdgekitError:
             raise
         except Exception as e:                      # Keras cannot serialise the model (an unregistered custom layer)
-            raise EdgekitError(f"model: {_load_problem(e)}") from None
-        _reloads(staged)
+            raise EdgekitError(f"model: {keras_problem(e)}") from None
         from .export import convert_run
         arts = []
         for fmt in formats:
             for precision in precisions:
-                rep = convert_run(staged, fmt, precision, calib=calib, log=say,
-                                  onnx_options={k: v for k, v in (onnx_options or {}).items() if v is not None}
-                                  if fmt == "onnx" else None)
+                try:
+                    rep = convert_run(staged, fmt, precision, calib=calib, log=say,
+                                      onnx_options={k: v for k, v in (onnx_options or {}).items() if v is not None}
+                                      if fmt == "onnx" else None)
+                except EdgekitError as e:           # named by the paths the staged files were to have
+                    e.message = e.message.replace(str(staged), str(out))
+                    e.args = (e.message,)
+                    raise
                 rep["artifact"] = str(out / Path(rep["artifact"]).name)
                 arts.append(rep)
                 _say_artifact(rep, say)
@@ -190,29 +194,9 @@ def keras_model_of(model: Any):
                                "model use 'edgekit attach MODEL --spec SPEC.json'")
         if not p.is_file():
             raise EdgekitError(f"{p}: no such file")
-        try:
-            return keras.models.load_model(p, compile=False)
-        except Exception as e:
-            raise EdgekitError(f"{p}: {_load_problem(e)}") from None
+        from .rundir import load_keras
+        return load_keras(p)
     raise EdgekitError(f"model must be a Keras model or the path of a .keras/.h5 file, got {type(model).__name__}")
-
-
-def _load_problem(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    if "Could not locate" in text or "Unknown layer" in text or "custom_objects" in text:
-        return ("the model uses a custom layer or function Keras cannot rebuild from the file; decorate it with "
-                "@keras.saving.register_keras_serializable() and import it before converting, or build the model "
-                f"from Keras's own layers ({text[:160]})")
-    return f"cannot load the Keras model ({type(e).__name__}: {text[:200]})"
-
-
-def _reloads(run_dir: Path) -> None:
-    """The saved model.keras loads back (a custom layer that is not registered does not)."""
-    import keras
-    try:
-        keras.models.load_model(run_dir / "model.keras", compile=False)
-    except Exception as e:
-        raise EdgekitError(f"model: {_load_problem(e)}") from None
 
 
 def _spec_dict(spec: Any) -> dict[str, Any]:

@@ -31,8 +31,18 @@ def load_keras(path: Path):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise EdgekitError(f"{path}: cannot load the Keras model ({type(e).__name__}: {first[:200]})") from None
+        raise EdgekitError(f"{path}: {keras_problem(e)}") from None
+
+
+def keras_problem(e: Exception) -> str:
+    """Why Keras could not load or save a model, in one line: a custom layer it cannot rebuild says what to do."""
+    text = " ".join(str(e).split())
+    if "Could not locate" in text or "Unknown layer" in text or "custom_objects" in text:
+        return ("the model uses a custom layer or function Keras cannot rebuild from the file; decorate it with "
+                "@keras.saving.register_keras_serializable() and import it before converting, or build the model "
+                f"from Keras's own layers ({text[:160]})")
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"cannot load the Keras model ({type(e).__name__}: {first[:200]})"
 
 
 @dataclass

@@ -14,6 +14,7 @@ from edgekit.edge.model.model import Model
 from edgekit.edge.model.quant import quantize
 from edgekit.edge.core.spec import Spec
 from edgekit.edge.tasks import checked
+from edgekit.edge.core import histogram
 from edgekit.edge.pipeline import stats
 from edgekit.edge.pipeline.step import STAGES, NonFiniteFeatures, Step
 
@@ -158,17 +159,17 @@ def test_histogram_percentiles_are_within_the_stated_bound():
     rng = np.random.default_rng(0)
     for a in (rng.lognormal(-1.5, 0.6, 50_000), rng.uniform(0.05, 0.07, 9_999), np.array([0.3]),
               np.concatenate([rng.lognormal(-2, 0.1, 10_000), rng.lognormal(3, 0.1, 100)])):
-        h = stats.Histogram()
+        h = histogram.Histogram()
         for v in a:
             h.add(float(v))
         s = h.summary()
         srt = np.sort(a)
-        for q in stats.PERCENTILES:
+        for q in histogram.PERCENTILES:
             exact = srt[max(1, math.ceil(q / 100 * a.size)) - 1]
-            assert abs(s[f"p{q}"] - exact) <= stats.RELATIVE_ERROR * exact * (1 + 1e-9), (q, s[f"p{q}"], exact)
+            assert abs(s[f"p{q}"] - exact) <= histogram.RELATIVE_ERROR * exact * (1 + 1e-9), (q, s[f"p{q}"], exact)
         assert s["n"] == a.size and s["min"] == a.min() and s["max"] == a.max()
         assert s["mean"] == pytest.approx(a.mean(), rel=1e-9) and s["std"] == pytest.approx(a.std(), rel=1e-6, abs=1e-9)
-    assert stats.RELATIVE_ERROR < 0.005
+    assert histogram.RELATIVE_ERROR < 0.005
 
 
 def test_stage_times_stay_the_same_size_however_long_the_stream():
@@ -179,16 +180,16 @@ def test_stage_times_stay_the_same_size_however_long_the_stream():
         t.add({k: 0.1 + (i % 97) * 1e-3 for k in STAGES})
         if i == 10_000:
             sizes = [(h.counts.nbytes, len(h.pending)) for h in t._hist.values()]
-    assert all(nbytes == stats.N_BUCKETS * 8 for nbytes, _ in sizes)
-    assert all(len(h.pending) < 4096 and h.counts.nbytes == stats.N_BUCKETS * 8 for h in t._hist.values())
+    assert all(nbytes == histogram.N_BUCKETS * 8 for nbytes, _ in sizes)
+    assert all(len(h.pending) < 4096 and h.counts.nbytes == histogram.N_BUCKETS * 8 for h in t._hist.values())
     s = t.summary()
     assert s["total"]["n"] == 200_001
     assert t.total_seconds() == pytest.approx(s["total"]["mean"] * 200_001 / 1e3)
-    assert stats.Histogram().summary()["n"] == 0
+    assert histogram.Histogram().summary()["n"] == 0
 
 
 def test_out_of_range_latencies_land_in_the_end_buckets():
-    h = stats.Histogram()
+    h = histogram.Histogram()
     for v in (0.0, 1e-12, 5e9):
         h.add(v)
     s = h.summary()

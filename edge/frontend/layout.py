@@ -7,6 +7,7 @@ shapes that keep the matrix as it is are allowed: ``(a, b)`` or ``(a * b,)`` wit
 time-major matrix is refused, not silently reshaped into other features."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 
@@ -14,15 +15,9 @@ def fits(input_shape: Sequence[int], natural: Sequence[int]) -> bool:
     """True if ``input_shape`` is the ``natural`` shape's matrix with axes of size 1 added or removed, or flattened."""
     core = [int(n) for n in natural if n != 1]
     given = [int(n) for n in input_shape if n != 1]
-    size = 1
-    for n in core:
-        size *= n
-    return given == core or given == [size]
+    return given == core or given == [math.prod(core)]
 
 
 def describe(natural: Sequence[int]) -> str:
     """The natural shape for an error message, with the flat form."""
-    size = 1
-    for n in natural:
-        size *= n
-    return f"{list(natural)}, or {[size]} flattened, axes of size 1 added or removed"
+    return f"{list(natural)}, or {[math.prod(natural)]} flattened, axes of size 1 added or removed"

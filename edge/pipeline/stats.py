@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.edge.core.histogram import (GAMMA, LOW_MS, N_BUCKETS, PERCENTILES,  # noqa: F401
-                                         RELATIVE_ERROR, Histogram, _empty)
+from edgekit.edge.core.histogram import PERCENTILES, Histogram, _empty
 
 
 def summarize(samples_ms) -> dict[str, float]:
